@@ -1,0 +1,37 @@
+"""gpuaug: batched, on-device augmentation for semantic segmentation.
+
+Image and mask share one per-sample parameter draw, every geometric op folds into one
+output→source 3×3 matrix per sample, images are resampled bilinearly and masks by
+nearest-neighbour gather (dtype and ``ignore_index`` kept), once.
+"""
+
+from gpuaug.compose import Compose, Params
+from gpuaug.transforms import (
+    CenterCrop,
+    RandomAffine,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomPerspective,
+    RandomResizedCrop,
+    RandomRotation,
+    RandomScale,
+    RandomVerticalFlip,
+    Resize,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Compose",
+    "Params",
+    "CenterCrop",
+    "RandomAffine",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "RandomPerspective",
+    "RandomResizedCrop",
+    "RandomRotation",
+    "RandomScale",
+    "RandomVerticalFlip",
+    "Resize",
+]

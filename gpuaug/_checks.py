@@ -1,0 +1,140 @@
+"""Input validation shared by the functional warps, Compose and the reference.
+
+Every check raises TypeError (wrong type or dtype) or ValueError (wrong shape, size,
+value or device) with a message that names the argument, what was expected and what
+was received. Nothing here copies or modifies a tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+IMAGE_DTYPES = (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64)
+MASK_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def check_images(images: object) -> tuple[int, int, int, int]:
+    """Check a B×C×H×W image batch and return (B, C, H, W)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images: expected a torch.Tensor, got {type(images).__name__}")
+    if images.dim() != 4:
+        raise ValueError(f"images: expected a 4-D tensor B×C×H×W, got shape {tuple(images.shape)}")
+    if images.dtype not in IMAGE_DTYPES:
+        raise TypeError(f"images: expected dtype uint8, float16, bfloat16, float32 or float64, got {images.dtype}")
+    b, c, h, w = images.shape
+    if h == 0 or w == 0:
+        raise ValueError(f"images: height and width must be positive, got shape {tuple(images.shape)}")
+    if c == 0:
+        raise ValueError(f"images: expected at least one channel, got shape {tuple(images.shape)}")
+    return b, c, h, w
+
+
+def check_masks(masks: object, name: str = "masks") -> tuple[int, int, int]:
+    """Check a B×H×W or B×1×H×W integer label batch and return (B, H, W)."""
+    if not isinstance(masks, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(masks).__name__}")
+    if masks.dtype not in MASK_DTYPES:
+        raise TypeError(
+            f"{name}: expected an integer label dtype (uint8, int8, int16, int32, int64), got {masks.dtype}; "
+            "masks are labels and are never interpolated or cast"
+        )
+    if masks.dim() == 4 and masks.shape[1] != 1:
+        raise ValueError(f"{name}: a 4-D mask must be B×1×H×W, got shape {tuple(masks.shape)}")
+    if masks.dim() not in (3, 4):
+        raise ValueError(f"{name}: expected B×H×W or B×1×H×W, got shape {tuple(masks.shape)}")
+    b, h, w = masks.shape[0], masks.shape[-2], masks.shape[-1]
+    if h == 0 or w == 0:
+        raise ValueError(f"{name}: height and width must be positive, got shape {tuple(masks.shape)}")
+    return b, h, w
+
+
+def check_pair(images: torch.Tensor, masks: torch.Tensor) -> None:
+    """Check that images and masks describe the same batch on the same device."""
+    b, _, h, w = images.shape
+    mb, mh, mw = check_masks(masks)
+    if mb != b:
+        raise ValueError(f"masks: batch size {mb} does not match images batch size {b}")
+    if (mh, mw) != (h, w):
+        raise ValueError(f"masks: spatial size {mh}×{mw} does not match images spatial size {h}×{w}")
+    if masks.device != images.device:
+        raise ValueError(f"masks: expected the images' device {images.device}, got {masks.device}")
+
+
+def check_ignore_index(value: object, dtype: torch.dtype, name: str = "ignore_index") -> int:
+    """Check that an ignore value is an int the mask dtype can hold, and return it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    info = torch.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        raise ValueError(
+            f"{name}: {value} cannot be stored in mask dtype {dtype} (range [{info.min}, {info.max}]); "
+            "choose an ignore value the dtype can hold or widen the mask dtype"
+        )
+    return value
+
+
+def check_matrix(matrix: object, batch: int, device: torch.device) -> torch.Tensor:
+    """Check a B×3×3 output→source matrix and return it as float32 (a no-op when it already is)."""
+    if not isinstance(matrix, torch.Tensor):
+        raise TypeError(f"matrix: expected a torch.Tensor, got {type(matrix).__name__}")
+    if matrix.shape != (batch, 3, 3):
+        raise ValueError(f"matrix: expected shape ({batch}, 3, 3), got {tuple(matrix.shape)}")
+    if not matrix.is_floating_point():
+        raise TypeError(f"matrix: expected a floating-point tensor, got {matrix.dtype}")
+    if matrix.device != device:
+        raise ValueError(f"matrix: expected the data's device {device}, got {matrix.device}")
+    return matrix.to(torch.float32)
+
+
+def check_size(size: object, name: str) -> tuple[int, int]:
+    """Normalise an int or (h, w) size to a pair of positive ints."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        pair: Sequence[object] = (size, size)
+    elif isinstance(size, Sequence) and len(size) == 2:
+        pair = size
+    else:
+        raise TypeError(f"{name}: expected an int or a (height, width) pair, got {size!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
+        raise ValueError(f"{name}: expected positive ints, got {size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def check_fill(fill: object, channels: int | None = None) -> tuple[float, ...]:
+    """Normalise a float or per-channel sequence fill to a tuple of floats (output scale)."""
+    if isinstance(fill, (int, float)) and not isinstance(fill, bool):
+        return (float(fill),)
+    if isinstance(fill, Sequence) and not isinstance(fill, str) and len(fill) > 0:
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in fill):
+            raise TypeError(f"fill: expected numbers, got {fill!r}")
+        values = tuple(float(v) for v in fill)
+        if channels is not None and len(values) not in (1, channels):
+            raise ValueError(f"fill: expected 1 or {channels} values (one per channel), got {len(values)}")
+        return values
+    raise TypeError(f"fill: expected a float or a non-empty sequence of floats, got {fill!r}")
+
+
+def check_probability(p: object, name: str = "p") -> float:
+    """Check a probability in [0, 1]."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def check_range(value: object, name: str, *, symmetric: bool = False, low: float | None = None) -> tuple[float, float]:
+    """Normalise a (min, max) range; a single number means (-v, v) when ``symmetric``."""
+    if symmetric and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{name}: a single number must be non-negative, got {value}")
+        pair: tuple[float, float] = (-float(value), float(value))
+    elif isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        pair = (float(value[0]), float(value[1]))
+    else:
+        expected = "a number or a (min, max) pair" if symmetric else "a (min, max) pair"
+        raise TypeError(f"{name}: expected {expected}, got {value!r}")
+    if pair[0] > pair[1]:
+        raise ValueError(f"{name}: expected min <= max, got {value!r}")
+    if low is not None and pair[0] < low:
+        raise ValueError(f"{name}: values must be >= {low}, got {value!r}")
+    return pair

@@ -1,0 +1,321 @@
+"""Stateless warps and matrix builders.
+
+Coordinate convention (DESIGN.md): pixel (i, j) covers [j, j+1) × [i, i+1) and has centre
+(j + 0.5, i + 0.5). A warp matrix ``M`` (B×3×3 float32) maps an *output* pixel centre to a
+*source* continuous coordinate ``s = M·(j + 0.5, i + 0.5, 1)`` with a homogeneous divide.
+
+- Masks take the label of source pixel ``floor(s)``; a source outside [0, W)×[0, H),
+  non-finite, or with ``w <= 0`` gives the fill (ignore) value.
+- Images are sampled bilinearly at ``s − 0.5`` in index space (``align_corners=False``);
+  each of the four taps outside the image reads ``fill``.
+
+The source coordinate is evaluated in one float32 order everywhere (torch path, Triton
+kernels, :mod:`gpuaug.reference`): ``sx = (m00·x + m01·y) + m02`` (likewise ``sy``, ``w``),
+then ``sx / w``, ``sy / w`` when the matrix has a perspective row, then ``floor``. So masks
+are bit-identical across backends.
+
+All matrix builders return float32 B×3×3 output→source matrices on the device of their
+inputs, built from per-sample tensors without host synchronisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from gpuaug import backends
+from gpuaug._checks import check_fill, check_ignore_index, check_images, check_masks, check_matrix, check_size
+
+__all__ = [
+    "warp_image",
+    "warp_mask",
+    "identity_matrix",
+    "scale_translate_matrix",
+    "affine_matrix",
+    "perspective_matrix",
+]
+
+
+def warp_image(
+    images: torch.Tensor,
+    matrix: torch.Tensor,
+    out_size: int | tuple[int, int],
+    fill: float | Sequence[float] = 0.0,
+    backend: str = "auto",
+    *,
+    perspective: bool = True,
+) -> torch.Tensor:
+    """Resample images bilinearly through per-sample output→source matrices.
+
+    Args:
+        images: B×C×H×W, uint8 (read as [0, 1]) or float16/bfloat16/float32/float64; any
+            memory format. Never modified.
+        matrix: B×3×3 floating matrices on the images' device, output pixel centre → source
+            coordinate (see the module docstring); used in float32.
+        out_size: output (h, w), or an int for a square output.
+        fill: value in the output scale read by every bilinear tap outside the source: a
+            float or one value per channel.
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch".
+        perspective: divide by the homogeneous coordinate. Passing False for a matrix whose
+            last row is (0, 0, 1) skips a division that would be exact anyway.
+
+    Returns:
+        Contiguous float32 tensor B×C×h×w.
+    """
+    b, c, _, _ = check_images(images)
+    mat = check_matrix(matrix, b, images.device)
+    size = check_size(out_size, "out_size")
+    values = check_fill(fill, c)
+    fill_t = _to_device(torch.tensor(values, dtype=torch.float32).expand(c).contiguous(), images.device)
+    if backends.resolve(backend, images.device) == "triton":
+        from gpuaug.kernels.warp_bilinear import warp_bilinear
+
+        return warp_bilinear(images, mat, size, fill_t, perspective)
+    return _warp_image_torch(images, mat, size, fill_t, any(v != 0.0 for v in values), perspective)
+
+
+def warp_mask(
+    masks: torch.Tensor,
+    matrix: torch.Tensor,
+    out_size: int | tuple[int, int],
+    fill: int = 255,
+    backend: str = "auto",
+    *,
+    perspective: bool = True,
+) -> torch.Tensor:
+    """Resample integer label masks with nearest-neighbour gather through per-sample matrices.
+
+    Labels are moved, never interpolated or cast: the output has the dtype and layout of the
+    input. Pixels whose source falls outside the image get ``fill``.
+
+    Args:
+        masks: B×H×W or B×1×H×W of uint8, int8, int16, int32 or int64. Never modified.
+        matrix: B×3×3 floating matrices on the masks' device, output→source; used in float32.
+        out_size: output (h, w), or an int for a square output.
+        fill: the ignore value written outside the source; must fit the mask dtype.
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch".
+        perspective: divide by the homogeneous coordinate (see :func:`warp_image`).
+
+    Returns:
+        Contiguous tensor B×h×w or B×1×h×w, same dtype as ``masks``.
+    """
+    b, _, _ = check_masks(masks)
+    mat = check_matrix(matrix, b, masks.device)
+    size = check_size(out_size, "out_size")
+    check_ignore_index(fill, masks.dtype, "fill")
+    if backends.resolve(backend, masks.device) == "triton":
+        from gpuaug.kernels.gather_nearest import gather_nearest
+
+        return gather_nearest(masks, mat, size, fill, perspective)
+    return _warp_mask_torch(masks, mat, size, fill, perspective)
+
+
+# --- torch backend -------------------------------------------------------------------------
+
+
+def _source_coords(
+    matrix: torch.Tensor, out_size: tuple[int, int], perspective: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Source coordinates (B×h×w float32) of every output pixel centre, in the contract's order.
+
+    Returns ``(sx, sy, w)``; ``w`` is None without perspective. Built from 1-D bases, so no
+    B×h×w×3 grid is materialised.
+    """
+    h, w = out_size
+    x = torch.arange(w, device=matrix.device, dtype=torch.float32).add_(0.5).view(1, 1, w)
+    y = torch.arange(h, device=matrix.device, dtype=torch.float32).add_(0.5).view(1, h, 1)
+    m = matrix.reshape(-1, 9, 1, 1)
+
+    def row(k: int) -> torch.Tensor:
+        return torch.add(m[:, 3 * k] * x, m[:, 3 * k + 1] * y).add_(m[:, 3 * k + 2])
+
+    sx, sy = row(0), row(1)
+    if not perspective:
+        return sx, sy, None
+    hw = row(2)
+    return sx.div_(hw), sy.div_(hw), hw
+
+
+def _warp_mask_torch(
+    masks: torch.Tensor, matrix: torch.Tensor, out_size: tuple[int, int], fill: int, perspective: bool
+) -> torch.Tensor:
+    b, height, width = masks.shape[0], masks.shape[-2], masks.shape[-1]
+    h, w = out_size
+    out_shape = masks.shape[:-2] + (h, w)
+    if b == 0:
+        return masks.new_empty(out_shape)
+    # A one-pixel border of `fill` around each source turns "outside" into plain indexing:
+    # every out-of-range or non-finite coordinate is clamped onto that border.
+    padded = masks.new_full((b, height + 2, width + 2), fill)
+    padded[:, 1:-1, 1:-1] = masks.reshape(b, height, width)
+    sx, sy, hw = _source_coords(matrix, out_size, perspective)
+    index_dtype = torch.int32 if b * (height + 2) * (width + 2) < 2**31 else torch.int64
+
+    def index(s: torch.Tensor, size: int) -> torch.Tensor:
+        s = s.floor_()
+        if hw is not None:
+            s.masked_fill_(hw <= 0, -1.0)
+        return s.nan_to_num_(nan=-1.0).clamp_(-1.0, float(size)).to(index_dtype).add_(1)
+
+    ix, iy = index(sx, width), index(sy, height)
+    base = torch.arange(b, device=masks.device, dtype=index_dtype).mul_((height + 2) * (width + 2)).view(b, 1, 1)
+    flat = iy.mul_(width + 2).add_(ix).add_(base)
+    return padded.view(-1).index_select(0, flat.view(-1)).view(out_shape)
+
+
+def _warp_image_torch(
+    images: torch.Tensor,
+    matrix: torch.Tensor,
+    out_size: tuple[int, int],
+    fill: torch.Tensor,
+    has_fill: bool,
+    perspective: bool,
+) -> torch.Tensor:
+    b, c, height, width = images.shape
+    h, w = out_size
+    if b == 0:
+        return torch.empty((0, c, h, w), dtype=torch.float32, device=images.device)
+    # Fold grid_sample's [-1, 1] normalisation (align_corners=False: g = 2·s/W − 1) into the matrix.
+    norm = torch.tensor([[2.0 / width, 0.0, -1.0], [0.0, 2.0 / height, -1.0], [0.0, 0.0, 1.0]])
+    sx, sy, hw = _source_coords(_to_device(norm, matrix.device) @ matrix, out_size, perspective)
+    grid = torch.stack((sx, sy), dim=-1)
+    if hw is not None:
+        # Behind the camera or non-finite: send the point far outside, where all taps read fill.
+        grid.masked_fill_((hw <= 0).unsqueeze(-1), -4.0).nan_to_num_(nan=-4.0).clamp_(-4.0, 4.0)
+    src = images.float()
+    if images.dtype == torch.uint8:
+        src = src.mul_(1.0 / 255.0)
+    fill_c = fill.view(1, c, 1, 1)
+    if has_fill:
+        src = src - fill_c
+    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if has_fill:
+        out = out.add_(fill_c)
+    return out.contiguous()
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move a small CPU tensor to ``device`` without a host sync (pinned, non-blocking copy)."""
+    if t.device == device:
+        return t
+    if t.device.type == "cpu" and device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+# --- matrix builders (output → source, float32) --------------------------------------------
+
+
+def identity_matrix(batch: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """B×3×3 float32 identity matrices."""
+    return torch.eye(3, dtype=torch.float32, device=device).expand(batch, 3, 3).contiguous()
+
+
+def scale_translate_matrix(
+    scale_x: torch.Tensor, scale_y: torch.Tensor, offset_x: torch.Tensor, offset_y: torch.Tensor
+) -> torch.Tensor:
+    """Matrices ``[[scale_x, 0, offset_x], [0, scale_y, offset_y], [0, 0, 1]]``.
+
+    As output→source maps they cover flips (scale −1, offset W), crops (scale 1, offset =
+    crop corner) and resizes (scale = source size / output size). Arguments are B-vectors
+    (any float dtype) on one device.
+    """
+    zero = torch.zeros_like(scale_x)
+    one = torch.ones_like(scale_x)
+    rows = (scale_x, zero, offset_x, zero, scale_y, offset_y, zero, zero, one)
+    return torch.stack(rows, dim=-1).view(-1, 3, 3).to(torch.float32)
+
+
+def affine_matrix(
+    angle: torch.Tensor,
+    translate: torch.Tensor,
+    scale: torch.Tensor,
+    shear: torch.Tensor,
+    center: tuple[float, float],
+) -> torch.Tensor:
+    """Output→source matrices of torchvision-style affine transforms, counter-clockwise angles.
+
+    The forward (source→output) map is ``T(center + translate) · R(angle) · S(scale) ·
+    Shear_y · Shear_x · T(−center)``, with shear decomposed as in torchvision; a positive
+    ``angle`` rotates the content counter-clockwise as displayed (y axis pointing down).
+    The inverse is taken in closed form in float64 and returned as float32.
+
+    Args:
+        angle: B angles in degrees.
+        translate: B×2 translations (tx, ty) in pixels.
+        scale: B scale factors (> 0).
+        shear: B×2 shear angles (x, y) in degrees.
+        center: (cx, cy) rotation centre in continuous coordinates, usually (W/2, H/2).
+    """
+    rot = -torch.deg2rad(angle.double())  # counter-clockwise on screen is clockwise in y-down maths
+    sx = torch.deg2rad(shear[:, 0].double())
+    sy = torch.deg2rad(shear[:, 1].double())
+    s = scale.double()
+    # Forward linear part [[a, b], [c, d]] = R(rot) · S(s) · Shear_y(sy) · Shear_x(sx), torchvision's closed form.
+    a = torch.cos(rot - sy) / torch.cos(sy) * s
+    b = (-torch.cos(rot - sy) * torch.tan(sx) / torch.cos(sy) - torch.sin(rot)) * s
+    c = torch.sin(rot - sy) / torch.cos(sy) * s
+    d = (-torch.sin(rot - sy) * torch.tan(sx) / torch.cos(sy) + torch.cos(rot)) * s
+    det = a * d - b * c
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    cx, cy = center
+    # source = center + A⁻¹ (output − center − translate)
+    ux = -cx - translate[:, 0].double()
+    uy = -cy - translate[:, 1].double()
+    tx = cx + ia * ux + ib * uy
+    ty = cy + ic * ux + id_ * uy
+    zero = torch.zeros_like(a)
+    one = torch.ones_like(a)
+    rows = (ia, ib, tx, ic, id_, ty, zero, zero, one)
+    return torch.stack(rows, dim=-1).view(-1, 3, 3).to(torch.float32)
+
+
+def perspective_matrix(source_points: torch.Tensor, output_points: torch.Tensor) -> torch.Tensor:
+    """Homographies that map each of 4 output points onto its source point.
+
+    Closed form (unit square → quadrilateral, twice) in float64, so no linear solve and no
+    host sync; normalised so that the homogeneous ``w`` is 1 at the centre of the output
+    quadrilateral, which keeps ``w > 0`` inside it.
+
+    Args:
+        source_points: B×4×2 points (x, y) in the source, in order top-left, top-right,
+            bottom-right, bottom-left.
+        output_points: B×4×2 points where those source points land in the output.
+
+    Returns:
+        B×3×3 float32 output→source matrices.
+    """
+    to_source = _square_to_quad(source_points.double())
+    to_output = _square_to_quad(output_points.double())
+    m = to_source @ _adjugate(to_output)
+    centre = output_points.double().mean(dim=1)
+    w = m[:, 2, 0] * centre[:, 0] + m[:, 2, 1] * centre[:, 1] + m[:, 2, 2]
+    return (m / w.view(-1, 1, 1)).to(torch.float32)
+
+
+def _square_to_quad(q: torch.Tensor) -> torch.Tensor:
+    """Projective maps of the unit square (0,0),(1,0),(1,1),(0,1) onto quads q (B×4×2)."""
+    x0, x1, x2, x3 = q[:, 0, 0], q[:, 1, 0], q[:, 2, 0], q[:, 3, 0]
+    y0, y1, y2, y3 = q[:, 0, 1], q[:, 1, 1], q[:, 2, 1], q[:, 3, 1]
+    ex, ey = x0 - x1 + x2 - x3, y0 - y1 + y2 - y3
+    dx1, dx2, dy1, dy2 = x1 - x2, x3 - x2, y1 - y2, y3 - y2
+    den = dx1 * dy2 - dx2 * dy1
+    g = (ex * dy2 - dx2 * ey) / den
+    k = (dx1 * ey - ex * dy1) / den
+    one = torch.ones_like(g)
+    rows = (x1 - x0 + g * x1, x3 - x0 + k * x3, x0, y1 - y0 + g * y1, y3 - y0 + k * y3, y0, g, k, one)
+    return torch.stack(rows, dim=-1).view(-1, 3, 3)
+
+
+def _adjugate(m: torch.Tensor) -> torch.Tensor:
+    """Adjugate of B×3×3 matrices: the inverse up to a scale, which homographies ignore."""
+    c0, c1, c2 = m[:, :, 0], m[:, :, 1], m[:, :, 2]
+    return torch.stack((torch.cross(c1, c2, dim=-1), torch.cross(c2, c0, dim=-1), torch.cross(c0, c1, dim=-1)), dim=1)
+
+
+def rotation_center(size: tuple[int, int]) -> tuple[float, float]:
+    """The centre (W/2, H/2) of an H×W canvas in continuous coordinates."""
+    h, w = size
+    return w / 2.0, h / 2.0

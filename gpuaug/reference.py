@@ -1,0 +1,108 @@
+"""The CPU reference: the coordinate convention of DESIGN.md written out plainly.
+
+One explicit loop over samples, plain torch on the CPU, no ``grid_sample``, no Triton and no
+shared code with the fast paths beyond input validation. For every output pixel (i, j) of
+sample b:
+
+1. take its centre ``(x, y) = (j + 0.5, i + 0.5)``;
+2. map it through the sample's float32 matrix M in the contract's order:
+   ``sx = (M00·x + M01·y) + M02``, ``sy = (M10·x + M11·y) + M12`` and, when the params have
+   a perspective row, ``w = (M20·x + M21·y) + M22``, ``sx = sx / w``, ``sy = sy / w``;
+3. mask: the label of source pixel ``(floor(sy), floor(sx))``, or ``ignore_index`` where
+   that is outside the image, non-finite, or ``w <= 0``;
+4. image: bilinear interpolation at ``(sx − 0.5, sy − 0.5)`` in index space, where each of
+   the four taps outside the image reads ``fill``.
+
+Masks from the fast paths must equal this exactly; images agree to float tolerance. It is
+the correctness anchor and the benchmarks' baseline, never the fast path.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gpuaug.compose import Params, check_params
+
+__all__ = ["apply"]
+
+
+def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
+    """Apply ``params`` to a batch the slow, obvious way, on the CPU.
+
+    Args:
+        images: B×C×H×W, uint8 (read as [0, 1]) or float, on any device (copied to the CPU).
+        masks: B×H×W or B×1×H×W integer labels, or None.
+        params: from :meth:`gpuaug.Compose.sample` (or :meth:`gpuaug.Params.from_dict`).
+
+    Returns:
+        CPU tensors: ``(images, masks)`` when masks are given, else the images alone. Images
+        are float32 B×C×h×w; masks keep their dtype and layout.
+    """
+    images = images.cpu()
+    masks = masks.cpu() if masks is not None else None
+    params = params.to("cpu")
+    check_params(images, masks, params)
+    b, c, _, _ = images.shape
+    h, w = params.out_size
+    source = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    fill = torch.tensor(params.fill, dtype=torch.float32).expand(c)
+    out_images = torch.empty((b, c, h, w), dtype=torch.float32)
+    out_masks = None
+    if masks is not None:
+        labels = masks.reshape(b, masks.shape[-2], masks.shape[-1])
+        out_masks = torch.empty((b, h, w), dtype=masks.dtype)
+    for k in range(b):
+        sx, sy, front = _source_points(params.matrix[k], h, w, params.perspective)
+        out_images[k] = _bilinear(source[k], sx, sy, front, fill)
+        if masks is not None:
+            out_masks[k] = _nearest(labels[k], sx, sy, front, params.ignore_index)
+    if masks is None:
+        return out_images
+    return out_images, out_masks.reshape(masks.shape[:-2] + (h, w))
+
+
+def _source_points(m: torch.Tensor, h: int, w: int, perspective: bool):
+    """Source coordinates (h×w float32) of every output pixel centre, and where w > 0."""
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32) + 0.5, torch.arange(w, dtype=torch.float32) + 0.5, indexing="ij"
+    )
+    sx = (m[0, 0] * xs + m[0, 1] * ys) + m[0, 2]
+    sy = (m[1, 0] * xs + m[1, 1] * ys) + m[1, 2]
+    if not perspective:
+        return sx, sy, torch.ones_like(sx, dtype=torch.bool)
+    hw = (m[2, 0] * xs + m[2, 1] * ys) + m[2, 2]
+    return sx / hw, sy / hw, hw > 0
+
+
+def _nearest(mask: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, front: torch.Tensor, ignore: int):
+    """Label of source pixel floor(s), ``ignore`` where that pixel is not in the mask."""
+    height, width = mask.shape
+    inside = front & (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
+    out = torch.full(sx.shape, ignore, dtype=mask.dtype)
+    col = torch.floor(sx[inside]).long()
+    row = torch.floor(sy[inside]).long()
+    out[inside] = mask[row, col]
+    return out
+
+
+def _bilinear(image: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, front: torch.Tensor, fill: torch.Tensor):
+    """Bilinear sample of a C×H×W image at (sx − 0.5, sy − 0.5); outside taps read ``fill``."""
+    c, height, width = image.shape
+    finite = front & torch.isfinite(sx) & torch.isfinite(sy)
+    # Points that are not finite or are behind the camera read fill from every tap.
+    ix = torch.where(finite, sx - 0.5, -10.0).clamp(-10.0, width + 10.0)
+    iy = torch.where(finite, sy - 0.5, -10.0).clamp(-10.0, height + 10.0)
+    x0 = torch.floor(ix)
+    y0 = torch.floor(iy)
+    wx = ix - x0
+    wy = iy - y0
+    out = torch.zeros((c,) + sx.shape, dtype=torch.float32)
+    for dy, weight_y in ((0, 1.0 - wy), (1, wy)):
+        for dx, weight_x in ((0, 1.0 - wx), (1, wx)):
+            col = (x0 + dx).long()
+            row = (y0 + dy).long()
+            inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+            tap = fill.view(c, 1, 1).expand(c, *sx.shape).clone()
+            tap[:, inside] = image[:, row[inside], col[inside]]
+            out += tap * (weight_y * weight_x)
+    return out

@@ -1,0 +1,86 @@
+"""Nearest-neighbour label gather for masks.
+
+Layout: source ``src`` is a contiguous B×H×W (or B×1×H×W) tensor of any integer dtype;
+output ``out`` is contiguous B×h×w of the same dtype. ``mat`` is B×3×3 float32, output→source.
+
+Each program handles one BLOCK_H×BLOCK_W output tile of one sample: it computes the source
+coordinate of every pixel centre in registers (no grid tensor), takes ``floor`` and gathers
+that label. A source outside [0, W)×[0, H), non-finite, or behind the camera (w <= 0) writes
+``fill`` (the ignore index). Labels are moved, never converted: int64 stays exact.
+"""
+
+import torch
+import triton
+import triton.language as tl
+
+from .common import pixel_centres, source_coords
+
+BLOCK_H = 16
+BLOCK_W = 64
+
+
+@triton.jit
+def gather_nearest_kernel(
+    src_ptr,
+    out_ptr,
+    mat_ptr,
+    fill,
+    H,
+    W,
+    h,
+    w,
+    PERSPECTIVE: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    BLOCK_W: tl.constexpr,
+):
+    b = tl.program_id(0)
+    rows, cols, x, y = pixel_centres(tl.program_id(1), tl.program_id(2), BLOCK_H, BLOCK_W)
+    sx, sy, front = source_coords(mat_ptr, b, x, y, PERSPECTIVE)
+    inside = front & (sx >= 0.0) & (sx < W) & (sy >= 0.0) & (sy < H)
+    ix = tl.where(inside, tl.floor(sx), 0.0).to(tl.int32)
+    iy = tl.where(inside, tl.floor(sy), 0.0).to(tl.int32)
+    src = src_ptr + b.to(tl.int64) * H * W
+    labels = tl.load(src + iy.to(tl.int64) * W + ix, mask=inside, other=fill)
+    in_tile = (rows < h) & (cols < w)
+    out = out_ptr + b.to(tl.int64) * h * w
+    tl.store(out + rows.to(tl.int64) * w + cols, labels, mask=in_tile)
+
+
+def gather_nearest(
+    masks: torch.Tensor, matrix: torch.Tensor, out_size: tuple[int, int], fill: int, perspective: bool
+) -> torch.Tensor:
+    """Launch :func:`gather_nearest_kernel`.
+
+    Args:
+        masks: B×H×W or B×1×H×W integer labels (validated by the caller).
+        matrix: B×3×3 float32 output→source matrix on the masks' device.
+        out_size: (h, w) of the output.
+        fill: label written where the source is outside the image.
+        perspective: divide by the homogeneous coordinate (False only for affine matrices).
+
+    Returns:
+        Contiguous labels B×h×w (or B×1×h×w), same dtype as ``masks``.
+    """
+    src = masks.contiguous()
+    mat = matrix.contiguous()
+    b, height, width = src.shape[0], src.shape[-2], src.shape[-1]
+    h, w = out_size
+    out = torch.empty(src.shape[:-2] + (h, w), dtype=src.dtype, device=src.device)
+    if b == 0:
+        return out
+    grid = (b, triton.cdiv(h, BLOCK_H), triton.cdiv(w, BLOCK_W))
+    gather_nearest_kernel[grid](
+        src,
+        out,
+        mat,
+        fill,
+        height,
+        width,
+        h,
+        w,
+        PERSPECTIVE=perspective,
+        BLOCK_H=BLOCK_H,
+        BLOCK_W=BLOCK_W,
+        enable_fp_fusion=False,
+    )
+    return out
