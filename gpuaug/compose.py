@@ -9,7 +9,7 @@ import torch
 
 from gpuaug._checks import check_fill, check_ignore_index, check_images, check_pair
 from gpuaug.backends import BACKENDS
-from gpuaug.functional import _to_device, identity_matrix, warp_image, warp_mask
+from gpuaug.functional import _to_device, identity_matrix, warp_batch
 from gpuaug.transforms.base import Op
 
 __all__ = ["Compose", "Params", "OpRecord"]
@@ -265,10 +265,7 @@ def check_params(images: torch.Tensor, masks: torch.Tensor | None, params: objec
 def apply_params(images: torch.Tensor, masks: torch.Tensor | None, params: Params, backend: str = "auto"):
     """Warp images (and masks) with ``params`` on the chosen backend; see :meth:`Compose.apply`."""
     check_params(images, masks, params)
-    out = warp_image(images, params.matrix, params.out_size, params.fill, backend, perspective=params.perspective)
-    if masks is None:
-        return out
-    labels = warp_mask(
-        masks, params.matrix, params.out_size, params.ignore_index, backend, perspective=params.perspective
+    out, labels = warp_batch(
+        images, masks, params.matrix, params.out_size, params.fill, params.ignore_index, backend, params.perspective
     )
-    return out, labels
+    return out if masks is None else (out, labels)

@@ -67,13 +67,7 @@ def warp_image(
     b, c, _, _ = check_images(images)
     mat = check_matrix(matrix, b, images.device)
     size = check_size(out_size, "out_size")
-    values = check_fill(fill, c)
-    fill_t = _to_device(torch.tensor(values, dtype=torch.float32).expand(c).contiguous(), images.device)
-    if backends.resolve(backend, images.device) == "triton":
-        from gpuaug.kernels.warp_bilinear import warp_bilinear
-
-        return warp_bilinear(images, mat, size, fill_t, perspective)
-    return _warp_image_torch(images, mat, size, fill_t, any(v != 0.0 for v in values), perspective)
+    return warp_batch(images, None, mat, size, check_fill(fill, c), 0, backend, perspective)[0]
 
 
 def warp_mask(
@@ -105,14 +99,46 @@ def warp_mask(
     mat = check_matrix(matrix, b, masks.device)
     size = check_size(out_size, "out_size")
     check_ignore_index(fill, masks.dtype, "fill")
-    if backends.resolve(backend, masks.device) == "triton":
-        from gpuaug.kernels.gather_nearest import gather_nearest
+    return warp_batch(None, masks, mat, size, (0.0,), fill, backend, perspective)[1]
 
-        return gather_nearest(masks, mat, size, fill, perspective)
-    return _warp_mask_torch(masks, mat, size, fill, perspective)
+
+def warp_batch(
+    images: torch.Tensor | None,
+    masks: torch.Tensor | None,
+    matrix: torch.Tensor,
+    out_size: tuple[int, int],
+    fill: tuple[float, ...],
+    ignore_index: int,
+    backend: str,
+    perspective: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Warp images and/or masks of one batch through one float32 matrix; inputs already checked.
+
+    The torch path computes the source coordinates once for both targets.
+    """
+    device = matrix.device
+    if backends.resolve(backend, device) == "triton":
+        from gpuaug.kernels.gather_nearest import gather_nearest
+        from gpuaug.kernels.warp_bilinear import warp_bilinear
+
+        out_images = (
+            None if images is None else warp_bilinear(images, matrix, out_size, _fill(fill, images), perspective)
+        )
+        out_masks = None if masks is None else gather_nearest(masks, matrix, out_size, ignore_index, perspective)
+        return out_images, out_masks
+    coords = _source_coords(matrix, out_size, perspective)
+    out_images = None if images is None else _bilinear_torch(images, coords, _fill(fill, images), any(fill))
+    out_masks = None if masks is None else _nearest_torch(masks, coords, ignore_index)
+    return out_images, out_masks
 
 
 # --- torch backend -------------------------------------------------------------------------
+
+
+def _fill(values: tuple[float, ...], images: torch.Tensor) -> torch.Tensor:
+    """The fill as a C-vector of float32 on the images' device."""
+    c = images.shape[1]
+    return _to_device(torch.tensor(values, dtype=torch.float32).expand(c).contiguous(), images.device)
 
 
 def _source_coords(
@@ -138,19 +164,17 @@ def _source_coords(
     return sx.div_(hw), sy.div_(hw), hw
 
 
-def _warp_mask_torch(
-    masks: torch.Tensor, matrix: torch.Tensor, out_size: tuple[int, int], fill: int, perspective: bool
-) -> torch.Tensor:
+def _nearest_torch(masks: torch.Tensor, coords: tuple, fill: int) -> torch.Tensor:
+    """Nearest gather of labels at floor(s); consumes (overwrites) ``coords``."""
+    sx, sy, hw = coords
     b, height, width = masks.shape[0], masks.shape[-2], masks.shape[-1]
-    h, w = out_size
-    out_shape = masks.shape[:-2] + (h, w)
+    out_shape = masks.shape[:-2] + sx.shape[-2:]
     if b == 0:
         return masks.new_empty(out_shape)
     # A one-pixel border of `fill` around each source turns "outside" into plain indexing:
     # every out-of-range or non-finite coordinate is clamped onto that border.
     padded = masks.new_full((b, height + 2, width + 2), fill)
     padded[:, 1:-1, 1:-1] = masks.reshape(b, height, width)
-    sx, sy, hw = _source_coords(matrix, out_size, perspective)
     index_dtype = torch.int32 if b * (height + 2) * (width + 2) < 2**31 else torch.int64
 
     def index(s: torch.Tensor, size: int) -> torch.Tensor:
@@ -165,22 +189,14 @@ def _warp_mask_torch(
     return padded.view(-1).index_select(0, flat.view(-1)).view(out_shape)
 
 
-def _warp_image_torch(
-    images: torch.Tensor,
-    matrix: torch.Tensor,
-    out_size: tuple[int, int],
-    fill: torch.Tensor,
-    has_fill: bool,
-    perspective: bool,
-) -> torch.Tensor:
+def _bilinear_torch(images: torch.Tensor, coords: tuple, fill: torch.Tensor, has_fill: bool) -> torch.Tensor:
+    """Bilinear sample at s − 0.5 with grid_sample; leaves ``coords`` untouched."""
+    sx, sy, hw = coords
     b, c, height, width = images.shape
-    h, w = out_size
     if b == 0:
-        return torch.empty((0, c, h, w), dtype=torch.float32, device=images.device)
-    # Fold grid_sample's [-1, 1] normalisation (align_corners=False: g = 2·s/W − 1) into the matrix.
-    norm = torch.tensor([[2.0 / width, 0.0, -1.0], [0.0, 2.0 / height, -1.0], [0.0, 0.0, 1.0]])
-    sx, sy, hw = _source_coords(_to_device(norm, matrix.device) @ matrix, out_size, perspective)
-    grid = torch.stack((sx, sy), dim=-1)
+        return torch.empty((0, c) + sx.shape[-2:], dtype=torch.float32, device=images.device)
+    # grid_sample's align_corners=False normalisation: g = 2·s/W − 1.
+    grid = torch.stack((sx * (2.0 / width) - 1.0, sy * (2.0 / height) - 1.0), dim=-1)
     if hw is not None:
         # Behind the camera or non-finite: send the point far outside, where all taps read fill.
         grid.masked_fill_((hw <= 0).unsqueeze(-1), -4.0).nan_to_num_(nan=-4.0).clamp_(-4.0, 4.0)
