@@ -289,9 +289,11 @@ class RandomAffine(Op):
     def __init__(self, degrees, translate=None, scale=None, shear=None, p: float = 1.0):
         self.degrees = check_range(degrees, "degrees", symmetric=True)
         if translate is not None:
-            translate = check_range(translate, "translate")
-            if not all(0.0 <= t <= 1.0 for t in translate):
+            if not (isinstance(translate, Sequence) and len(translate) == 2):
+                raise TypeError(f"translate: expected (max fraction of width, of height), got {translate!r}")
+            if not all(isinstance(t, (int, float)) and 0.0 <= t <= 1.0 for t in translate):
                 raise ValueError(f"translate: expected fractions in [0, 1], got {translate!r}")
+            translate = (float(translate[0]), float(translate[1]))
         self.translate = translate
         if scale is not None:
             scale = check_range(scale, "scale")
