@@ -67,6 +67,5 @@ class Draw:
 
     def integers(self, low: torch.Tensor | float, high: torch.Tensor | float) -> torch.Tensor:
         """B float64 integers uniform in [low, high] (inclusive), bounds scalar or per sample."""
-        r = self.rand(dtype=torch.float64)
-        span = torch.as_tensor(high, dtype=torch.float64, device=self.device) - low + 1
-        return torch.minimum(torch.floor(r * span), span - 1).add_(low)
+        span = high - low + 1  # a float or a B-tensor; never copied from the host
+        return torch.floor(self.rand(dtype=torch.float64) * span).clamp_(max=span - 1).add_(low)

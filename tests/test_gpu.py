@@ -1,0 +1,83 @@
+"""GPU-only checks (marker ``gpu``): compiled Triton kernels, bit-exact masks, no host sync.
+
+They run wherever CUDA is present (bench/gpu.sh on the lent GPU machine) and are skipped
+elsewhere; the same kernels are covered on the CPU through Triton's interpreter.
+"""
+
+import pytest
+import torch
+
+import gpuaug
+from gpuaug import reference
+
+pytestmark = pytest.mark.gpu
+
+CHAINS = {
+    "rrc-flip-affine": [gpuaug.RandomResizedCrop(96), gpuaug.RandomHorizontalFlip(), gpuaug.RandomAffine(30, shear=10)],
+    "perspective-rotation": [gpuaug.RandomPerspective(0.6, p=1.0), gpuaug.RandomRotation(180)],
+    "scale-crop": [gpuaug.RandomScale((0.5, 2.0)), gpuaug.RandomCrop(100, pad_if_needed=True), gpuaug.Resize(77)],
+}
+
+
+def cuda_batch(dtype, b=8, h=131, w=117):
+    g = torch.Generator("cuda").manual_seed(0)
+    images = torch.rand(b, 3, h, w, device="cuda", generator=g)
+    info = torch.iinfo(dtype)
+    masks = torch.randint(max(info.min, -1000), min(info.max, 1000), (b, 1, h, w), device="cuda", generator=g)
+    return images, masks.to(dtype)
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64])
+def test_triton_equals_torch_and_reference_bit_for_bit(chain, dtype):
+    images, masks = cuda_batch(dtype)
+    ignore = -1 if dtype == torch.int8 else 111
+    triton = gpuaug.Compose(CHAINS[chain], ignore_index=ignore, fill=0.3, backend="triton")
+    torch_path = gpuaug.Compose(CHAINS[chain], ignore_index=ignore, fill=0.3, backend="torch")
+    params = triton.sample(images, torch.Generator("cuda").manual_seed(1))
+    t_images, t_masks = triton.apply(images, masks, params)
+    p_images, p_masks = torch_path.apply(images, masks, params)
+    r_images, r_masks = reference.apply(images, masks, params)
+    assert t_masks.dtype == dtype and t_masks.is_cuda
+    assert torch.equal(t_masks, p_masks)
+    assert torch.equal(t_masks.cpu(), r_masks)
+    torch.testing.assert_close(t_images, p_images, atol=1e-4, rtol=0)
+    torch.testing.assert_close(t_images.cpu(), r_images, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+def test_sample_and_apply_never_sync(backend):
+    images, masks = cuda_batch(torch.int64)
+    ops = [op for chain in CHAINS.values() for op in chain]
+    aug = gpuaug.Compose(ops, fill=[0.1, 0.2, 0.3], backend=backend)
+    cpu_generator_aug = gpuaug.Compose(CHAINS["rrc-flip-affine"], backend=backend)
+    aug(images, masks, generator=torch.Generator("cuda").manual_seed(0))  # warm-up: compile, allocate
+    cpu_generator_aug(images, masks, generator=torch.Generator().manual_seed(0))
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        aug(images, masks, generator=torch.Generator("cuda").manual_seed(1))
+        cpu_generator_aug(images, masks, generator=torch.Generator().manual_seed(1))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def test_cpu_generator_with_cuda_data_matches_cpu_draws():
+    images, masks = cuda_batch(torch.int64)
+    aug = gpuaug.Compose(CHAINS["rrc-flip-affine"])
+    on_cuda = aug.sample(images, torch.Generator().manual_seed(5))
+    on_cpu = aug.sample(images.cpu(), torch.Generator().manual_seed(5))
+    assert on_cuda.matrix.is_cuda
+    assert torch.equal(on_cuda.matrix.cpu(), on_cpu.matrix)
+    out = aug.apply(images, masks, on_cuda)
+    assert torch.equal(out[1].cpu(), reference.apply(images, masks, on_cpu)[1])
+
+
+def test_offsets_past_two_to_the_31():
+    # 3 × 27000 × 27000 uint8 labels: 2.19e9 elements, so element offsets overflow int32.
+    n = 27000
+    masks = torch.zeros(3, n, n, dtype=torch.uint8, device="cuda")
+    masks[2, -1, -1], masks[2, 0, 0], masks[2, -1, 0] = 7, 9, 5
+    matrix = torch.tensor([[-1.0, 0, n], [0, -1.0, n], [0, 0, 1]], device="cuda").expand(3, 3, 3)
+    out = gpuaug.functional.warp_mask(masks, matrix, (n, n), backend="triton")
+    assert (out[2, 0, 0].item(), out[2, -1, -1].item(), out[2, 0, -1].item()) == (7, 9, 5)

@@ -1,0 +1,91 @@
+"""The probe flags each classic bug of the naive pipeline and passes gpuaug; the demo runs."""
+
+import math
+
+import pytest
+import torch
+
+import gpuaug
+from gpuaug import demo, probe
+from gpuaug.naive import NaivePipeline
+
+OPS = [gpuaug.RandomResizedCrop(32, scale=(0.3, 1.0)), gpuaug.RandomHorizontalFlip(), gpuaug.RandomAffine(25)]
+NO_BUGS = {"desync": False, "bilinear_mask": False, "ignore_lost": False, "float_mask": False}
+
+
+def report(fn):
+    g = torch.Generator().manual_seed(0)
+    return probe.run_probe(lambda i, m: fn(i, m, generator=g), batch=6, height=40, width=40)
+
+
+def test_coordinate_probe_encodes_pixels_and_skips_ignore():
+    images, masks = probe.coordinate_probe(2, 20, 20, ignore_index=255)
+    assert images.shape == (2, 3, 20, 20) and masks.shape == (2, 1, 20, 20) and masks.dtype == torch.int64
+    assert images[0, 0, 3, 7] == 7 and images[0, 1, 3, 7] == 3 and (images[:, 2] == 1).all()
+    assert masks[0, 0, 3, 7] == 3 * 20 + 7
+    assert not (masks == 255).any()
+    assert masks[0, 0, 12, 15] == 12 * 20 + 15 + 1  # past the ignore value, labels shift by one
+
+
+def test_identity_is_perfectly_aligned():
+    images, masks = probe.coordinate_probe(1, 9, 11)
+    metrics = probe.measure_alignment(images, masks, 11)
+    assert metrics["alignment_px"] == (0.0, 0.0) and metrics["inside_pixels"] == 99
+
+
+def test_gpuaug_passes():
+    result = report(gpuaug.Compose(OPS))
+    assert result.ok, result
+    assert max(result.alignment_px) <= 0.5 + 1e-3
+    assert result.to_dict()["ok"] is True
+
+
+def test_naive_without_bugs_passes():
+    assert report(NaivePipeline(OPS, **NO_BUGS)).ok
+
+
+@pytest.mark.parametrize(
+    ("bug", "symptom"),
+    [
+        ("desync", lambda r: max(r.alignment_px) > 2),
+        ("bilinear_mask", lambda r: r.new_labels > 0),
+        ("ignore_lost", lambda r: r.outside_not_ignore > 0),
+        ("float_mask", lambda r: not r.dtype_kept),
+    ],
+)
+def test_each_classic_bug_is_flagged(bug, symptom):
+    result = report(NaivePipeline(OPS, **(NO_BUGS | {bug: True})))
+    assert not result.ok
+    assert symptom(result), result
+
+
+def test_half_pixel_shift_shows_in_mean_offset():
+    def shifted(images, masks, generator):
+        params = gpuaug.Compose(OPS).sample(images, generator)
+        out = gpuaug.Compose([]).apply(images, None, params)
+        # The mask taken at source s − 0.5, the align_corners mistake: biased by half a pixel.
+        shift = torch.tensor([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]]).expand_as(params.matrix)
+        labels = gpuaug.functional.warp_mask(masks, shift @ params.matrix, params.out_size)
+        return out, labels
+
+    result = report(shifted)
+    assert max(result.alignment_px) <= 1.0 + 1e-3
+    assert all(m < -0.3 for m in result.mean_offset_px)
+    assert not result.ok
+
+
+def test_no_inside_pixels_gives_nan():
+    images, masks = probe.coordinate_probe(1, 4, 4)
+    metrics = probe.measure_alignment(torch.zeros_like(images), masks, 4)
+    assert metrics["inside_pixels"] == 0 and all(math.isnan(v) for v in metrics["alignment_px"])
+
+
+def test_demo_prints_table_and_writes_overlay(tmp_path, capsys):
+    path = tmp_path / "demo.png"
+    assert demo.main(["--batch", "4", "--size", "32", "--out", str(path)]) == 0
+    text = capsys.readouterr().out
+    naive_line = next(line for line in text.splitlines() if line.startswith("naive"))
+    gpuaug_line = next(line for line in text.splitlines() if line.startswith("gpuaug  "))
+    assert naive_line.rstrip().endswith("NO") and gpuaug_line.rstrip().endswith("yes")
+    assert "int64" in gpuaug_line and "float32" in naive_line
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
