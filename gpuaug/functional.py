@@ -112,10 +112,7 @@ def warp_batch(
     backend: str,
     perspective: bool,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Warp images and/or masks of one batch through one float32 matrix; inputs already checked.
-
-    The torch path computes the source coordinates once for both targets.
-    """
+    """Warp images and/or masks of one batch through one float32 matrix; inputs already checked."""
     device = matrix.device
     if backends.resolve(backend, device) == "triton":
         from gpuaug.kernels.gather_nearest import gather_nearest
@@ -126,9 +123,10 @@ def warp_batch(
         )
         out_masks = None if masks is None else gather_nearest(masks, matrix, out_size, ignore_index, perspective)
         return out_images, out_masks
-    coords = _source_coords(matrix, out_size, perspective)
-    out_images = None if images is None else _bilinear_torch(images, coords, _fill(fill, images), any(fill))
-    out_masks = None if masks is None else _nearest_torch(masks, coords, ignore_index)
+    out_images = None
+    if images is not None:
+        out_images = _bilinear_torch(images, matrix, out_size, _fill(fill, images), any(fill), perspective)
+    out_masks = None if masks is None else _nearest_torch(masks, matrix, out_size, ignore_index, perspective)
     return out_images, out_masks
 
 
@@ -164,42 +162,58 @@ def _source_coords(
     return sx.div_(hw), sy.div_(hw), hw
 
 
-def _nearest_torch(masks: torch.Tensor, coords: tuple, fill: int) -> torch.Tensor:
-    """Nearest gather of labels at floor(s); consumes (overwrites) ``coords``."""
-    sx, sy, hw = coords
+def _nearest_torch(
+    masks: torch.Tensor, matrix: torch.Tensor, out_size: tuple[int, int], fill: int, perspective: bool
+) -> torch.Tensor:
+    """Labels of source pixels floor(s), gathered with int32 indices; ``fill`` where s is outside."""
     b, height, width = masks.shape[0], masks.shape[-2], masks.shape[-1]
-    out_shape = masks.shape[:-2] + sx.shape[-2:]
+    out_shape = masks.shape[:-2] + out_size
     if b == 0:
         return masks.new_empty(out_shape)
-    # A one-pixel border of `fill` around each source turns "outside" into plain indexing:
-    # every out-of-range or non-finite coordinate is clamped onto that border.
-    padded = masks.new_full((b, height + 2, width + 2), fill)
-    padded[:, 1:-1, 1:-1] = masks.reshape(b, height, width)
-    index_dtype = torch.int32 if b * (height + 2) * (width + 2) < 2**31 else torch.int64
-
-    def index(s: torch.Tensor, size: int) -> torch.Tensor:
-        s = s.floor_()
-        if hw is not None:
-            s.masked_fill_(hw <= 0, -1.0)
-        return s.nan_to_num_(nan=-1.0).clamp_(-1.0, float(size)).to(index_dtype).add_(1)
-
-    ix, iy = index(sx, width), index(sy, height)
-    base = torch.arange(b, device=masks.device, dtype=index_dtype).mul_((height + 2) * (width + 2)).view(b, 1, 1)
-    flat = iy.mul_(width + 2).add_(ix).add_(base)
-    return padded.view(-1).index_select(0, flat.view(-1)).view(out_shape)
-
-
-def _bilinear_torch(images: torch.Tensor, coords: tuple, fill: torch.Tensor, has_fill: bool) -> torch.Tensor:
-    """Bilinear sample at s − 0.5 with grid_sample; leaves ``coords`` untouched."""
-    sx, sy, hw = coords
-    b, c, height, width = images.shape
-    if b == 0:
-        return torch.empty((0, c) + sx.shape[-2:], dtype=torch.float32, device=images.device)
-    # grid_sample's align_corners=False normalisation: g = 2·s/W − 1.
-    grid = torch.stack((sx * (2.0 / width) - 1.0, sy * (2.0 / height) - 1.0), dim=-1)
+    sx, sy, hw = _source_coords(matrix, out_size, perspective)
+    fx, fy = sx.floor_(), sy.floor_()
+    # A source pixel is inside exactly when clamping leaves it unchanged (NaN never compares
+    # equal); outside points keep their clamped, valid index and get `fill` below.
+    cx, cy = fx.clamp(0, width - 1), fy.clamp(0, height - 1)
+    inside = (cx == fx).logical_and_(cy == fy)
     if hw is not None:
+        inside.logical_and_(hw > 0)
+    index_dtype = torch.int32 if b * height * width < 2**31 else torch.int64
+    ix = cx.nan_to_num_(0.0).to(index_dtype)
+    iy = cy.nan_to_num_(0.0).to(index_dtype)
+    base = torch.arange(b, device=masks.device, dtype=index_dtype).mul_(height * width).view(b, 1, 1)
+    flat = iy.mul_(width).add_(ix).add_(base)
+    labels = masks.reshape(-1).index_select(0, flat.view(-1))
+    return labels.masked_fill_(inside.logical_not_().view(-1), fill).view(out_shape)
+
+
+def _bilinear_torch(
+    images: torch.Tensor,
+    matrix: torch.Tensor,
+    out_size: tuple[int, int],
+    fill: torch.Tensor,
+    has_fill: bool,
+    perspective: bool,
+) -> torch.Tensor:
+    """Bilinear sample at s − 0.5 with grid_sample (zeros padding, shifted by the fill)."""
+    b, c, height, width = images.shape
+    h, w = out_size
+    if b == 0:
+        return torch.empty((0, c, h, w), dtype=torch.float32, device=images.device)
+    # grid_sample with align_corners=False reads g = 2·s/W − 1: fold that into the matrix, then
+    # write the B×h×w×2 grid directly from 1-D bases (two small outer products, one large add).
+    norm = matrix.clone()
+    norm[:, 0] = matrix[:, 0] * (2.0 / width) - matrix[:, 2]
+    norm[:, 1] = matrix[:, 1] * (2.0 / height) - matrix[:, 2]
+    x = torch.arange(w, device=images.device, dtype=torch.float32).add_(0.5).view(1, 1, w, 1)
+    y = torch.arange(h, device=images.device, dtype=torch.float32).add_(0.5).view(1, h, 1, 1)
+    rows = 3 if perspective else 2
+    coef = norm[:, :rows].transpose(1, 2).reshape(b, 3, 1, 1, rows)  # coef[:, k]: column k, used rows
+    grid = (x * coef[:, 0] + coef[:, 2]) + y * coef[:, 1]  # B×h×w×rows
+    if perspective:
+        hw = grid[..., 2:]
         # Behind the camera or non-finite: send the point far outside, where all taps read fill.
-        grid.masked_fill_((hw <= 0).unsqueeze(-1), -4.0).nan_to_num_(nan=-4.0).clamp_(-4.0, 4.0)
+        grid = (grid[..., :2] / hw).masked_fill_(hw <= 0, -4.0).nan_to_num_(nan=-4.0).clamp_(-4.0, 4.0)
     src = images.float()
     if images.dtype == torch.uint8:
         src = src.mul_(1.0 / 255.0)
