@@ -122,8 +122,13 @@ def check_probability(p: object, name: str = "p") -> float:
     return float(p)
 
 
-def check_range(value: object, name: str, *, symmetric: bool = False, low: float | None = None) -> tuple[float, float]:
-    """Normalise a (min, max) range; a single number means (-v, v) when ``symmetric``."""
+def check_range(
+    value: object, name: str, *, symmetric: bool = False, low: float | None = None, positive: bool = False
+) -> tuple[float, float]:
+    """Normalise a (min, max) range; a single number means (-v, v) when ``symmetric``.
+
+    ``low`` bounds the values from below (inclusive); ``positive`` requires them to be > 0.
+    """
     if symmetric and isinstance(value, (int, float)) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(f"{name}: a single number must be non-negative, got {value}")
@@ -137,4 +142,6 @@ def check_range(value: object, name: str, *, symmetric: bool = False, low: float
         raise ValueError(f"{name}: expected min <= max, got {value!r}")
     if low is not None and pair[0] < low:
         raise ValueError(f"{name}: values must be >= {low}, got {value!r}")
+    if positive and pair[0] <= 0:
+        raise ValueError(f"{name}: expected positive values, got {value!r}")
     return pair

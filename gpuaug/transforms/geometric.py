@@ -201,9 +201,7 @@ class RandomResizedCrop(Op):
     ):
         self.size = check_size(size, "size")
         self.scale = check_range(scale, "scale", low=0.0)
-        self.ratio = check_range(ratio, "ratio")
-        if self.ratio[0] <= 0:
-            raise ValueError(f"ratio: expected positive aspect ratios, got {ratio!r}")
+        self.ratio = check_range(ratio, "ratio", positive=True)
         self.p = check_probability(p)
 
     def sample(self, batch, size, generator, device):
@@ -252,9 +250,7 @@ class RandomScale(Op):
     """
 
     def __init__(self, scale_range: Sequence[float], p: float = 1.0):
-        self.scale_range = check_range(scale_range, "scale_range")
-        if self.scale_range[0] <= 0:
-            raise ValueError(f"scale_range: expected positive factors, got {scale_range!r}")
+        self.scale_range = check_range(scale_range, "scale_range", positive=True)
         self.p = check_probability(p)
 
     def sample(self, batch, size, generator, device):
@@ -295,11 +291,7 @@ class RandomAffine(Op):
                 raise ValueError(f"translate: expected fractions in [0, 1], got {translate!r}")
             translate = (float(translate[0]), float(translate[1]))
         self.translate = translate
-        if scale is not None:
-            scale = check_range(scale, "scale")
-            if scale[0] <= 0:
-                raise ValueError(f"scale: expected positive factors, got {scale!r}")
-        self.scale = scale
+        self.scale = None if scale is None else check_range(scale, "scale", positive=True)
         self.shear = self._shear(shear)
         self.p = check_probability(p)
 
