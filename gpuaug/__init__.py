@@ -5,7 +5,9 @@ output→source 3×3 matrix per sample, images are resampled bilinearly and mask
 nearest-neighbour gather (dtype and ``ignore_index`` kept), once.
 """
 
+from gpuaug import audit, functional, metrics, naive, probe, reference, viz
 from gpuaug.compose import Compose, Params
+from gpuaug.guardrails import ClassPixelMonitor, check_mask
 from gpuaug.transforms import (
     CenterCrop,
     RandomAffine,
@@ -24,6 +26,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Compose",
     "Params",
+    "ClassPixelMonitor",
+    "check_mask",
     "CenterCrop",
     "RandomAffine",
     "RandomCrop",
@@ -34,4 +38,12 @@ __all__ = [
     "RandomScale",
     "RandomVerticalFlip",
     "Resize",
+    # submodules
+    "audit",
+    "functional",
+    "metrics",
+    "naive",
+    "probe",
+    "reference",
+    "viz",
 ]

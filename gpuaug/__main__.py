@@ -1,4 +1,4 @@
-"""Command line: ``python -m gpuaug demo``."""
+"""Command line: ``python -m gpuaug demo`` and ``python -m gpuaug audit``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m gpuaug", description="gpuaug command line")
-    parser.add_argument("command", choices=["demo"], help="demo: the classic mask bugs next to gpuaug")
-    args, rest = parser.parse_known_args(argv[:1])
+    parser.add_argument(
+        "command",
+        choices=["demo", "audit"],
+        help="demo: the classic mask bugs next to gpuaug on synthetic scenes; audit: probe pipelines side by side",
+    )
+    args = parser.parse_args(argv[:1])
     if args.command == "demo":
-        from gpuaug.demo import main as demo
-
-        return demo(argv[1:])
-    return 2
+        from gpuaug.demo import main as command
+    else:
+        from gpuaug.audit import main as command
+    return command(argv[1:])
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import torch
 
+from gpuaug.audit import check_pair, format_table
 from gpuaug.compose import Compose
 from gpuaug.naive import NaivePipeline
-from gpuaug.probe import ProbeReport, run_probe
 from gpuaug.synthetic import make_scenes
 from gpuaug.transforms import RandomAffine, RandomHorizontalFlip, RandomResizedCrop
 from gpuaug.viz import save_overlay
@@ -46,40 +46,6 @@ def _time_ms(fn: Callable[[], object], device: torch.device, repeats: int = 7) -
     return statistics.median(times)
 
 
-def _row(name: str, report: ProbeReport, dtype: torch.dtype, ms: float) -> list[str]:
-    ax, ay = report.alignment_px
-    mx, my = report.mean_offset_px
-    return [
-        name,
-        f"{ax:.2f}, {ay:.2f}",
-        f"{mx:+.2f}, {my:+.2f}",
-        str(report.new_labels),
-        str(dtype).removeprefix("torch."),
-        str(report.outside_not_ignore),
-        f"{ms:.1f}",
-        "yes" if report.ok else "NO",
-    ]
-
-
-def format_table(rows: list[list[str]]) -> str:
-    """Plain-text table with a header and aligned columns."""
-    header = [
-        "pipeline",
-        "align err px (x, y)",
-        "mean offset px",
-        "labels invented",
-        "mask dtype out",
-        "outside not ignore",
-        "ms/batch",
-        "ok",
-    ]
-    table = [header, *rows]
-    widths = [max(len(r[k]) for r in table) for k in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def run(batch: int, size: int, out: str | None, device: torch.device, seed: int) -> str:
     """Run the demo and return the table; writes the overlay PNG to ``out`` when given."""
     ops = _ops(size)
@@ -94,14 +60,12 @@ def run(batch: int, size: int, out: str | None, device: torch.device, seed: int)
         return aug(images, masks, generator=generator)
 
     images, masks = make_scenes(batch, 2 * size, 2 * size, generator=generator, device=device)
-    rows = []
-    outputs = {}
+    reports, times, outputs = {}, {}, {}
     for name, fn in (("naive (3 bugs)", naive_pair), ("gpuaug", gpuaug_pair)):
-        report = run_probe(fn, batch=batch, height=size, width=size, device=device)
+        reports[name] = check_pair(fn, (size, size), batch, seed=seed, device=device)
         outputs[name] = fn(images, masks)
-        ms = _time_ms(lambda fn=fn: fn(images, masks), device)
-        rows.append(_row(name, report, outputs[name][1].dtype, ms))
-    table = format_table(rows)
+        times[name] = f"{_time_ms(lambda fn=fn: fn(images, masks), device):.1f}"
+    table = format_table(reports, {"ms/batch": times})
     lines = [
         f"gpuaug demo: {batch} synthetic scenes {2 * size}x{2 * size} -> {size}x{size} on {device}, "
         f"int64 masks, ignore_index=255",

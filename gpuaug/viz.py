@@ -43,7 +43,7 @@ def save_overlay(
         titles: optional caption per sample (overrides ``params``).
 
     Returns:
-        The path written.
+        The path written. The grid has up to 4 samples a row; each cell is 352×396 px.
     """
     plt = _pyplot()
     n = min(images.shape[0], max_samples)

@@ -1,12 +1,13 @@
-"""The probe flags each classic bug of the naive pipeline and passes gpuaug; the demo runs."""
+"""The probe and the audit: each classic bug of the naive pipeline is flagged, gpuaug passes."""
 
+import json
 import math
 
 import pytest
 import torch
 
 import gpuaug
-from gpuaug import demo, probe
+from gpuaug import audit, demo, probe
 from gpuaug.naive import NaivePipeline
 
 OPS = [gpuaug.RandomResizedCrop(32, scale=(0.3, 1.0)), gpuaug.RandomHorizontalFlip(), gpuaug.RandomAffine(25)]
@@ -15,7 +16,7 @@ NO_BUGS = {"desync": False, "bilinear_mask": False, "ignore_lost": False, "float
 
 def report(fn):
     g = torch.Generator().manual_seed(0)
-    return probe.run_probe(lambda i, m: fn(i, m, generator=g), batch=6, height=40, width=40)
+    return audit.check_pair(lambda i, m: fn(i, m, generator=g), image_size=(40, 40), batch_size=6)
 
 
 def test_coordinate_probe_encodes_pixels_and_skips_ignore():
@@ -89,3 +90,44 @@ def test_demo_prints_table_and_writes_overlay(tmp_path, capsys):
     assert naive_line.rstrip().endswith("NO") and gpuaug_line.rstrip().endswith("yes")
     assert "int64" in gpuaug_line and "float32" in naive_line
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_to_dict_and_str():
+    result = report(gpuaug.Compose(OPS))
+    data = result.to_dict()
+    assert data["ok"] is True and data["dtype_kept"] is True and data["mask_dtype"] == "int64"
+    assert data["per_sample"] is True and len(data["alignment_px"]) == 2
+    text = str(result)
+    assert "alignment error px (x, y)" in text and text.splitlines()[-1].endswith("yes")
+
+
+def test_one_draw_per_batch_is_not_per_sample():
+    def batch_wide(images, masks):
+        flipped = torch.rand(()) < 2  # the same decision for the whole batch
+        return (images.flip(-1), masks.flip(-1)) if flipped else (images, masks)
+
+    result = audit.check_pair(batch_wide, image_size=(16, 16))
+    assert result.ok and not result.per_sample
+
+
+def test_output_size_change_is_audited():
+    def downscale(images, masks):
+        return images[..., ::2, ::2], masks[..., ::2, ::2]
+
+    # Subsampling keeps image and mask on the same source pixels, at half the size.
+    result = audit.check_pair(downscale, image_size=(20, 20))
+    assert result.inside_pixels == 8 * 10 * 10
+    assert result.alignment_px == (0.0, 0.0)
+
+
+def test_audit_command_lists_every_pipeline(tmp_path, capsys):
+    path = tmp_path / "audit.json"
+    assert audit.main(["--json", str(path), "--batch", "4", "--image-size", "32", "--size", "24"]) == 0
+    text = capsys.readouterr().out
+    rows = {line.split("  ")[0]: line for line in text.splitlines()[2:] if "  " in line}
+    for name in ("naive: independent params", "naive: bilinear mask", "naive: float mask", "naive: zero padding"):
+        assert rows[name].rstrip().endswith("NO")
+    assert rows["gpuaug"].rstrip().endswith("yes")
+    data = json.loads(path.read_text())
+    assert data["gpuaug"]["ok"] is True and data["naive: float mask"]["mask_dtype"] == "float32"
+    assert data["naive: zero padding"]["outside_not_ignore"] > 0

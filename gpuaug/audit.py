@@ -1,0 +1,282 @@
+"""Audit any image+mask pair transform for the three silent segmentation bugs.
+
+:func:`check_pair` feeds a pair transform the probes of :mod:`gpuaug.probe` and reports,
+in pixels and counts, whether image and mask stayed aligned, whether labels were invented,
+whether pixels from outside the image kept ``ignore_index`` and whether the mask dtype
+survived. It works for gpuaug, for peers (kornia, albumentations, wrapped), and for a
+user's own code, on CPU or CUDA, including pipelines that change the output size.
+
+``python -m gpuaug audit`` runs it on the naive pipeline with each classic bug, on gpuaug,
+and on kornia / albumentations when they are installed, and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from gpuaug import probe
+
+__all__ = ["AuditReport", "check_pair", "format_table", "main"]
+
+PairFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+#: Float tolerance on the half-pixel alignment bound.
+ALIGNMENT_TOLERANCE = 1e-3
+#: Largest mean signed offset per axis that still counts as unbiased.
+MAX_MEAN_OFFSET = 0.1
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What an audit measured on one pair transform.
+
+    Attributes:
+        alignment_px: per axis (x, y), max |mask source pixel − image source coordinate| over
+            pixels whose four bilinear taps are inside the source (NaN when there is none).
+        mean_offset_px: per axis, the mean signed mask − image offset over those pixels;
+            about 0 when aligned, ±0.5 for a constant half-pixel shift that the max allows.
+        outside_not_ignore: pixels mapped wholly from outside the source whose label is not
+            ``ignore_index``.
+        new_labels: pixels whose label was never in the input (interpolated labels).
+        dtype_kept: whether the mask dtype came out as it went in (int64).
+        mask_dtype: the output mask dtype, as text.
+        per_sample: whether the samples of the batch (identical inputs) came out different.
+        inside_pixels: how many pixels the alignment was measured on.
+    """
+
+    alignment_px: tuple[float, float]
+    mean_offset_px: tuple[float, float]
+    outside_not_ignore: int
+    new_labels: int
+    dtype_kept: bool
+    mask_dtype: str
+    per_sample: bool
+    inside_pixels: int
+
+    @property
+    def ok(self) -> bool:
+        """Aligned within half a pixel, unbiased, ignore kept outside, no new labels, dtype kept."""
+        aligned = all(a <= 0.5 + ALIGNMENT_TOLERANCE for a in self.alignment_px)
+        unbiased = all(abs(m) <= MAX_MEAN_OFFSET for m in self.mean_offset_px)
+        return aligned and unbiased and self.outside_not_ignore == 0 and self.new_labels == 0 and self.dtype_kept
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of every field and ``ok`` (NaN becomes None)."""
+        data = asdict(self) | {"ok": self.ok}
+        for key in ("alignment_px", "mean_offset_px"):
+            data[key] = [None if math.isnan(v) else v for v in data[key]]
+        return data
+
+    def __str__(self) -> str:
+        ax, ay = self.alignment_px
+        mx, my = self.mean_offset_px
+        rows = [
+            ("alignment error px (x, y)", f"{ax:.3f}, {ay:.3f}", "<= 0.5"),
+            ("mean offset px (x, y)", f"{mx:+.3f}, {my:+.3f}", f"|.| <= {MAX_MEAN_OFFSET}"),
+            ("outside pixels not ignore", str(self.outside_not_ignore), "0"),
+            ("labels invented (pixels)", str(self.new_labels), "0"),
+            ("mask dtype out", self.mask_dtype, "int64 (kept)"),
+            ("per-sample params", "yes" if self.per_sample else "no", ""),
+            ("pixels measured", str(self.inside_pixels), ""),
+        ]
+        width = max(len(r[0]) for r in rows)
+        lines = [f"{name.ljust(width)}  {value:<16} {want}".rstrip() for name, value, want in rows]
+        return "\n".join(lines + [f"{'ok'.ljust(width)}  {'yes' if self.ok else 'NO'}"])
+
+
+def check_pair(
+    fn: PairFn,
+    image_size: tuple[int, int] = (64, 64),
+    batch_size: int = 8,
+    ignore_index: int = 255,
+    seed: int = 0,
+    *,
+    device: torch.device | str | None = None,
+) -> AuditReport:
+    """Audit the pair transform ``fn(images, masks) -> (images, masks)``.
+
+    ``fn`` receives float32 images B×3×H×W (column, row and validity channels) and int64
+    masks B×1×H×W (label y·W + x, skipping ``ignore_index``), then a second batch with a few
+    sparse labels, and should treat them like any training batch with image fill 0. The
+    global torch seed is set to ``seed`` before each call, so an ``fn`` that uses the
+    global RNG is audited reproducibly.
+
+    Args:
+        fn: the pair transform under audit.
+        image_size: (H, W) of the probes.
+        batch_size: samples per probe batch (>= 2 to see per-sample params).
+        ignore_index: the value ``fn`` should write outside the image.
+        seed: the torch seed set before each call.
+        device: where the probes are made (CPU by default).
+    """
+    height, width = image_size
+    images, masks = probe.coordinate_probe(batch_size, height, width, ignore_index, device)
+    torch.manual_seed(seed)
+    out_images, out_masks = fn(images, masks)
+    metrics = probe.measure_alignment(out_images, out_masks, width, ignore_index)
+    sparse_images, sparse_masks = probe.label_probe(batch_size, height, width, device=device)
+    torch.manual_seed(seed)
+    _, sparse_out = fn(sparse_images, sparse_masks)
+    return AuditReport(
+        alignment_px=metrics["alignment_px"],
+        mean_offset_px=metrics["mean_offset_px"],
+        outside_not_ignore=metrics["outside_not_ignore"],
+        new_labels=probe.count_new_labels(sparse_masks, sparse_out, ignore_index),
+        dtype_kept=out_masks.dtype == masks.dtype,
+        mask_dtype=str(out_masks.dtype).removeprefix("torch."),
+        per_sample=probe.varies_across_batch(out_images),
+        inside_pixels=metrics["inside_pixels"],
+    )
+
+
+def format_table(reports: dict[str, AuditReport], extra: dict[str, dict[str, str]] | None = None) -> str:
+    """Side-by-side table of named reports; ``extra`` adds columns (column → name → cell)."""
+    extra = extra or {}
+    header = [
+        "pipeline",
+        "align err px (x, y)",
+        "mean offset px",
+        "labels invented",
+        "mask dtype out",
+        "outside not ignore",
+        "per-sample",
+        *extra,
+        "ok",
+    ]
+    rows = []
+    for name, r in reports.items():
+        cells = [
+            name,
+            f"{r.alignment_px[0]:.2f}, {r.alignment_px[1]:.2f}",
+            f"{r.mean_offset_px[0]:+.2f}, {r.mean_offset_px[1]:+.2f}",
+            str(r.new_labels),
+            r.mask_dtype,
+            str(r.outside_not_ignore),
+            "yes" if r.per_sample else "no",
+            *(column[name] for column in extra.values()),
+            "yes" if r.ok else "NO",
+        ]
+        rows.append(cells)
+    table = [header, *rows]
+    widths = [max(len(row[k]) for row in table) for k in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --- python -m gpuaug audit ------------------------------------------------------------------
+
+
+def default_pipelines(size: int, ignore_index: int = 255) -> dict[str, PairFn]:
+    """The audited pipelines: the naive one with each classic bug, gpuaug, and installed peers.
+
+    Each does RandomResizedCrop(size) + horizontal flip + a small random affine.
+    """
+    from gpuaug.compose import Compose
+    from gpuaug.naive import NaivePipeline
+    from gpuaug.transforms import RandomAffine, RandomHorizontalFlip, RandomResizedCrop
+
+    ops = [
+        RandomResizedCrop(size, scale=(0.3, 1.0)),
+        RandomHorizontalFlip(),
+        RandomAffine(degrees=20, translate=(0.05, 0.05), scale=(0.9, 1.1)),
+    ]
+    clean = {"desync": False, "bilinear_mask": False, "ignore_lost": False, "float_mask": False}
+    pipelines: dict[str, PairFn] = {}
+    for bug, label in (
+        ("desync", "naive: independent params"),
+        ("bilinear_mask", "naive: bilinear mask"),
+        ("float_mask", "naive: float mask"),
+        ("ignore_lost", "naive: zero padding"),
+    ):
+        pipelines[label] = NaivePipeline(ops, **(clean | {bug: True}), ignore_index=ignore_index)
+    pipelines["gpuaug"] = Compose(ops, ignore_index=ignore_index)
+    for name, factory in (("kornia", _kornia_pipeline), ("albumentations", _albumentations_pipeline)):
+        fn = factory(size, ignore_index)
+        if fn is not None:
+            pipelines[name] = fn
+    return pipelines
+
+
+def _kornia_pipeline(size: int, ignore_index: int) -> PairFn | None:
+    try:
+        import kornia.augmentation as K
+    except ImportError:
+        return None
+    aug = K.AugmentationSequential(
+        K.RandomResizedCrop((size, size), scale=(0.3, 1.0)),
+        K.RandomHorizontalFlip(),
+        K.RandomAffine(degrees=20, translate=(0.05, 0.05), scale=(0.9, 1.1), p=1.0),
+        data_keys=["input", "mask"],
+    )
+    return lambda images, masks: tuple(aug(images, masks))
+
+
+def _albumentations_pipeline(size: int, ignore_index: int) -> PairFn | None:
+    """Albumentations as users run it: a per-sample loop over HWC numpy arrays.
+
+    OpenCV has no int64 warps, so the wrapper moves masks through int32 and back, as a user
+    must; the audit then sees the labels albumentations produced.
+    """
+    try:
+        import albumentations as A
+        import cv2
+    except ImportError:
+        return None
+    aug = A.Compose(
+        [
+            A.RandomResizedCrop(size=(size, size), scale=(0.3, 1.0)),
+            A.HorizontalFlip(),
+            A.Affine(
+                rotate=(-20, 20),
+                translate_percent=(-0.05, 0.05),
+                scale=(0.9, 1.1),
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                fill_mask=ignore_index,
+                p=1.0,
+            ),
+        ]
+    )
+
+    def run(images: torch.Tensor, masks: torch.Tensor):
+        out_images, out_masks = [], []
+        for image, mask in zip(images.cpu().numpy(), masks.cpu().numpy(), strict=True):
+            result = aug(image=image.transpose(1, 2, 0), mask=mask[0].astype("int32"))
+            out_images.append(torch.from_numpy(result["image"].transpose(2, 0, 1).copy()))
+            out_masks.append(torch.from_numpy(result["mask"].astype(mask.dtype))[None])
+        return torch.stack(out_images).to(images.device), torch.stack(out_masks).to(masks.device)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m gpuaug audit``."""
+    parser = argparse.ArgumentParser(prog="python -m gpuaug audit", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
+    parser.add_argument("--size", type=int, default=48, help="output size of the audited chain (default 48)")
+    parser.add_argument("--image-size", type=int, default=64, help="probe image size (default 64)")
+    parser.add_argument("--batch", type=int, default=8, help="probe batch size (default 8)")
+    parser.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (peers that cannot run there are skipped)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    reports = {}
+    for name, fn in default_pipelines(args.size).items():
+        if name == "albumentations" and device.type != "cpu":
+            continue
+        size = (args.image_size, args.image_size)
+        reports[name] = check_pair(fn, size, args.batch, seed=args.seed, device=device)
+    print(f"gpuaug audit: probes {args.batch}x{args.image_size}x{args.image_size} on {device}, ignore_index=255")
+    print(format_table(reports))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({name: r.to_dict() for name, r in reports.items()}, f, indent=2)
+        print(f"reports written to {args.json}")
+    return 0

@@ -1,0 +1,148 @@
+"""Guardrails for training loops: validate label masks, watch class pixel shares.
+
+Both work on the device the masks live on. :func:`check_mask` needs one reduction and one
+host read in the normal case (to decide whether to raise); :class:`ClassPixelMonitor`
+accumulates on the device and never reads back in :meth:`~ClassPixelMonitor.update`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from gpuaug._checks import check_masks
+
+__all__ = ["check_mask", "ClassPixelMonitor", "MonitorReport"]
+
+
+def _check_num_classes(num_classes: object) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes: expected a positive int, got {num_classes!r}")
+    return num_classes
+
+
+def _class_index(masks: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """Flat int64 class ids, with every pixel that is not a class (ignore, out of range) → num_classes."""
+    labels = masks.reshape(-1).long()
+    valid = (labels >= 0) & (labels < num_classes) & (labels != ignore_index)
+    return torch.where(valid, labels, num_classes)
+
+
+def check_mask(mask: torch.Tensor, num_classes: int, ignore_index: int = 255) -> None:
+    """Raise if ``mask`` is not a valid label mask; return None when it is.
+
+    Valid means an integer dtype (never float or bool) and every label in
+    [0, ``num_classes``) or equal to ``ignore_index``.
+
+    Args:
+        mask: labels of any shape (typically B×H×W or B×1×H×W), on any device.
+        num_classes: number of classes.
+        ignore_index: the one label allowed outside [0, num_classes).
+
+    Raises:
+        TypeError: float or bool mask (or not a tensor).
+        ValueError: labels outside the valid set; the message lists the offending labels
+            and how many pixels carry each.
+    """
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"mask: expected a torch.Tensor, got {type(mask).__name__}")
+    if mask.is_floating_point() or mask.dtype == torch.bool or mask.is_complex():
+        raise TypeError(
+            f"mask: expected integer labels, got {mask.dtype}; a float or bool mask has been interpolated, "
+            "normalised or thresholded somewhere: keep masks integer end to end"
+        )
+    num_classes = _check_num_classes(num_classes)
+    bad = (mask < 0) | (mask >= num_classes)
+    bad &= mask != ignore_index
+    count = int(bad.sum())  # the one host read
+    if count == 0:
+        return None
+    labels, pixels = torch.unique(mask[bad], return_counts=True)
+    shown = ", ".join(f"{v} ({n} px)" for v, n in zip(labels[:20].tolist(), pixels[:20].tolist(), strict=True))
+    more = f" and {len(labels) - 20} more labels" if len(labels) > 20 else ""
+    raise ValueError(f"mask: {count} pixels have labels outside [0, {num_classes}) ∪ {{{ignore_index}}}: {shown}{more}")
+
+
+@dataclass(frozen=True)
+class MonitorReport:
+    """Classes whose pixel share fell after augmentation.
+
+    Attributes:
+        flagged: class ids whose share after augmentation is below ``min_ratio`` × before.
+        before, after: per-class pixel shares (fractions of the non-ignore pixels).
+        min_ratio: the threshold used.
+    """
+
+    flagged: list[int]
+    before: list[float]
+    after: list[float]
+    min_ratio: float
+
+    def __str__(self) -> str:
+        lines = [f"class  share before  share after  ratio   (flag below {self.min_ratio:g})"]
+        for k, (b, a) in enumerate(zip(self.before, self.after, strict=True)):
+            ratio = a / b if b > 0 else float("nan")
+            mark = "  <- dropped" if k in self.flagged else ""
+            lines.append(f"{k:>5}  {b:>12.4%}  {a:>11.4%}  {ratio:>5.2f}{mark}")
+        if not self.flagged:
+            lines.append("no class dropped below the threshold")
+        return "\n".join(lines)
+
+
+class ClassPixelMonitor:
+    """Running per-class pixel counts before and after augmentation, on the masks' device.
+
+    A class whose share of pixels shrinks through augmentation (thin or small objects lost
+    to interpolation, to misaligned crops, to zero padding) is the "small classes disappear"
+    symptom; :meth:`report` flags it.
+
+    Args:
+        num_classes: number of classes; labels outside [0, num_classes) and ``ignore_index``
+            are not counted.
+        ignore_index: label that is never counted.
+
+    Example:
+        >>> monitor = gpuaug.ClassPixelMonitor(num_classes=21)
+        >>> out_images, out_masks = aug(images, masks)
+        >>> monitor.update(masks, out_masks)          # no host sync
+        >>> print(monitor.report(min_ratio=0.5))      # once per epoch
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = 255):
+        self.num_classes = _check_num_classes(num_classes)
+        self.ignore_index = ignore_index
+        self.before: torch.Tensor | None = None
+        self.after: torch.Tensor | None = None
+
+    def _counts(self, masks: torch.Tensor) -> torch.Tensor:
+        index = _class_index(masks, self.num_classes, self.ignore_index)
+        counts = torch.zeros(self.num_classes + 1, dtype=torch.int64, device=masks.device)
+        return counts.scatter_add_(0, index, torch.ones_like(index))[: self.num_classes]
+
+    def update(self, masks_before: torch.Tensor, masks_after: torch.Tensor) -> None:
+        """Add one batch's masks before and after augmentation (any integer label shapes)."""
+        for name, masks in (("masks_before", masks_before), ("masks_after", masks_after)):
+            check_masks(masks, name)
+        before, after = self._counts(masks_before), self._counts(masks_after)
+        self.before = before if self.before is None else self.before + before
+        self.after = after if self.after is None else self.after + after
+
+    def counts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-class pixel counts (int64, num_classes) before and after, on the masks' device."""
+        if self.before is None or self.after is None:
+            raise RuntimeError("ClassPixelMonitor: no batch seen yet; call update() first")
+        return self.before, self.after
+
+    def fractions(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-class shares (float64, num_classes) of the counted pixels, before and after."""
+        before, after = self.counts()
+        return before.double() / before.sum().clamp(min=1), after.double() / after.sum().clamp(min=1)
+
+    def report(self, min_ratio: float = 0.5) -> MonitorReport:
+        """Flag classes whose share after augmentation is below ``min_ratio`` × their share before."""
+        if not min_ratio > 0:
+            raise ValueError(f"min_ratio: expected a positive ratio, got {min_ratio!r}")
+        before, after = (f.cpu() for f in self.fractions())
+        flagged = ((before > 0) & (after < min_ratio * before)).nonzero().flatten().tolist()
+        return MonitorReport(flagged, before.tolist(), after.tolist(), float(min_ratio))
