@@ -1,4 +1,4 @@
-"""Compose: sample per-sample params for a batch, fold them into one warp, apply it."""
+"""Compose: sample per-sample params for a batch, fold them into one warp, apply it, then pixel ops."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from gpuaug import backends, fusion
 from gpuaug._checks import check_fill, check_ignore_index, check_images, check_pair
-from gpuaug.backends import BACKENDS
 from gpuaug.functional import _to_device, identity_matrix, warp_batch
-from gpuaug.transforms.base import Op
+from gpuaug.transforms.base import Op, PixelOp
+
+OUT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 __all__ = ["Compose", "Params", "OpRecord"]
 
@@ -22,10 +24,13 @@ class OpRecord:
     Attributes:
         name: the op's class name.
         draws: name → tensor with one row per sample (B or B×k), as drawn.
+        config: for pixel ops, the constructor arguments that replay needs (plain values);
+            None for geometric ops, whose effect is all in the matrix.
     """
 
     name: str
     draws: dict[str, torch.Tensor] = field(default_factory=dict)
+    config: dict | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +44,11 @@ class Params:
         ignore_index: label written into masks where the source is outside the image.
         fill: image value(s) read outside the source, output scale (1 or C floats).
         perspective: whether the matrix may have a perspective row.
-        ops: one :class:`OpRecord` per op, in chain order (for logging; replay uses ``matrix``).
+        geometric: whether the chain has a geometric op (without one, nothing is warped and
+            masks come back as they are).
+        out_dtype: dtype of the output images.
+        ops: one :class:`OpRecord` per op, in chain order; geometric ops are replayed through
+            ``matrix``, pixel ops from their record.
     """
 
     matrix: torch.Tensor
@@ -48,6 +57,8 @@ class Params:
     ignore_index: int
     fill: tuple[float, ...]
     perspective: bool
+    geometric: bool = True
+    out_dtype: torch.dtype = torch.float32
     ops: tuple[OpRecord, ...] = ()
 
     @property
@@ -63,7 +74,7 @@ class Params:
     def to(self, device: torch.device | str) -> Params:
         """A copy with every tensor on ``device``."""
         device = torch.device(device)
-        ops = tuple(OpRecord(r.name, {k: v.to(device) for k, v in r.draws.items()}) for r in self.ops)
+        ops = tuple(replace(r, draws={k: v.to(device) for k, v in r.draws.items()}) for r in self.ops)
         return replace(self, matrix=self.matrix.to(device), ops=ops)
 
     def describe(self, i: int) -> str:
@@ -91,9 +102,12 @@ class Params:
             "ignore_index": self.ignore_index,
             "fill": list(self.fill),
             "perspective": self.perspective,
+            "geometric": self.geometric,
+            "out_dtype": str(self.out_dtype).removeprefix("torch."),
             "ops": [
                 {
                     "name": r.name,
+                    "config": r.config,
                     "draws": {
                         k: {"dtype": str(v.dtype).removeprefix("torch."), "data": v.tolist()}
                         for k, v in r.draws.items()
@@ -106,7 +120,8 @@ class Params:
     @classmethod
     def from_dict(cls, data: dict, device: torch.device | str | None = None) -> Params:
         """Rebuild Params from :meth:`to_dict` output, on ``device`` (CPU by default)."""
-        missing = {"matrix", "in_size", "out_size", "ignore_index", "fill", "perspective", "ops"} - set(data)
+        keys = {"matrix", "in_size", "out_size", "ignore_index", "fill", "perspective", "geometric", "out_dtype", "ops"}
+        missing = keys - set(data)
         if missing:
             raise ValueError(f"data: missing keys {sorted(missing)}; expected the output of Params.to_dict()")
         matrix = torch.tensor(data["matrix"], dtype=torch.float32, device=device).reshape(-1, 3, 3)
@@ -117,6 +132,7 @@ class Params:
                     k: torch.tensor(v["data"], dtype=getattr(torch, v["dtype"]), device=device)
                     for k, v in r["draws"].items()
                 },
+                r["config"],
             )
             for r in data["ops"]
         )
@@ -127,6 +143,8 @@ class Params:
             ignore_index=int(data["ignore_index"]),
             fill=tuple(float(v) for v in data["fill"]),
             perspective=bool(data["perspective"]),
+            geometric=bool(data["geometric"]),
+            out_dtype=getattr(torch, data["out_dtype"]),
             ops=ops,
         )
 
@@ -149,17 +167,21 @@ class Compose:
     bilinearly and masks by nearest-neighbour gather through that one matrix, once.
 
     Args:
-        ops: the ops, applied in list order.
+        ops: geometric ops (folded into one warp, whatever their place in the list) and
+            pixel ops (applied after the warp, in list order).
         ignore_index: label written into masks where the source is outside the image; must
             fit the mask dtype (checked whenever masks are given).
         fill: image value read outside the source, in the output scale (uint8 images are
             read as [0, 1]): a float or one value per channel.
-        backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch".
+        out_dtype: dtype of the output images: float32, bfloat16 or float16.
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch". On Triton
+            the warp and the colour ops run fused in one kernel (see :mod:`gpuaug.fusion`).
 
     Shape:
         - images: B×C×H×W, uint8 or float16/bfloat16/float32/float64, any memory format.
         - masks: B×H×W or B×1×H×W, uint8/int8/int16/int32/int64.
-        - output images: B×C×h×w float32, contiguous; output masks: same dtype and layout, h×w.
+        - output images: B×C×h×w ``out_dtype``, contiguous; output masks: same dtype and
+          layout, h×w (the input tensor itself when there is no geometric op).
 
     Example:
         >>> aug = Compose([RandomResizedCrop(224), RandomHorizontalFlip(), RandomAffine(10)])
@@ -169,29 +191,34 @@ class Compose:
 
     def __init__(
         self,
-        ops: Sequence[Op],
+        ops: Sequence[Op | PixelOp],
         ignore_index: int = 255,
         fill: float | Sequence[float] = 0.0,
         *,
+        out_dtype: torch.dtype = torch.float32,
         backend: str = "auto",
     ):
-        if isinstance(ops, Op) or not isinstance(ops, Sequence):
+        if isinstance(ops, (Op, PixelOp)) or not isinstance(ops, Sequence):
             raise TypeError(f"ops: expected a list of gpuaug ops, got {type(ops).__name__}")
         for k, op in enumerate(ops):
-            if not isinstance(op, Op):
-                raise TypeError(f"ops[{k}]: expected a gpuaug op (gpuaug.transforms.Op), got {type(op).__name__}")
+            if not isinstance(op, (Op, PixelOp)):
+                raise TypeError(f"ops[{k}]: expected a gpuaug op (gpuaug.transforms), got {type(op).__name__}")
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
             raise TypeError(f"ignore_index: expected an int, got {type(ignore_index).__name__}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        if out_dtype not in OUT_DTYPES:
+            raise ValueError(f"out_dtype: expected torch.float32, torch.bfloat16 or torch.float16, got {out_dtype}")
+        if backend not in backends.BACKENDS:
+            raise ValueError(f"backend: expected one of {backends.BACKENDS}, got {backend!r}")
         self.ops = list(ops)
         self.ignore_index = ignore_index
         self.fill = check_fill(fill)
+        self.out_dtype = out_dtype
         self.backend = backend
 
     def __repr__(self) -> str:
         inner = ",\n".join(f"    {op!r}" for op in self.ops)
-        return f"Compose([\n{inner}\n], ignore_index={self.ignore_index}, fill={self.fill}, backend={self.backend!r})"
+        settings = f"ignore_index={self.ignore_index}, fill={self.fill}, out_dtype={self.out_dtype}"
+        return f"Compose([\n{inner}\n], {settings}, backend={self.backend!r})"
 
     def sample(self, images: torch.Tensor, generator: torch.Generator | None = None) -> Params:
         """Draw every sample's params for ``images`` at once, as tensors on their device.
@@ -214,22 +241,28 @@ class Compose:
         size = (h, w)
         records = []
         for op in self.ops:
+            if isinstance(op, PixelOp):
+                records.append(OpRecord(type(op).__name__, op.sample(b, c, generator, draw_device), op.config()))
+                continue
             step = op.sample(b, size, generator, draw_device)
             matrix = torch.bmm(matrix, step.matrix)
             size = step.out_size
             records.append(OpRecord(type(op).__name__, step.draws))
+        geometric = [op for op in self.ops if isinstance(op, Op)]
         params = Params(
             matrix=matrix,
             in_size=(h, w),
             out_size=size,
             ignore_index=self.ignore_index,
             fill=self.fill,
-            perspective=any(op.perspective for op in self.ops),
+            perspective=any(op.perspective for op in geometric),
+            geometric=bool(geometric),
+            out_dtype=self.out_dtype,
             ops=tuple(records),
         )
         if draw_device == device:
             return params
-        ops = tuple(OpRecord(r.name, {k: _to_device(v, device) for k, v in r.draws.items()}) for r in records)
+        ops = tuple(replace(r, draws={k: _to_device(v, device) for k, v in r.draws.items()}) for r in records)
         return replace(params, matrix=_to_device(matrix, device), ops=ops)
 
     def apply(self, images: torch.Tensor, masks: torch.Tensor | None, params: Params):
@@ -263,9 +296,34 @@ def check_params(images: torch.Tensor, masks: torch.Tensor | None, params: objec
 
 
 def apply_params(images: torch.Tensor, masks: torch.Tensor | None, params: Params, backend: str = "auto"):
-    """Warp images (and masks) with ``params`` on the chosen backend; see :meth:`Compose.apply`."""
+    """Warp images (and masks) with ``params``, then the pixel ops; see :meth:`Compose.apply`.
+
+    On the Triton backend the longest run of pixel ops that the fused image kernel covers is
+    applied inside the warp; the rest (a blur, and what follows it) runs as torch ops.
+    """
     check_params(images, masks, params)
-    out, labels = warp_batch(
-        images, masks, params.matrix, params.out_size, params.fill, params.ignore_index, backend, params.perspective
-    )
-    return out if masks is None else (out, labels)
+    resolved = backends.resolve(backend, images.device)
+    pixel = [(PixelOp.from_config(r.name, r.config), r.draws) for r in params.ops if r.config is not None]
+    fused = fusion.fusable(pixel, images.shape[1]) if resolved == "triton" else 0
+    labels = masks
+    if fused:
+        out_dtype = params.out_dtype if fused == len(pixel) else torch.float32
+        out = fusion.fused_image(images, params, pixel[:fused], out_dtype)
+        if masks is not None and params.geometric:
+            labels = warp_batch(None, masks, *_warp_args(params), resolved, params.perspective)[1]
+    elif params.geometric:
+        out, labels = warp_batch(images, masks, *_warp_args(params), resolved, params.perspective)
+    else:
+        out = images.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+        if images.dtype == torch.uint8:
+            out.mul_(1.0 / 255.0)
+    for op, draws in pixel[fused:]:
+        out = op.apply(out, draws)
+    out = out.to(params.out_dtype).contiguous()
+    if masks is None:
+        return out
+    return out, labels.contiguous()
+
+
+def _warp_args(params: Params) -> tuple:
+    return params.matrix, params.out_size, params.fill, params.ignore_index

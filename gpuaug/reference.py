@@ -11,7 +11,10 @@ sample b:
 3. mask: the label of source pixel ``(floor(sy), floor(sx))``, or ``ignore_index`` where
    that is outside the image, non-finite, or ``w <= 0``;
 4. image: bilinear interpolation at ``(sx − 0.5, sy − 0.5)`` in index space, where each of
-   the four taps outside the image reads ``fill``.
+   the four taps outside the image reads ``fill``;
+5. the pixel ops, in list order, one sample at a time, with kornia's colour maths and
+   filters (``kornia.enhance``, ``kornia.color``, ``kornia.filters``) as an independent
+   implementation; then the cast to ``out_dtype``.
 
 Masks from the fast paths must equal this exactly; images agree to float tolerance. It is
 the correctness anchor and the benchmarks' baseline, never the fast path.
@@ -19,8 +22,11 @@ the correctness anchor and the benchmarks' baseline, never the fast path.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from gpuaug import _hash
 from gpuaug.compose import Params, check_params
 
 __all__ = ["apply"]
@@ -51,11 +57,16 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
     if masks is not None:
         labels = masks.reshape(b, masks.shape[-2], masks.shape[-1])
         out_masks = torch.empty((b, h, w), dtype=masks.dtype)
+    pixel_ops = [r for r in params.ops if r.config is not None]
     for k in range(b):
         sx, sy, front = _source_points(params.matrix[k], h, w, params.perspective)
-        out_images[k] = _bilinear(source[k], sx, sy, front, fill)
+        image = _bilinear(source[k], sx, sy, front, fill)
+        for record in pixel_ops:
+            image = _pixel_op(record.name, record.config, {n: v[k] for n, v in record.draws.items()}, image)
+        out_images[k] = image
         if masks is not None:
             out_masks[k] = _nearest(labels[k], sx, sy, front, params.ignore_index)
+    out_images = out_images.to(params.out_dtype)
     if masks is None:
         return out_images
     return out_images, out_masks.reshape(masks.shape[:-2] + (h, w))
@@ -106,3 +117,36 @@ def _bilinear(image: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, front: to
             tap[:, inside] = image[:, row[inside], col[inside]]
             out += tap * (weight_y * weight_x)
     return out
+
+
+def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torch.Tensor:
+    """One pixel op on one C×h×w float32 image, from its record."""
+    import kornia
+
+    x = image.unsqueeze(0)
+    applied = bool(draws.get("applied", True))
+    if name == "ColorJitter" and applied:
+        if "brightness" in draws:
+            x = kornia.enhance.adjust_brightness_accumulative(x, float(draws["brightness"]))
+        if "contrast" in draws:
+            x = kornia.enhance.adjust_contrast_with_mean_subtraction(x, float(draws["contrast"]))
+        if "saturation" in draws:
+            x = kornia.enhance.adjust_saturation_with_gray_subtraction(x, float(draws["saturation"]))
+        if "hue" in draws:
+            x = kornia.enhance.adjust_hue(x, 2.0 * math.pi * float(draws["hue"])).clamp(0.0, 1.0)
+    elif name == "RandomGrayscale" and applied:
+        x = kornia.color.rgb_to_grayscale(x).expand_as(x)
+    elif name == "GaussianNoise" and applied:
+        index = torch.arange(x.numel(), dtype=torch.int64).view_as(x)
+        x = x + (config["mean"] + float(draws["std"]) * _hash.normal(draws["seed"], index))
+        if config["clip"]:
+            x = x.clamp(0.0, 1.0)
+    elif name == "GaussianBlur" and applied:
+        sigma = float(draws["sigma"])
+        x = kornia.filters.gaussian_blur2d(x, tuple(config["kernel_size"]), (sigma, sigma), border_type="reflect")
+    elif name == "Normalize":
+        c = x.shape[1]
+        mean = torch.tensor(config["mean"], dtype=torch.float32).expand(c).view(1, c, 1, 1)
+        std = torch.tensor(config["std"], dtype=torch.float32).expand(c).view(1, c, 1, 1)
+        x = (x - mean) / std
+    return x[0]

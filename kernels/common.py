@@ -47,3 +47,58 @@ def pixel_centres(pid_h, pid_w, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
     rows = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
     cols = pid_w * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
     return rows, cols, cols.to(tl.float32) + 0.5, rows.to(tl.float32) + 0.5
+
+
+@triton.jit
+def bilinear_taps(sx, sy, front, H, W):
+    """Offsets, in-image masks and weights of the four bilinear taps at (sx − 0.5, sy − 0.5).
+
+    Returns ``(o00, m00, m01, m10, m11, wx, wy)``: ``o00`` is the flat offset of the top-left
+    tap within a plane (the others are +1, +W, +W+1); ``mYX`` says whether each tap is inside
+    the H×W image. Points that are not finite, behind the camera, or more than two pixels
+    outside have every tap outside.
+    """
+    near = front & (sx > -2.0) & (sx < W + 2.0) & (sy > -2.0) & (sy < H + 2.0)
+    ix = tl.where(near, sx - 0.5, -3.0)
+    iy = tl.where(near, sy - 0.5, -3.0)
+    x0f = tl.floor(ix)
+    y0f = tl.floor(iy)
+    x0 = x0f.to(tl.int32)
+    y0 = y0f.to(tl.int32)
+    vx0 = (x0 >= 0) & (x0 < W)
+    vx1 = (x0 + 1 >= 0) & (x0 + 1 < W)
+    vy0 = (y0 >= 0) & (y0 < H)
+    vy1 = (y0 + 1 >= 0) & (y0 + 1 < H)
+    return y0 * W + x0, vy0 & vx0, vy0 & vx1, vy1 & vx0, vy1 & vx1, ix - x0f, iy - y0f
+
+
+@triton.jit
+def bilinear_sample(plane_ptr, o00, m00, m01, m10, m11, wx, wy, W, fill, SCALE: tl.constexpr):
+    """Bilinear value of one plane from :func:`bilinear_taps`; outside taps read ``fill``."""
+    v00 = tl.where(m00, tl.load(plane_ptr + o00, mask=m00, other=0).to(tl.float32) * SCALE, fill)
+    v01 = tl.where(m01, tl.load(plane_ptr + o00 + 1, mask=m01, other=0).to(tl.float32) * SCALE, fill)
+    v10 = tl.where(m10, tl.load(plane_ptr + o00 + W, mask=m10, other=0).to(tl.float32) * SCALE, fill)
+    v11 = tl.where(m11, tl.load(plane_ptr + o00 + W + 1, mask=m11, other=0).to(tl.float32) * SCALE, fill)
+    top = v00 * (1.0 - wx) + v01 * wx
+    bottom = v10 * (1.0 - wx) + v11 * wx
+    return top * (1.0 - wy) + bottom * wy
+
+
+@triton.jit
+def hash_uniform(seed, index):
+    """Uniforms in (0, 1) from int64 seed and counter; the integer spec of gpuaug/_hash.py."""
+    x = ((seed & 0xFFFFFFFF) * 0x632BE5AB + index) & 0xFFFFFFFF
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x = x ^ (x >> 15)
+    x = (x * 0x2C1B3C6D) & 0xFFFFFFFF
+    x = x ^ (x >> 16)
+    return ((x >> 8).to(tl.float32) + 0.5) * (1.0 / 16777216.0)
+
+
+@triton.jit
+def hash_normal(seed, index):
+    """Standard normals by Box-Muller of two :func:`hash_uniform` draws (counters 2n, 2n + 1)."""
+    u1 = hash_uniform(seed, 2 * index)
+    u2 = hash_uniform(seed, 2 * index + 1)
+    return tl.sqrt(-2.0 * tl.log(u1)) * tl.cos(6.283185307179586 * u2)

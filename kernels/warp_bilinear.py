@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import pixel_centres, source_coords
+from .common import bilinear_sample, bilinear_taps, pixel_centres, source_coords
 
 BLOCK_H = 16
 BLOCK_W = 64
@@ -40,43 +40,13 @@ def warp_bilinear_kernel(
     b = tl.program_id(0)
     rows, cols, x, y = pixel_centres(tl.program_id(1), tl.program_id(2), BLOCK_H, BLOCK_W)
     sx, sy, front = source_coords(mat_ptr, b, x, y, PERSPECTIVE)
-    # Beyond two pixels outside, every tap is outside: park such (and non-finite) points there.
-    near = front & (sx > -2.0) & (sx < W + 2.0) & (sy > -2.0) & (sy < H + 2.0)
-    ix = tl.where(near, sx - 0.5, -3.0)
-    iy = tl.where(near, sy - 0.5, -3.0)
-    x0f = tl.floor(ix)
-    y0f = tl.floor(iy)
-    wx = ix - x0f
-    wy = iy - y0f
-    x0 = x0f.to(tl.int32)
-    y0 = y0f.to(tl.int32)
-    x1 = x0 + 1
-    y1 = y0 + 1
-    vx0 = (x0 >= 0) & (x0 < W)
-    vx1 = (x1 >= 0) & (x1 < W)
-    vy0 = (y0 >= 0) & (y0 < H)
-    vy1 = (y1 >= 0) & (y1 < H)
-    m00 = vy0 & vx0
-    m01 = vy0 & vx1
-    m10 = vy1 & vx0
-    m11 = vy1 & vx1
-    o00 = y0 * W + x0
-    o01 = o00 + 1
-    o10 = o00 + W
-    o11 = o10 + 1
+    o00, m00, m01, m10, m11, wx, wy = bilinear_taps(sx, sy, front, H, W)
     in_tile = (rows < h) & (cols < w)
     out_off = rows.to(tl.int64) * w + cols
     for c in range(C):
         plane = b.to(tl.int64) * C + c
-        src = src_ptr + plane * H * W
         f = tl.load(fill_ptr + c)
-        v00 = tl.where(m00, tl.load(src + o00, mask=m00, other=0).to(tl.float32) * SCALE, f)
-        v01 = tl.where(m01, tl.load(src + o01, mask=m01, other=0).to(tl.float32) * SCALE, f)
-        v10 = tl.where(m10, tl.load(src + o10, mask=m10, other=0).to(tl.float32) * SCALE, f)
-        v11 = tl.where(m11, tl.load(src + o11, mask=m11, other=0).to(tl.float32) * SCALE, f)
-        top = v00 * (1.0 - wx) + v01 * wx
-        bottom = v10 * (1.0 - wx) + v11 * wx
-        value = top * (1.0 - wy) + bottom * wy
+        value = bilinear_sample(src_ptr + plane * H * W, o00, m00, m01, m10, m11, wx, wy, W, f, SCALE)
         tl.store(out_ptr + plane * h * w + out_off, value, mask=in_tile)
 
 

@@ -1,6 +1,8 @@
 """The ops a :class:`gpuaug.Compose` chains, one module per family."""
 
-from gpuaug.transforms.base import Op, Step
+from gpuaug.transforms.base import Op, PixelOp, Step
+from gpuaug.transforms.blur import GaussianBlur
+from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, RandomGrayscale
 from gpuaug.transforms.geometric import (
     CenterCrop,
     RandomAffine,
@@ -16,7 +18,13 @@ from gpuaug.transforms.geometric import (
 
 __all__ = [
     "Op",
+    "PixelOp",
     "Step",
+    "ColorJitter",
+    "GaussianBlur",
+    "GaussianNoise",
+    "Normalize",
+    "RandomGrayscale",
     "CenterCrop",
     "RandomAffine",
     "RandomCrop",

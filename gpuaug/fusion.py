@@ -1,0 +1,82 @@
+"""Which pixel ops run inside the fused Triton image kernel, and the glue that launches it.
+
+The kernel (``kernels/fused_image.py``) applies, after the warp and in one pass, a fixed
+sequence of steps: ColorJitter → RandomGrayscale → GaussianNoise → Normalize (each op's
+``stage``). A pipeline's pixel ops are fused from the start of the list for as long as they
+follow that order, on RGB images; the rest (GaussianBlur, which needs a neighbourhood of
+the warped image, and anything after it or out of order) runs as torch ops on the
+kernel's float32 output. Fused or not, the results agree to float tolerance.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gpuaug.functional import _fill
+from gpuaug.transforms.base import PixelOp
+from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, RandomGrayscale
+
+__all__ = ["fusable", "fused_image"]
+
+#: The pixel ops the kernel implements, in its fixed order.
+FUSED = (ColorJitter, RandomGrayscale, GaussianNoise, Normalize)
+
+
+def fusable(pixel_ops: list[tuple[PixelOp, dict]], channels: int) -> int:
+    """How many leading pixel ops the fused kernel covers (0: use the plain warp kernel)."""
+    if channels != 3 or not pixel_ops:
+        return 0
+    count, stage = 0, -1
+    for op, _ in pixel_ops:
+        if type(op) not in FUSED or op.stage <= stage:
+            break
+        count, stage = count + 1, op.stage
+    return count
+
+
+def fused_image(images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dict]], out_dtype: torch.dtype):
+    """Warp ``images`` with ``params`` and apply ``pixel_ops`` (all fusable) in one kernel."""
+    from gpuaug.kernels.fused_image import fused_image as launch
+
+    b, device = images.shape[0], images.device
+    ones = torch.ones(b, dtype=torch.float32, device=device)
+    zeros = torch.zeros(b, dtype=torch.float32, device=device)
+    jitter = [zeros, ones, ones, ones, zeros]
+    gray, noise, seed = zeros, torch.stack((zeros, zeros), dim=1), torch.zeros(b, dtype=torch.int64, device=device)
+    norm = torch.stack((torch.zeros(3, device=device), torch.ones(3, device=device)))
+    flags = dict.fromkeys(("BRIGHTNESS", "CONTRAST", "SATURATION", "HUE", "GRAY", "NOISE", "NORMALIZE"), False)
+    flags["NOISE_CLIP"] = False
+    noise_mean = 0.0
+    for op, draws in pixel_ops:
+        if isinstance(op, ColorJitter):
+            jitter[0] = draws["applied"].float()
+            for k, name in enumerate(("brightness", "contrast", "saturation", "hue"), start=1):
+                if name in draws:
+                    jitter[k] = draws[name].float()
+                    flags[name.upper()] = True
+        elif isinstance(op, RandomGrayscale):
+            gray = draws["applied"].float()
+            flags["GRAY"] = True
+        elif isinstance(op, GaussianNoise):
+            noise = torch.stack((draws["applied"].float(), draws["std"].float()), dim=1)
+            seed = draws["seed"]
+            noise_mean = op.mean
+            flags["NOISE"], flags["NOISE_CLIP"] = True, op.clip
+        else:  # Normalize, the last of FUSED
+            norm = torch.stack(op.constants(3, device))
+            flags["NORMALIZE"] = True
+    return launch(
+        images,
+        params.matrix,
+        params.out_size,
+        _fill(params.fill, images),
+        params.perspective,
+        out_dtype,
+        jitter=torch.stack(jitter, dim=1).contiguous(),
+        gray=gray.contiguous(),
+        noise=noise.contiguous(),
+        seed=seed.contiguous(),
+        norm=norm.contiguous(),
+        noise_mean=noise_mean,
+        flags=flags,
+    )

@@ -1,0 +1,223 @@
+"""Pixel ops on colour: ColorJitter, RandomGrayscale, GaussianNoise, Normalize.
+
+They act on the warped float32 image B×C×h×w (after the one geometric resample, in list
+order) and never touch masks. Semantics are torchvision's; grayscale uses the Rec. 601
+weights (0.299, 0.587, 0.114), as kornia does (torchvision's 0.2989 differs by 1e-4).
+On CUDA they run fused into the image kernel (see :mod:`gpuaug.fusion`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from gpuaug import _hash
+from gpuaug._checks import check_probability, check_range
+from gpuaug.functional import _to_device
+from gpuaug.transforms.base import Draw, PixelOp
+
+__all__ = ["ColorJitter", "RandomGrayscale", "GaussianNoise", "Normalize", "GRAY_WEIGHTS", "grayscale"]
+
+#: Rec. 601 luma weights for (R, G, B).
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def grayscale(images: torch.Tensor) -> torch.Tensor:
+    """B×1×h×w luma of B×3×h×w RGB images."""
+    r, g, b = images.unbind(dim=1)
+    return (GRAY_WEIGHTS[0] * r + GRAY_WEIGHTS[1] * g + GRAY_WEIGHTS[2] * b).unsqueeze(1)
+
+
+def _require_rgb(op: str, channels: int) -> None:
+    if channels != 3:
+        raise ValueError(f"images: {op} needs 3 (RGB) channels, got {channels}")
+
+
+def _per_sample(values: torch.Tensor) -> torch.Tensor:
+    return values.view(-1, 1, 1, 1)
+
+
+class ColorJitter(PixelOp):
+    """Random brightness, contrast, saturation and hue per sample (torchvision semantics).
+
+    Factors are drawn per sample: brightness, contrast, saturation ~ U(max(0, 1 − v), 1 + v)
+    for a number v, or U(min, max) for a pair; hue ~ U(−v, v) (v <= 0.5) or U(min, max), as
+    a fraction of the hue circle. A zero (or neutral) argument leaves that adjustment out.
+    The adjustments run in this fixed order, each clamped to [0, 1]:
+
+    1. brightness: ``x · b``;
+    2. contrast: ``c · x + (1 − c) · mean(gray(x))``, the mean per image;
+    3. saturation: ``s · x + (1 − s) · gray(x)``;
+    4. hue: rotate the hue in HSV by ``h``.
+
+    A sample the op is not applied to (probability 1 − ``p``) is left unchanged. Contrast,
+    saturation and hue need RGB images.
+
+    Draws: ``applied`` and one factor per configured adjustment (B each).
+    """
+
+    stage = 0
+
+    def __init__(self, brightness=0, contrast=0, saturation=0, hue=0, p: float = 1.0):
+        self.brightness = self._factor_range(brightness, "brightness")
+        self.contrast = self._factor_range(contrast, "contrast")
+        self.saturation = self._factor_range(saturation, "saturation")
+        self.hue = self._hue_range(hue)
+        self.p = check_probability(p)
+
+    @staticmethod
+    def _factor_range(value, name: str) -> tuple[float, float] | None:
+        if value is None:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value < 0:
+                raise ValueError(f"{name}: a single number must be non-negative, got {value}")
+            value = (max(0.0, 1.0 - value), 1.0 + value)
+        low, high = check_range(value, name, low=0.0)
+        return None if low == high == 1.0 else (low, high)
+
+    @staticmethod
+    def _hue_range(value) -> tuple[float, float] | None:
+        if value is None:
+            return None
+        low, high = check_range(value, "hue", symmetric=True)
+        if low < -0.5 or high > 0.5:
+            raise ValueError(f"hue: expected values in [-0.5, 0.5], got {value!r}")
+        return None if low == high == 0.0 else (low, high)
+
+    def sample(self, batch, channels, generator, device):
+        if self.contrast or self.saturation or self.hue:
+            _require_rgb("ColorJitter contrast, saturation and hue", channels)
+        draw = Draw(batch, generator, device)
+        draws = {"applied": draw.coin(self.p)}
+        for name in ("brightness", "contrast", "saturation", "hue"):
+            bounds = getattr(self, name)
+            if bounds is not None:
+                draws[name] = draw.uniform(*bounds)
+        return draws
+
+    def apply(self, images, draws):
+        x = images
+        applied = _per_sample(draws["applied"])
+        if "brightness" in draws:
+            x = torch.where(applied, (x * _per_sample(draws["brightness"])).clamp_(0.0, 1.0), x)
+        if "contrast" in draws:
+            c = _per_sample(draws["contrast"])
+            mean = grayscale(x).mean(dim=(-3, -2, -1), keepdim=True)
+            x = torch.where(applied, (c * x + (1.0 - c) * mean).clamp_(0.0, 1.0), x)
+        if "saturation" in draws:
+            s = _per_sample(draws["saturation"])
+            x = torch.where(applied, (s * x + (1.0 - s) * grayscale(x)).clamp_(0.0, 1.0), x)
+        if "hue" in draws:
+            x = torch.where(applied, _shift_hue(x, draws["hue"]), x)
+        return x
+
+
+def _shift_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate the hue of RGB images in [0, 1] by ``shift`` (B, fraction of the circle)."""
+    from kornia.color import hsv_to_rgb, rgb_to_hsv  # kornia's HSV maths (hue in radians)
+
+    hsv = rgb_to_hsv(images)
+    hue = torch.remainder(hsv[:, :1] + (2.0 * math.pi) * _per_sample(shift), 2.0 * math.pi)
+    return hsv_to_rgb(torch.cat((hue, hsv[:, 1:]), dim=1)).clamp_(0.0, 1.0)
+
+
+class RandomGrayscale(PixelOp):
+    """Replace an RGB image by its luma in all three channels, with probability ``p``.
+
+    Draws: ``applied`` (B bool).
+    """
+
+    stage = 1
+
+    def __init__(self, p: float = 0.1):
+        self.p = check_probability(p)
+
+    def sample(self, batch, channels, generator, device):
+        _require_rgb("RandomGrayscale", channels)
+        return {"applied": Draw(batch, generator, device).coin(self.p)}
+
+    def apply(self, images, draws):
+        return torch.where(_per_sample(draws["applied"]), grayscale(images).expand_as(images), images)
+
+
+class GaussianNoise(PixelOp):
+    """Add per-pixel Gaussian noise N(``mean``, std²) with a per-sample std, with probability ``p``.
+
+    ``std`` is a number (fixed) or a (min, max) range drawn per sample. The noise is a pure
+    function of a per-sample seed drawn from the caller's generator and the pixel index
+    (``gpuaug._hash``), so it replays exactly from the params and is the same in the torch
+    path and the fused kernel. With ``clip`` the result is clamped to [0, 1].
+
+    Draws: ``applied``, ``std`` (B float), ``seed`` (B int64).
+    """
+
+    stage = 2
+
+    def __init__(self, mean: float = 0.0, std=(0.0, 0.1), p: float = 0.5, clip: bool = True):
+        if isinstance(mean, bool) or not isinstance(mean, (int, float)):
+            raise TypeError(f"mean: expected a number, got {mean!r}")
+        self.mean = float(mean)
+        if isinstance(std, (int, float)) and not isinstance(std, bool):
+            std = (std, std)
+        self.std = check_range(std, "std", low=0.0)
+        self.p = check_probability(p)
+        self.clip = bool(clip)
+
+    def sample(self, batch, channels, generator, device):
+        draw = Draw(batch, generator, device)
+        return {"applied": draw.coin(self.p), "std": draw.uniform(*self.std), "seed": draw.seeds()}
+
+    def apply(self, images, draws):
+        b, c, h, w = images.shape
+        index = torch.arange(c * h * w, device=images.device, dtype=torch.int64).view(1, c, h, w)
+        noise = _hash.normal(_per_sample(draws["seed"]), index).mul_(_per_sample(draws["std"])).add_(self.mean)
+        noisy = images + noise
+        if self.clip:
+            noisy = noisy.clamp_(0.0, 1.0)
+        return torch.where(_per_sample(draws["applied"]), noisy, images)
+
+
+class Normalize(PixelOp):
+    """``(x − mean) / std`` per channel; ``mean`` and ``std`` are numbers or one value per channel.
+
+    Draws: none. Applied last in a pipeline, it turns the warp's ``fill`` into
+    ``(fill − mean) / std``.
+    """
+
+    stage = 3
+
+    def __init__(self, mean: float | Sequence[float], std: float | Sequence[float]):
+        self.mean = self._values(mean, "mean")
+        self.std = self._values(std, "std")
+        if any(s <= 0 for s in self.std):
+            raise ValueError(f"std: expected positive values, got {std!r}")
+        if len(self.mean) != len(self.std) and 1 not in (len(self.mean), len(self.std)):
+            raise ValueError(f"mean, std: expected the same number of values, got {len(self.mean)} and {len(self.std)}")
+
+    @staticmethod
+    def _values(value, name: str) -> tuple[float, ...]:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return (float(value),)
+        if isinstance(value, Sequence) and value and all(isinstance(v, (int, float)) for v in value):
+            return tuple(float(v) for v in value)
+        raise TypeError(f"{name}: expected a number or a sequence of numbers, got {value!r}")
+
+    def constants(self, channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) as C-vectors of float32 on ``device``."""
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) not in (1, channels):
+                raise ValueError(f"{name}: expected 1 or {channels} values (one per channel), got {len(values)}")
+        mean = torch.tensor(self.mean, dtype=torch.float32).expand(channels).contiguous()
+        std = torch.tensor(self.std, dtype=torch.float32).expand(channels).contiguous()
+        return _to_device(mean, device), _to_device(std, device)
+
+    def sample(self, batch, channels, generator, device):
+        self.constants(channels, torch.device("cpu"))  # validates the channel count
+        return {}
+
+    def apply(self, images, draws):
+        mean, std = self.constants(images.shape[1], images.device)
+        return (images - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)

@@ -1,0 +1,232 @@
+"""The fused image kernel: warp + colour + grayscale + noise + normalise + cast, one pass.
+
+Layout: source ``src`` is a contiguous B×3×H×W tensor, uint8 (read as value/255) or float;
+output ``out`` is contiguous B×3×h×w of float32, bfloat16 or float16. ``mat`` is B×3×3
+float32 output→source; ``fill`` three float32 values (output scale, applied at the warp).
+
+Per-sample parameters (float32 unless noted), neutral where an op is absent:
+
+- ``jitter``: B×5 (applied, brightness, contrast, saturation, hue);
+- ``mean``: B, the grey mean that contrast blends towards (see below);
+- ``gray``: B, 1 where RandomGrayscale applies;
+- ``noise``: B×2 (applied, std); ``seed``: B int64; ``noise_mean`` a float;
+- ``norm``: 2×3 (mean, std) of Normalize.
+
+Each program warps one BLOCK_H×BLOCK_W tile of one sample (coordinates once, three
+bilinear planes), then applies, in registers and in this fixed order, the steps switched on
+by the constexpr flags: brightness, contrast, saturation, hue (torchvision's formulas, each
+clamped to [0, 1]), grayscale, noise (counter-based, ``kernels.common.hash_normal``),
+normalise; and stores once in the output dtype.
+
+Contrast blends towards the mean grey of the *warped, brightness-adjusted* image, which no
+tile knows alone. It is computed exactly by a cheap first launch of the same kernel with
+``MEAN_ONLY``: warp + brightness, grey, one sum per tile added atomically into ``mean``
+(divided by h·w on the device afterwards), no store. So a batch with contrast reads the
+source twice and writes once; without contrast, once and once.
+"""
+
+import torch
+import triton
+import triton.language as tl
+
+from .common import bilinear_sample, bilinear_taps, hash_normal, pixel_centres, source_coords
+
+BLOCK_H = 16
+BLOCK_W = 64
+GRAY_R = 0.299
+GRAY_G = 0.587
+GRAY_B = 0.114
+
+
+@triton.jit
+def _clamp01(x):
+    return tl.minimum(tl.maximum(x, 0.0), 1.0)
+
+
+@triton.jit
+def _shift_hue(r, g, b, shift):
+    """torchvision's RGB → HSV, hue += shift (fraction of the circle), HSV → RGB."""
+    maxc = tl.maximum(tl.maximum(r, g), b)
+    minc = tl.minimum(tl.minimum(r, g), b)
+    same = maxc == minc
+    cr = maxc - minc
+    s = cr / tl.where(same, 1.0, maxc)
+    divisor = tl.where(same, 1.0, cr)
+    rc = (maxc - r) / divisor
+    gc = (maxc - g) / divisor
+    bc = (maxc - b) / divisor
+    hr = tl.where(maxc == r, bc - gc, 0.0)
+    hg = tl.where((maxc == g) & (maxc != r), 2.0 + rc - bc, 0.0)
+    hb = tl.where((maxc != g) & (maxc != r), 4.0 + gc - rc, 0.0)
+    h = (hr + hg + hb) / 6.0 + 1.0
+    h = h - tl.floor(h)  # fmod(h, 1) for positive h
+    h = h + shift
+    h = h - tl.floor(h)
+    v = maxc
+    i6 = tl.floor(h * 6.0)
+    f = h * 6.0 - i6
+    i = i6.to(tl.int32) % 6
+    p = _clamp01(v * (1.0 - s))
+    q = _clamp01(v * (1.0 - s * f))
+    t = _clamp01(v * (1.0 - s * (1.0 - f)))
+    r2 = tl.where(i == 0, v, tl.where(i == 1, q, tl.where(i == 2, p, tl.where(i == 3, p, tl.where(i == 4, t, v)))))
+    g2 = tl.where(i == 0, t, tl.where(i == 1, v, tl.where(i == 2, v, tl.where(i == 3, q, tl.where(i == 4, p, p)))))
+    b2 = tl.where(i == 0, p, tl.where(i == 1, p, tl.where(i == 2, t, tl.where(i == 3, v, tl.where(i == 4, v, q)))))
+    return r2, g2, b2
+
+
+@triton.jit
+def fused_image_kernel(
+    src_ptr,
+    out_ptr,
+    mat_ptr,
+    fill_ptr,
+    jitter_ptr,
+    mean_ptr,
+    gray_ptr,
+    noise_ptr,
+    seed_ptr,
+    norm_ptr,
+    noise_mean,
+    H,
+    W,
+    h,
+    w,
+    SCALE: tl.constexpr,
+    PERSPECTIVE: tl.constexpr,
+    BRIGHTNESS: tl.constexpr,
+    CONTRAST: tl.constexpr,
+    SATURATION: tl.constexpr,
+    HUE: tl.constexpr,
+    GRAY: tl.constexpr,
+    NOISE: tl.constexpr,
+    NOISE_CLIP: tl.constexpr,
+    NORMALIZE: tl.constexpr,
+    MEAN_ONLY: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    BLOCK_W: tl.constexpr,
+):
+    b = tl.program_id(0)
+    rows, cols, x, y = pixel_centres(tl.program_id(1), tl.program_id(2), BLOCK_H, BLOCK_W)
+    sx, sy, front = source_coords(mat_ptr, b, x, y, PERSPECTIVE)
+    o00, m00, m01, m10, m11, wx, wy = bilinear_taps(sx, sy, front, H, W)
+    src = src_ptr + b.to(tl.int64) * 3 * H * W
+    r = bilinear_sample(src, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 0), SCALE)
+    g = bilinear_sample(src + H * W, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 1), SCALE)
+    bl = bilinear_sample(src + 2 * H * W, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 2), SCALE)
+    in_tile = (rows < h) & (cols < w)
+
+    jitter = jitter_ptr + b * 5
+    jittered = tl.load(jitter) > 0
+    if BRIGHTNESS:
+        factor = tl.load(jitter + 1)
+        r = tl.where(jittered, _clamp01(r * factor), r)
+        g = tl.where(jittered, _clamp01(g * factor), g)
+        bl = tl.where(jittered, _clamp01(bl * factor), bl)
+    if MEAN_ONLY:
+        grey = tl.where(in_tile, GRAY_R * r + GRAY_G * g + GRAY_B * bl, 0.0)
+        tl.atomic_add(mean_ptr + b, tl.sum(tl.sum(grey, axis=1), axis=0))
+    else:
+        if CONTRAST:
+            factor = tl.load(jitter + 2)
+            mean = tl.load(mean_ptr + b)
+            r = tl.where(jittered, _clamp01(factor * r + (1.0 - factor) * mean), r)
+            g = tl.where(jittered, _clamp01(factor * g + (1.0 - factor) * mean), g)
+            bl = tl.where(jittered, _clamp01(factor * bl + (1.0 - factor) * mean), bl)
+        if SATURATION:
+            factor = tl.load(jitter + 3)
+            grey = GRAY_R * r + GRAY_G * g + GRAY_B * bl
+            r = tl.where(jittered, _clamp01(factor * r + (1.0 - factor) * grey), r)
+            g = tl.where(jittered, _clamp01(factor * g + (1.0 - factor) * grey), g)
+            bl = tl.where(jittered, _clamp01(factor * bl + (1.0 - factor) * grey), bl)
+        if HUE:
+            r2, g2, b2 = _shift_hue(r, g, bl, tl.load(jitter + 4))
+            r = tl.where(jittered, _clamp01(r2), r)
+            g = tl.where(jittered, _clamp01(g2), g)
+            bl = tl.where(jittered, _clamp01(b2), bl)
+        if GRAY:
+            grey = GRAY_R * r + GRAY_G * g + GRAY_B * bl
+            greyed = tl.load(gray_ptr + b) > 0
+            r = tl.where(greyed, grey, r)
+            g = tl.where(greyed, grey, g)
+            bl = tl.where(greyed, grey, bl)
+        plane = h * w
+        pixel = rows * w + cols
+        if NOISE:
+            noisy = tl.load(noise_ptr + b * 2) > 0
+            std = tl.load(noise_ptr + b * 2 + 1)
+            seed = tl.load(seed_ptr + b)
+            nr = r + (noise_mean + std * hash_normal(seed, pixel.to(tl.int64)))
+            ng = g + (noise_mean + std * hash_normal(seed, (pixel + plane).to(tl.int64)))
+            nb = bl + (noise_mean + std * hash_normal(seed, (pixel + 2 * plane).to(tl.int64)))
+            if NOISE_CLIP:
+                nr = _clamp01(nr)
+                ng = _clamp01(ng)
+                nb = _clamp01(nb)
+            r = tl.where(noisy, nr, r)
+            g = tl.where(noisy, ng, g)
+            bl = tl.where(noisy, nb, bl)
+        if NORMALIZE:
+            r = (r - tl.load(norm_ptr + 0)) / tl.load(norm_ptr + 3)
+            g = (g - tl.load(norm_ptr + 1)) / tl.load(norm_ptr + 4)
+            bl = (bl - tl.load(norm_ptr + 2)) / tl.load(norm_ptr + 5)
+        out = out_ptr + b.to(tl.int64) * 3 * plane + pixel
+        dtype = out_ptr.dtype.element_ty
+        tl.store(out, r.to(dtype), mask=in_tile)
+        tl.store(out + plane, g.to(dtype), mask=in_tile)
+        tl.store(out + 2 * plane, bl.to(dtype), mask=in_tile)
+
+
+def fused_image(
+    images: torch.Tensor,
+    matrix: torch.Tensor,
+    out_size: tuple[int, int],
+    fill: torch.Tensor,
+    perspective: bool,
+    out_dtype: torch.dtype,
+    *,
+    jitter: torch.Tensor,
+    gray: torch.Tensor,
+    noise: torch.Tensor,
+    seed: torch.Tensor,
+    norm: torch.Tensor,
+    noise_mean: float,
+    flags: dict[str, bool],
+) -> torch.Tensor:
+    """Launch :func:`fused_image_kernel` (twice when contrast is on).
+
+    Args:
+        images: B×3×H×W uint8 or float (validated by the caller).
+        matrix, out_size, fill, perspective: the warp, as for ``warp_bilinear``.
+        out_dtype: float32, bfloat16 or float16.
+        jitter, gray, noise, seed, norm: per-sample parameters (module docstring), on the
+            images' device.
+        noise_mean: the mean of the noise.
+        flags: which steps run: BRIGHTNESS, CONTRAST, SATURATION, HUE, GRAY, NOISE,
+            NOISE_CLIP, NORMALIZE.
+
+    Returns:
+        Contiguous B×3×h×w tensor of ``out_dtype``.
+    """
+    src = images.contiguous()
+    b, _, height, width = src.shape
+    h, w = out_size
+    out = torch.empty((b, 3, h, w), dtype=out_dtype, device=src.device)
+    if b == 0:
+        return out
+    mean = torch.zeros(b, dtype=torch.float32, device=src.device)
+    grid = (b, triton.cdiv(h, BLOCK_H), triton.cdiv(w, BLOCK_W))
+    args = (src, out, matrix.contiguous(), fill, jitter, mean, gray, noise, seed, norm, noise_mean, height, width, h, w)
+    meta = dict(
+        SCALE=1.0 / 255.0 if src.dtype == torch.uint8 else 1.0,
+        PERSPECTIVE=perspective,
+        BLOCK_H=BLOCK_H,
+        BLOCK_W=BLOCK_W,
+        enable_fp_fusion=False,
+        **flags,
+    )
+    if flags["CONTRAST"]:
+        fused_image_kernel[grid](*args, MEAN_ONLY=True, **meta)
+        mean.div_(h * w)
+    fused_image_kernel[grid](*args, MEAN_ONLY=False, **meta)
+    return out

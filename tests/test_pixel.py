@@ -1,0 +1,232 @@
+"""Pixel ops: exact values, kornia cross-checks, reference equality on both backends, fusion, dtypes."""
+
+import json
+
+import kornia
+import pytest
+import torch
+from conftest import IMAGE_ATOL, TRITON_DEVICE
+from hypothesis import given
+from hypothesis import strategies as st
+
+import gpuaug
+from gpuaug import _hash, fusion, reference
+
+#: Output tolerances vs the fp32 reference: one rounding of the output dtype, relative and absolute.
+DTYPE_TOLERANCE = {torch.float32: (IMAGE_ATOL, 0.0), torch.bfloat16: (1e-2, 1e-2), torch.float16: (2e-3, 2e-3)}
+
+PIXEL_FACTORIES = {
+    "brightness": lambda: gpuaug.ColorJitter(brightness=0.6, p=0.8),
+    "contrast": lambda: gpuaug.ColorJitter(contrast=0.6, p=0.8),
+    "saturation": lambda: gpuaug.ColorJitter(saturation=0.9, p=0.8),
+    "hue": lambda: gpuaug.ColorJitter(hue=0.5, p=0.8),
+    "jitter": lambda: gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1),
+    "gray": lambda: gpuaug.RandomGrayscale(p=0.5),
+    "noise": lambda: gpuaug.GaussianNoise(mean=0.02, std=(0.0, 0.2), p=0.7),
+    "noise-unclipped": lambda: gpuaug.GaussianNoise(std=0.1, p=1.0, clip=False),
+    "blur": lambda: gpuaug.GaussianBlur((3, 5), sigma=(0.3, 2.0), p=0.7),
+    "normalize": lambda: gpuaug.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+}
+GEOMETRIC = [
+    gpuaug.RandomResizedCrop((13, 17), scale=(0.3, 1.0)),
+    gpuaug.RandomHorizontalFlip(),
+    gpuaug.RandomAffine(25),
+]
+
+
+def rgb(b=4, h=19, w=23, seed=0, uint8=False):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(b, 3, h, w, generator=g)
+    masks = torch.randint(0, 6, (b, h, w), generator=g)
+    return ((images * 255).round().to(torch.uint8) if uint8 else images), masks
+
+
+def run(ops, images, masks, backend, out_dtype=torch.float32, seed=0, fill=0.25):
+    aug = gpuaug.Compose(ops, fill=fill, out_dtype=out_dtype, backend=backend)
+    params = aug.sample(images, torch.Generator().manual_seed(seed))
+    device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
+    out = aug.apply(images.to(device), masks.to(device), params.to(device))
+    return out, reference.apply(images, masks, params), params
+
+
+def assert_images_close(actual, expected):
+    atol, rtol = DTYPE_TOLERANCE[expected.dtype]
+    assert actual.dtype == expected.dtype
+    torch.testing.assert_close(actual.cpu().float(), expected.float(), atol=atol, rtol=rtol)
+
+
+@pytest.mark.parametrize("name", sorted(PIXEL_FACTORIES))
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_each_pixel_op_matches_reference(name, backend):
+    images, masks = rgb(uint8=True)
+    (out_images, out_masks), (ref_images, ref_masks), _ = run(
+        GEOMETRIC + [PIXEL_FACTORIES[name]()], images, masks, backend
+    )
+    assert torch.equal(out_masks.cpu(), ref_masks)
+    assert_images_close(out_images, ref_images)
+
+
+@given(
+    names=st.lists(st.sampled_from(sorted(PIXEL_FACTORIES)), min_size=1, max_size=4),
+    backend=st.sampled_from(["torch", "triton"]),
+    out_dtype=st.sampled_from([torch.float32, torch.bfloat16, torch.float16]),
+    seed=st.integers(0, 2**31),
+)
+def test_pixel_chains_match_reference(names, backend, out_dtype, seed):
+    images, masks = rgb(b=3, h=11, w=14, seed=seed % 97)
+    ops = GEOMETRIC[:2] + [PIXEL_FACTORIES[n]() for n in names]
+    (out_images, out_masks), (ref_images, ref_masks), _ = run(ops, images, masks, backend, out_dtype, seed)
+    assert torch.equal(out_masks.cpu(), ref_masks)
+    assert_images_close(out_images, ref_images)
+
+
+def test_brightness_two_is_clamped_double():
+    images, masks = rgb()
+    aug = gpuaug.Compose([gpuaug.ColorJitter(brightness=(2, 2))])
+    assert torch.equal(aug(images), (2 * images).clamp(0, 1))
+
+
+def test_normalize_exact():
+    images, _ = rgb()
+    mean, std = [0.1, 0.2, 0.3], [0.5, 0.25, 2.0]
+    out = gpuaug.Compose([gpuaug.Normalize(mean, std)])(images)
+    torch.testing.assert_close(out, (images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1))
+
+
+def test_fill_is_applied_before_normalize():
+    images, _ = rgb(h=8, w=8)
+    ops = [gpuaug.CenterCrop(16), gpuaug.Normalize(0.5, 0.25)]
+    for backend in ("torch", "triton"):
+        device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
+        out = gpuaug.Compose(ops, fill=0.9, backend=backend)(images.to(device)).cpu()
+        # Rows 0-2 of the 16×16 output lie wholly above the 8×8 image: every tap reads fill.
+        torch.testing.assert_close(out[:, :, :3], torch.full_like(out[:, :, :3], (0.9 - 0.5) / 0.25))
+
+
+def test_constant_image_stays_constant_under_blur():
+    images = torch.full((3, 3, 12, 15), 0.37)
+    out = gpuaug.Compose([gpuaug.GaussianBlur(7, sigma=(0.5, 3.0), p=1.0)])(images)
+    torch.testing.assert_close(out, images, atol=1e-6, rtol=0)
+
+
+def test_blur_with_fixed_sigma_equals_kornia_reflect():
+    images, _ = rgb()
+    out = gpuaug.Compose([gpuaug.GaussianBlur((5, 3), sigma=1.3, p=1.0)])(images)
+    expected = kornia.filters.gaussian_blur2d(images, (5, 3), (1.3, 1.3), border_type="reflect")
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (dict(brightness=(1.6, 1.6)), dict(brightness=(1.6, 1.6))),
+        (dict(contrast=(0.4, 0.4)), dict(contrast=(0.4, 0.4))),
+        (dict(saturation=(1.7, 1.7)), dict(saturation=(1.7, 1.7))),
+        (dict(hue=(0.2, 0.2)), dict(hue=(0.2, 0.2))),
+        (dict(hue=(-0.45, -0.45)), dict(hue=(-0.45, -0.45))),
+    ],
+)
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_color_jitter_matches_kornia_color_jitter(ours, theirs, backend):
+    images, _ = rgb()
+    device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
+    out = gpuaug.Compose([gpuaug.ColorJitter(**ours)], backend=backend)(images.to(device))
+    expected = kornia.augmentation.ColorJitter(**theirs, p=1.0)(images)
+    torch.testing.assert_close(out.cpu(), expected, atol=IMAGE_ATOL, rtol=0)
+
+
+def test_per_sample_draws_differ_across_the_batch():
+    images = torch.rand(1, 3, 8, 8).expand(16, 3, 8, 8)
+    params = gpuaug.Compose([gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.GaussianBlur(3)]).sample(images)
+    for name in ("brightness", "contrast", "saturation", "hue"):
+        assert len(torch.unique(params.ops[0].draws[name])) == 16
+    assert len(torch.unique(params.ops[1].draws["sigma"])) == 16
+    out = gpuaug.Compose([gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1)])(images)
+    assert len({tuple(o.flatten()[:5].tolist()) for o in out}) == 16
+
+
+def test_pixel_ops_never_touch_masks():
+    images, masks = rgb()
+    ops = [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.GaussianNoise(p=1.0), gpuaug.Normalize(0.5, 0.5)]
+    for backend in ("torch", "triton"):
+        out_images, out_masks = gpuaug.Compose(ops, backend=backend)(images, masks)
+        assert out_masks is masks  # bit-identical, and not even copied
+        assert out_images.shape == images.shape
+
+
+def test_uint8_to_bfloat16_close_to_float32_path():
+    images, masks = rgb(uint8=True)
+    ops = GEOMETRIC + [gpuaug.ColorJitter(0.3, 0.3, 0.3, 0.05), gpuaug.Normalize(0.5, 0.25)]
+    for backend in ("torch", "triton"):
+        device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
+        aug16 = gpuaug.Compose(ops, out_dtype=torch.bfloat16, backend=backend)
+        aug32 = gpuaug.Compose(ops, backend=backend)
+        low = aug16(images.to(device), generator=torch.Generator().manual_seed(1))
+        full = aug32(images.to(device), generator=torch.Generator().manual_seed(1))
+        assert low.dtype == torch.bfloat16 and full.dtype == torch.float32
+        torch.testing.assert_close(low.float(), full, atol=2e-2, rtol=1e-2)
+
+
+def test_params_with_pixel_ops_round_trip_and_replay():
+    images, masks = rgb()
+    ops = GEOMETRIC + [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.GaussianBlur(3), gpuaug.GaussianNoise(p=1.0)]
+    aug = gpuaug.Compose(ops + [gpuaug.Normalize([0.4, 0.5, 0.6], 0.2)], out_dtype=torch.float16)
+    params = aug.sample(images, torch.Generator().manual_seed(2))
+    restored = gpuaug.Params.from_dict(json.loads(json.dumps(params.to_dict())))
+    assert restored.out_dtype == torch.float16
+    replay = gpuaug.Compose([]).apply(images, masks, restored)
+    out = aug.apply(images, masks, params)
+    assert torch.equal(replay[0], out[0]) and torch.equal(replay[1], out[1])
+    text = params.describe(0)
+    assert "ColorJitter: applied=" in text and "GaussianNoise:" in text and "seed=" in text
+
+
+def test_fusion_plan():
+    jitter, gray, noise = gpuaug.ColorJitter(0.1), gpuaug.RandomGrayscale(), gpuaug.GaussianNoise()
+    norm, blur = gpuaug.Normalize(0.5, 0.5), gpuaug.GaussianBlur(3)
+    plan = [(op, {}) for op in (jitter, gray, noise, norm)]
+    assert fusion.fusable(plan, 3) == 4
+    assert fusion.fusable(plan, 1) == 0
+    assert fusion.fusable([(jitter, {}), (blur, {}), (norm, {})], 3) == 1
+    assert fusion.fusable([(norm, {}), (jitter, {})], 3) == 1
+    assert fusion.fusable([(blur, {}), (jitter, {})], 3) == 0
+
+
+def test_hash_normal_is_standard_normal():
+    z = _hash.normal(torch.tensor(12345), torch.arange(200_000))
+    assert abs(z.mean().item()) < 0.01 and abs(z.std().item() - 1) < 0.01
+    assert abs(((z > 1.96).float().mean() - 0.025).item()) < 0.003
+    other = _hash.normal(torch.tensor(54321), torch.arange(200_000))
+    assert abs(torch.corrcoef(torch.stack((z, other)))[0, 1].item()) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("factory", "error", "match"),
+    [
+        (lambda: gpuaug.ColorJitter(hue=0.6), ValueError, r"hue: expected values in \[-0.5, 0.5\]"),
+        (lambda: gpuaug.ColorJitter(brightness=-1), ValueError, r"brightness: a single number must be non-negative"),
+        (lambda: gpuaug.ColorJitter(contrast=(-0.5, 1)), ValueError, r"contrast: values must be >= 0.0"),
+        (lambda: gpuaug.GaussianBlur(4), ValueError, r"kernel_size: expected odd positive ints, got \(4, 4\)"),
+        (lambda: gpuaug.GaussianBlur(3, sigma=0), ValueError, r"sigma: expected positive values"),
+        (lambda: gpuaug.Normalize([0.5], [0.0]), ValueError, r"std: expected positive values"),
+        (lambda: gpuaug.Normalize("a", 1), TypeError, r"mean: expected a number or a sequence of numbers"),
+        (lambda: gpuaug.GaussianNoise(std=(-1, 1)), ValueError, r"std: values must be >= 0.0"),
+        (lambda: gpuaug.Compose([], out_dtype=torch.int8), ValueError, r"out_dtype: expected torch.float32"),
+    ],
+)
+def test_pixel_op_arguments(factory, error, match):
+    with pytest.raises(error, match=match):
+        factory()
+
+
+def test_pixel_ops_check_channels_and_size():
+    gray_images = torch.rand(2, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"images: RandomGrayscale needs 3 \(RGB\) channels, got 1"):
+        gpuaug.Compose([gpuaug.RandomGrayscale()])(gray_images)
+    with pytest.raises(ValueError, match=r"mean: expected 1 or 1 values \(one per channel\), got 3"):
+        gpuaug.Compose([gpuaug.Normalize([0.1, 0.2, 0.3], 1.0)])(gray_images)
+    with pytest.raises(ValueError, match=r"kernel_size: \(17, 17\) is too large for a reflect border on 8×8"):
+        gpuaug.Compose([gpuaug.GaussianBlur(17, p=1.0)])(gray_images)
+    # Brightness and noise work on any channel count.
+    out = gpuaug.Compose([gpuaug.ColorJitter(brightness=0.5), gpuaug.GaussianNoise(p=1.0)])(gray_images)
+    assert out.shape == gray_images.shape
