@@ -45,10 +45,35 @@ def test_triton_equals_torch_and_reference_bit_for_bit(chain, dtype):
     torch.testing.assert_close(t_images.cpu(), r_images, atol=1e-4, rtol=0)
 
 
+PIXEL = [
+    gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1),
+    gpuaug.RandomGrayscale(0.2),
+    gpuaug.GaussianNoise(p=0.5),
+    gpuaug.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+]
+
+
+@pytest.mark.parametrize("out_dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("blur", [False, True])
+def test_fused_kernel_matches_torch_path_and_reference(out_dtype, blur):
+    images, masks = cuda_batch(torch.int64)
+    images = (images * 255).to(torch.uint8)
+    ops = CHAINS["rrc-flip-affine"] + (PIXEL[:1] + [gpuaug.GaussianBlur(5, p=0.5)] + PIXEL[1:] if blur else PIXEL)
+    fused = gpuaug.Compose(ops, fill=0.2, out_dtype=out_dtype, backend="triton")
+    params = fused.sample(images, torch.Generator("cuda").manual_seed(3))
+    f_images, f_masks = fused.apply(images, masks, params)
+    t_images, t_masks = gpuaug.Compose(ops, backend="torch").apply(images, masks, params)
+    r_images, r_masks = reference.apply(images, masks, params)
+    assert torch.equal(f_masks, t_masks) and torch.equal(f_masks.cpu(), r_masks)
+    tolerance = 1e-4 if out_dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(f_images.float(), t_images.float(), atol=tolerance, rtol=tolerance)
+    torch.testing.assert_close(f_images.float().cpu(), r_images.float(), atol=tolerance, rtol=tolerance)
+
+
 @pytest.mark.parametrize("backend", ["triton", "torch"])
 def test_sample_and_apply_never_sync(backend):
     images, masks = cuda_batch(torch.int64)
-    ops = [op for chain in CHAINS.values() for op in chain]
+    ops = [op for chain in CHAINS.values() for op in chain] + PIXEL[:1] + [gpuaug.GaussianBlur(3)] + PIXEL[1:]
     aug = gpuaug.Compose(ops, fill=[0.1, 0.2, 0.3], backend=backend)
     cpu_generator_aug = gpuaug.Compose(CHAINS["rrc-flip-affine"], backend=backend)
     aug(images, masks, generator=torch.Generator("cuda").manual_seed(0))  # warm-up: compile, allocate

@@ -8,7 +8,6 @@ On CUDA they run fused into the image kernel (see :mod:`gpuaug.fusion`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -100,28 +99,47 @@ class ColorJitter(PixelOp):
 
     def apply(self, images, draws):
         x = images
-        applied = _per_sample(draws["applied"])
         if "brightness" in draws:
-            x = torch.where(applied, (x * _per_sample(draws["brightness"])).clamp_(0.0, 1.0), x)
+            x = (x * _per_sample(draws["brightness"])).clamp_(0.0, 1.0)
         if "contrast" in draws:
             c = _per_sample(draws["contrast"])
             mean = grayscale(x).mean(dim=(-3, -2, -1), keepdim=True)
-            x = torch.where(applied, (c * x + (1.0 - c) * mean).clamp_(0.0, 1.0), x)
+            x = (c * x + (1.0 - c) * mean).clamp_(0.0, 1.0)
         if "saturation" in draws:
             s = _per_sample(draws["saturation"])
-            x = torch.where(applied, (s * x + (1.0 - s) * grayscale(x)).clamp_(0.0, 1.0), x)
+            x = (s * x + (1.0 - s) * grayscale(x)).clamp_(0.0, 1.0)
         if "hue" in draws:
-            x = torch.where(applied, _shift_hue(x, draws["hue"]), x)
-        return x
+            x = _shift_hue(x, draws["hue"])
+        # Samples the op is not applied to keep their input (skipped when every sample is).
+        return x if self.p == 1.0 else torch.where(_per_sample(draws["applied"]), x, images)
 
 
 def _shift_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate the hue of RGB images in [0, 1] by ``shift`` (B, fraction of the circle)."""
-    from kornia.color import hsv_to_rgb, rgb_to_hsv  # kornia's HSV maths (hue in radians)
+    """Rotate the hue of RGB images in [0, 1] by ``shift`` (B, fraction of the circle).
 
-    hsv = rgb_to_hsv(images)
-    hue = torch.remainder(hsv[:, :1] + (2.0 * math.pi) * _per_sample(shift), 2.0 * math.pi)
-    return hsv_to_rgb(torch.cat((hue, hsv[:, 1:]), dim=1)).clamp_(0.0, 1.0)
+    torchvision's RGB → HSV conversion and an equivalent closed form of its HSV → RGB, as
+    whole-batch tensor ops (the fused kernel computes the same per pixel with the sector
+    table; the reference uses kornia's HSV code).
+    """
+    r, g, b = images.unbind(dim=1)
+    maxc = torch.maximum(torch.maximum(r, g), b)
+    minc = torch.minimum(torch.minimum(r, g), b)
+    chroma = maxc - minc
+    grey = chroma == 0
+    s = chroma / torch.where(grey, 1.0, maxc)
+    divisor = torch.where(grey, 1.0, chroma)
+    rc, gc, bc = (maxc - r) / divisor, (maxc - g) / divisor, (maxc - b) / divisor
+    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
+    h = torch.frac(h / 6.0 + 1.0)
+    h6 = torch.frac(h + shift.view(-1, 1, 1) + 1.0) * 6.0
+    # HSV → RGB as channel n ∈ (5, 3, 1) = v − v·s·clamp(min(k, 4 − k), 0, 1), k = (n + 6h) mod 6:
+    # the sector table without per-sector selects.
+    vs = maxc * s
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(h6 + n, 6.0)
+        channels.append(maxc - vs * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0))
+    return torch.stack(channels, dim=1).clamp_(0.0, 1.0)
 
 
 class RandomGrayscale(PixelOp):
