@@ -1,10 +1,20 @@
-"""Shared set-up of the benchmarks: one batch per device, timed calls synchronised on CUDA."""
+"""Shared set-up of the benchmark suite: devices, quick mode, timing helpers.
 
+``pytest bench --benchmark-only`` runs everything; ``GPUAUG_BENCH_QUICK=1`` a reduced set
+(no torch.compile, fewer sizes) that ends within minutes on 2 CPU cores. Every benchmark
+records ``library``, ``pipeline``, ``batch``, ``size``, ``device`` and ``bytes`` (the full
+source read once plus the output written once, images and masks) in ``extra_info``, and
+the peers' rows carry a probe verdict (``probe_*``) so no speed is shown without its
+correctness. ``python bench/report.py RESULTS.json`` turns a ``--benchmark-json`` file
+into the report under ``bench/results/``.
+"""
+
+import os
 import platform
 
-import pytest
 import torch
 
+QUICK = os.environ.get("GPUAUG_BENCH_QUICK", "0") not in ("", "0")
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -12,7 +22,7 @@ def device_name(device: str) -> str:
     """The machine a timing came from, for the report."""
     if device == "cuda":
         return torch.cuda.get_device_name()
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    return f"CPU {platform.machine()} ({torch.get_num_threads()} threads)"
 
 
 def synchronised(fn, device: str):
@@ -26,8 +36,3 @@ def synchronised(fn, device: str):
         return out
 
     return run
-
-
-@pytest.fixture(params=DEVICES)
-def device(request):
-    return request.param

@@ -5,7 +5,7 @@ output→source 3×3 matrix per sample, images are resampled bilinearly and mask
 nearest-neighbour gather (dtype and ``ignore_index`` kept), once.
 """
 
-from gpuaug import audit, functional, metrics, naive, probe, reference, viz
+from gpuaug import audit, functional, metrics, naive, peers, probe, reference, viz
 from gpuaug.compose import Compose, Params
 from gpuaug.guardrails import ClassPixelMonitor, check_mask
 from gpuaug.transforms import (
@@ -53,6 +53,7 @@ __all__ = [
     "functional",
     "metrics",
     "naive",
+    "peers",
     "probe",
     "reference",
     "viz",

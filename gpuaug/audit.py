@@ -176,17 +176,14 @@ def format_table(reports: dict[str, AuditReport], extra: dict[str, dict[str, str
 def default_pipelines(size: int, ignore_index: int = 255) -> dict[str, PairFn]:
     """The audited pipelines: the naive one with each classic bug, gpuaug, and installed peers.
 
-    Each does RandomResizedCrop(size) + horizontal flip + a small random affine.
+    Each runs the chain of :mod:`gpuaug.peers` (random resized crop to ``size``, flip,
+    small random affine).
     """
+    from gpuaug import peers
     from gpuaug.compose import Compose
     from gpuaug.naive import NaivePipeline
-    from gpuaug.transforms import RandomAffine, RandomHorizontalFlip, RandomResizedCrop
 
-    ops = [
-        RandomResizedCrop(size, scale=(0.3, 1.0)),
-        RandomHorizontalFlip(),
-        RandomAffine(degrees=20, translate=(0.05, 0.05), scale=(0.9, 1.1)),
-    ]
+    ops = peers.gpuaug_ops(size)
     clean = {"desync": False, "bilinear_mask": False, "ignore_lost": False, "float_mask": False}
     pipelines: dict[str, PairFn] = {}
     for bug, label in (
@@ -197,63 +194,11 @@ def default_pipelines(size: int, ignore_index: int = 255) -> dict[str, PairFn]:
     ):
         pipelines[label] = NaivePipeline(ops, **(clean | {bug: True}), ignore_index=ignore_index)
     pipelines["gpuaug"] = Compose(ops, ignore_index=ignore_index)
-    for name, factory in (("kornia", _kornia_pipeline), ("albumentations", _albumentations_pipeline)):
+    for name, factory in (("kornia", peers.kornia_pipeline), ("albumentations", peers.albumentations_pipeline)):
         fn = factory(size, ignore_index)
         if fn is not None:
             pipelines[name] = fn
     return pipelines
-
-
-def _kornia_pipeline(size: int, ignore_index: int) -> PairFn | None:
-    try:
-        import kornia.augmentation as K
-    except ImportError:
-        return None
-    aug = K.AugmentationSequential(
-        K.RandomResizedCrop((size, size), scale=(0.3, 1.0)),
-        K.RandomHorizontalFlip(),
-        K.RandomAffine(degrees=20, translate=(0.05, 0.05), scale=(0.9, 1.1), p=1.0),
-        data_keys=["input", "mask"],
-    )
-    return lambda images, masks: tuple(aug(images, masks))
-
-
-def _albumentations_pipeline(size: int, ignore_index: int) -> PairFn | None:
-    """Albumentations as users run it: a per-sample loop over HWC numpy arrays.
-
-    OpenCV has no int64 warps, so the wrapper moves masks through int32 and back, as a user
-    must; the audit then sees the labels albumentations produced.
-    """
-    try:
-        import albumentations as A
-        import cv2
-    except ImportError:
-        return None
-    aug = A.Compose(
-        [
-            A.RandomResizedCrop(size=(size, size), scale=(0.3, 1.0)),
-            A.HorizontalFlip(),
-            A.Affine(
-                rotate=(-20, 20),
-                translate_percent=(-0.05, 0.05),
-                scale=(0.9, 1.1),
-                border_mode=cv2.BORDER_CONSTANT,
-                fill=0,
-                fill_mask=ignore_index,
-                p=1.0,
-            ),
-        ]
-    )
-
-    def run(images: torch.Tensor, masks: torch.Tensor):
-        out_images, out_masks = [], []
-        for image, mask in zip(images.cpu().numpy(), masks.cpu().numpy(), strict=True):
-            result = aug(image=image.transpose(1, 2, 0), mask=mask[0].astype("int32"))
-            out_images.append(torch.from_numpy(result["image"].transpose(2, 0, 1).copy()))
-            out_masks.append(torch.from_numpy(result["mask"].astype(mask.dtype))[None])
-        return torch.stack(out_images).to(images.device), torch.stack(out_masks).to(masks.device)
-
-    return run
 
 
 def main(argv: list[str] | None = None) -> int:

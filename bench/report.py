@@ -1,0 +1,165 @@
+"""Turn a pytest-benchmark JSON file into bench/results/<device>.md and a PNG chart.
+
+Usage: ``python bench/report.py RESULTS.json [--out bench/results]``. One report per device
+found in the file. Every figure comes from that one run: speed-ups are ratios of medians
+measured side by side, and on CUDA the bandwidth is divided by the device-to-device copy
+measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def load(path: Path) -> tuple[dict, list[dict]]:
+    data = json.loads(path.read_text())
+    rows = []
+    for bench in data["benchmarks"]:
+        info = bench.get("extra_info", {})
+        if "library" not in info:
+            continue
+        rows.append(info | {"median_s": bench["stats"]["median"], "name": bench["name"]})
+    return data.get("machine_info", {}), rows
+
+
+def gbps(row: dict) -> float:
+    return row["bytes"] / row["median_s"] / 1e9
+
+
+def head_to_head(rows: list[dict], peak: float | None) -> list[str]:
+    lines = []
+    for pipeline in ("geometric", "full"):
+        group = [r for r in rows if r["pipeline"] == pipeline]
+        if not group:
+            continue
+        by_library = {r["library"]: r for r in group}
+        kornia = by_library.get("kornia", {}).get("median_s")
+        ref = by_library.get("reference", {}).get("median_s")
+        first = group[0]
+        lines += [
+            f"### {pipeline}: batch {first['batch']}, {first['size']}",
+            "",
+            "| library | median ms/batch | images/s | × vs kornia | × vs reference | GB/s"
+            + (" | % of peak" if peak else "")
+            + " | probe ok | align px | outside not ignore | mask dtype |",
+            "|---|---:|---:|---:|---:|---:" + ("|---:" if peak else "") + "|---|---:|---:|---|",
+        ]
+        for r in sorted(group, key=lambda r: r["median_s"]):
+            cells = [
+                r["library"],
+                f"{r['median_s'] * 1e3:.2f}",
+                f"{r['batch'] / r['median_s']:.0f}",
+                f"{kornia / r['median_s']:.2f}" if kornia else "–",
+                f"{ref / r['median_s']:.2f}" if ref else "–",
+                f"{gbps(r):.1f}",
+            ]
+            if peak:
+                cells.append(f"{100 * gbps(r) / peak:.0f} %")
+            cells += [
+                "yes" if r.get("probe_ok") else "NO",
+                f"{r.get('probe_alignment_px', float('nan')):.2f}",
+                str(r.get("probe_outside_not_ignore", "–")),
+                str(r.get("probe_mask_dtype", "–")),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def simple_table(title: str, rows: list[dict], key_columns: list[str], peak: float | None) -> list[str]:
+    if not rows:
+        return []
+    header = [*key_columns, "median ms", "images/s", "GB/s"] + (["% of peak"] if peak else [])
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in sorted(rows, key=lambda r: tuple(r.get(k, "") for k in key_columns) + (r["median_s"],)):
+        cells = [str(r.get(k, "")) for k in key_columns]
+        cells += [f"{r['median_s'] * 1e3:.3f}", f"{r['batch'] / r['median_s']:.0f}", f"{gbps(r):.1f}"]
+        if peak:
+            cells.append(f"{100 * gbps(r) / peak:.0f} %")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def chart(rows: list[dict], path: Path, device: str) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    pipelines = [p for p in ("geometric", "full") if any(r["pipeline"] == p for r in rows)]
+    fig, axes = plt.subplots(1, len(pipelines), figsize=(5.5 * len(pipelines), 3.6), squeeze=False)
+    for ax, pipeline in zip(axes[0], pipelines, strict=True):
+        group = sorted((r for r in rows if r["pipeline"] == pipeline), key=lambda r: r["median_s"])
+        names = [r["library"] for r in group]
+        rates = [r["batch"] / r["median_s"] for r in group]
+        colours = ["tab:green" if r.get("probe_ok") else "tab:red" for r in group]
+        ax.barh(names[::-1], rates[::-1], color=colours[::-1])
+        ax.set_xlabel("images/s (higher is better)")
+        ax.set_title(f"{pipeline}, batch {group[0]['batch']}, {group[0]['size']}", fontsize=9)
+    fig.suptitle(f"{device}: green = passes the mask probe, red = fails it", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def report(path: Path, out: Path) -> list[Path]:
+    machine, rows = load(path)
+    by_device = defaultdict(list)
+    for r in rows:
+        by_device[r["device"]].append(r)
+    written = []
+    out.mkdir(parents=True, exist_ok=True)
+    for device, group in by_device.items():
+        copy = [r for r in group if r["library"] == "copy"]
+        peak = gbps(copy[0]) if copy else None
+        name = slug(device)
+        lines = [
+            f"# gpuaug benchmarks on {device}",
+            "",
+            f"From `{path.name}`, one pytest-benchmark run; torch {group[0].get('torch', '?')}, "
+            f"Python {machine.get('python_version', '?')}, host CPU {machine.get('cpu', {}).get('brand_raw', '?')}.",
+            "Medians per batch. Speed-ups are ratios of medians from this run. GB/s counts the source read once",
+            "and the output written once (images and masks)"
+            + (f"; peak = device-to-device copy in this run, {peak:.0f} GB/s." if peak else "."),
+            "The probe columns audit each library's geometric chain (gpuaug.audit): 'align px' is the largest",
+            "mask-vs-image offset (<= 0.5 is exact), 'outside not ignore' counts pixels from outside the image",
+            "labelled as a class.",
+            "",
+        ]
+        lines += head_to_head(group, peak)
+        masks = [r | {"mask dtype": r.get("mask_dtype", "")} for r in group if r["pipeline"] == "masks"]
+        lines += simple_table("masks only (warp_mask)", masks, ["library", "mask dtype", "size"], peak)
+        scaling = [r for r in group if r["pipeline"] == "scaling"]
+        lines += simple_table(
+            "scaling (gpuaug, geometric, uint8 images, int64 masks)", scaling, ["batch", "size"], peak
+        )
+        if chart(group, out / f"{name}.png", device):
+            lines += [f"![images/s per library]({name}.png)", ""]
+        target = out / f"{name}.md"
+        target.write_text("\n".join(lines))
+        written.append(target)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="a pytest-benchmark --benchmark-json file")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    for path in report(args.results, args.out):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

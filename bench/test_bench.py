@@ -1,0 +1,169 @@
+"""gpuaug against its CPU reference and its peers, same data, same run.
+
+Pipelines (``gpuaug.peers`` writes each for every library):
+
+- ``geometric``: RandomResizedCrop + horizontal flip + RandomAffine, images and masks;
+- ``full``: geometric + ColorJitter + Normalize;
+- ``masks``: ``warp_mask`` alone on int64 and uint8 labels;
+- ``scaling``: the geometric pipeline of gpuaug over batch sizes and image sizes.
+
+Libraries: gpuaug (its ``auto`` backend: Triton on CUDA, torch on CPU), gpuaug-torch (the
+torch path on CUDA), reference (``gpuaug.reference``, CPU), kornia, albumentations (CPU,
+per-sample loop), torch-compile (``torch.compile`` of the gpuaug torch path; not in quick
+mode). A library that is not installed, or cannot run a pipeline, has no row. On CUDA a
+device-to-device copy of the same bytes gives the peak bandwidth the report divides by.
+"""
+
+import functools
+
+import pytest
+import torch
+from conftest import DEVICES, QUICK, device_name, synchronised
+
+import gpuaug
+from gpuaug import audit, peers, reference
+from gpuaug.functional import warp_mask
+
+#: (device, batch, source size, output size, image dtype) of the head-to-head comparison.
+MAIN = {"cpu": (16, 256, 224, torch.float32), "cuda": (64, 512, 512, torch.uint8)}
+LIBRARIES = ["gpuaug", "gpuaug-torch", "reference", "kornia", "albumentations"] + ([] if QUICK else ["torch-compile"])
+
+
+def batch(device, b, size, image_dtype, mask_dtype=torch.int64):
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(b, 3, size, size, generator=g)
+    if image_dtype == torch.uint8:
+        images = (images * 255).to(torch.uint8)
+    masks = torch.randint(0, 20, (b, 1, size, size), generator=g).to(mask_dtype)
+    return images.to(device), masks.to(device)
+
+
+def bytes_moved(images, masks, out_size, out_element=4):
+    b, c = images.shape[:2]
+    read = images.numel() * images.element_size() + (masks.numel() * masks.element_size() if masks is not None else 0)
+    written = b * c * out_size**2 * out_element if c else 0
+    written += b * out_size**2 * masks.element_size() if masks is not None else 0
+    return read + written
+
+
+def record(benchmark, library, pipeline, device, images, masks, out_size, **extra):
+    b, _, h, w = images.shape
+    benchmark.extra_info.update(
+        library=library,
+        pipeline=pipeline,
+        batch=b,
+        size=f"{h}x{w}->{out_size}x{out_size}",
+        device=device_name(device),
+        device_type=device,
+        bytes=bytes_moved(images, masks, out_size),
+        torch=torch.__version__,
+        **extra,
+    )
+
+
+@functools.cache
+def probe_verdict(library, device):
+    """The audit of a library's geometric chain on the device, once per run."""
+    fn = pipeline_fn(library, "geometric", device, 48)
+    report = audit.check_pair(fn, (64, 64), batch_size=4, device=device)
+    return {
+        "probe_ok": report.ok,
+        "probe_alignment_px": max(report.alignment_px),
+        "probe_outside_not_ignore": report.outside_not_ignore,
+        "probe_mask_dtype": report.mask_dtype,
+    }
+
+
+def pipeline_fn(library, pipeline, device, out_size):
+    """A pair transform for (library, pipeline) on ``device``, or None where it has none."""
+    full = pipeline == "full"
+    generator = torch.Generator(device).manual_seed(0)
+    if library in ("gpuaug", "gpuaug-torch", "torch-compile", "reference"):
+        backend = "auto" if library == "gpuaug" else "torch"
+        if library == "gpuaug-torch" and device != "cuda":
+            return None  # on the CPU, gpuaug's auto backend is the torch path already
+        aug = gpuaug.Compose(peers.gpuaug_ops(out_size, full), backend=backend)
+        if library == "reference":
+            if device != "cpu":
+                return None
+            return lambda images, masks: reference.apply(images, masks, aug.sample(images, generator))
+        if library == "torch-compile":
+            compiled = torch.compile(aug.apply)
+            return lambda images, masks: compiled(images, masks, aug.sample(images, generator))
+        return lambda images, masks: aug(images, masks, generator=generator)
+    if library == "kornia":
+        return peers.kornia_pipeline(out_size, full=full)
+    if library == "albumentations" and device == "cpu":
+        return peers.albumentations_pipeline(out_size, full=full)
+    return None
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("pipeline", ["geometric", "full"])
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_pipeline(benchmark, library, pipeline, device):
+    b, size, out_size, image_dtype = MAIN[device]
+    fn = pipeline_fn(library, pipeline, device, out_size)
+    if fn is None:
+        pytest.skip(f"{library} has no {pipeline} pipeline on {device}")
+    images, masks = batch(device, b, size, image_dtype)
+    if library == "albumentations":
+        images = images.float() / 255 if images.dtype == torch.uint8 else images
+    try:
+        fn(images, masks)  # warm-up (and compilation), outside the timing
+    except Exception as exc:  # a peer that cannot run this pipeline gets no row, not a fake one
+        pytest.skip(f"{library} cannot run {pipeline} on {device}: {type(exc).__name__}: {exc}")
+    record(benchmark, library, pipeline, device, images, masks, out_size, **probe_verdict(library, device))
+    timed = synchronised(lambda: fn(images, masks), device)
+    if library in ("reference", "albumentations"):
+        out = benchmark.pedantic(timed, rounds=3, iterations=1)
+    else:
+        out = benchmark(timed)
+    assert out[0].shape[-2:] == (out_size, out_size)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("mask_dtype", [torch.int64, torch.uint8], ids=["int64", "uint8"])
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_masks_only(benchmark, backend, mask_dtype, device):
+    if backend == "torch" and device == "cpu":
+        pytest.skip("on the CPU the auto backend is the torch path")
+    b, size, out_size, _ = MAIN[device]
+    images, masks = batch(device, b, size, torch.uint8, mask_dtype)
+    params = gpuaug.Compose(peers.gpuaug_ops(out_size)).sample(images, torch.Generator(device).manual_seed(0))
+    record(
+        benchmark, "gpuaug" if backend == "auto" else "gpuaug-torch", "masks", device, images[:, :0], masks, out_size
+    )
+    benchmark.extra_info["mask_dtype"] = str(mask_dtype).removeprefix("torch.")
+    out = benchmark(
+        synchronised(lambda: warp_mask(masks, params.matrix, out_size, backend=backend, perspective=False), device)
+    )
+    assert out.dtype == mask_dtype
+
+
+SCALING = {
+    "cpu": [(1, 128), (16, 128), (4, 256), (16, 256)] if QUICK else [(b, s) for b in (1, 4, 16) for s in (128, 256)],
+    "cuda": [(b, s) for b in (1, 8, 64) for s in (128, 512, 1024)],
+}
+
+
+@pytest.mark.parametrize(
+    ("device", "b", "size"), [(d, b, s) for d in DEVICES for b, s in SCALING[d]], ids=lambda v: str(v)
+)
+def test_scaling(benchmark, device, b, size):
+    images, masks = batch(device, b, size, torch.uint8)
+    aug = gpuaug.Compose(peers.gpuaug_ops(size))
+    generator = torch.Generator(device).manual_seed(0)
+    record(benchmark, "gpuaug", "scaling", device, images, masks, size)
+    benchmark(synchronised(lambda: aug(images, masks, generator=generator), device))
+
+
+@pytest.mark.skipif("cuda" not in DEVICES, reason="peak bandwidth is measured on CUDA only")
+def test_peak_copy(benchmark):
+    b, size, out_size, image_dtype = MAIN["cuda"]
+    images, masks = batch("cuda", b, size, image_dtype)
+    n = bytes_moved(images, masks, out_size) // 2
+    source = torch.empty(n, dtype=torch.uint8, device="cuda")
+    target = torch.empty_like(source)
+    benchmark.extra_info.update(library="copy", pipeline="peak", device=device_name("cuda"), bytes=2 * n)
+    benchmark(synchronised(lambda: target.copy_(source), "cuda"))

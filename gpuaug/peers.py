@@ -1,0 +1,99 @@
+"""One augmentation chain, written for gpuaug and for its peers, for audits and benchmarks.
+
+The chain: RandomResizedCrop(size, scale=(0.3, 1.0)) → horizontal flip (p = 0.5) →
+RandomAffine(15°, translate ±10 %, scale 0.9–1.1); the "full" variant adds
+ColorJitter(0.4, 0.4, 0.4, 0.1) and ImageNet Normalize. Each builder returns a pair
+transform ``fn(images, masks) -> (images, masks)`` on float32 B×3×H×W images and integer
+B×1×H×W masks, or None when the peer is not installed. Peers are run as their users run
+them: kornia's ``AugmentationSequential`` on the batch's device, albumentations as a
+per-sample loop over HWC numpy arrays on the CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["gpuaug_ops", "kornia_pipeline", "albumentations_pipeline", "MEAN", "STD"]
+
+PairFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+CROP_SCALE = (0.3, 1.0)
+DEGREES = 15.0
+TRANSLATE = (0.1, 0.1)
+SCALE = (0.9, 1.1)
+JITTER = (0.4, 0.4, 0.4, 0.1)
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def gpuaug_ops(size: int, full: bool = False) -> list:
+    """The chain as gpuaug ops."""
+    from gpuaug import transforms as T
+
+    ops = [
+        T.RandomResizedCrop(size, scale=CROP_SCALE),
+        T.RandomHorizontalFlip(),
+        T.RandomAffine(DEGREES, translate=TRANSLATE, scale=SCALE),
+    ]
+    if full:
+        ops += [T.ColorJitter(*JITTER), T.Normalize(MEAN, STD)]
+    return ops
+
+
+def kornia_pipeline(size: int, ignore_index: int = 255, full: bool = False) -> PairFn | None:
+    """The chain as kornia's AugmentationSequential (it pads masks with 0, it has no ignore value)."""
+    try:
+        import kornia.augmentation as K
+    except ImportError:
+        return None
+    ops = [
+        K.RandomResizedCrop((size, size), scale=CROP_SCALE),
+        K.RandomHorizontalFlip(),
+        K.RandomAffine(DEGREES, translate=TRANSLATE, scale=SCALE, p=1.0),
+    ]
+    if full:
+        ops += [K.ColorJitter(*JITTER, p=1.0), K.Normalize(torch.tensor(MEAN), torch.tensor(STD))]
+    aug = K.AugmentationSequential(*ops, data_keys=["input", "mask"])
+    return lambda images, masks: tuple(aug(images, masks))
+
+
+def albumentations_pipeline(size: int, ignore_index: int = 255, full: bool = False) -> PairFn | None:
+    """The chain as albumentations, per sample on the CPU.
+
+    OpenCV has no int64 warps, so masks go through int32 and back, as a user must.
+    """
+    try:
+        import albumentations as A
+        import cv2
+    except ImportError:
+        return None
+    ops = [
+        A.RandomResizedCrop(size=(size, size), scale=CROP_SCALE),
+        A.HorizontalFlip(),
+        A.Affine(
+            rotate=(-DEGREES, DEGREES),
+            translate_percent=(-TRANSLATE[0], TRANSLATE[0]),
+            scale=SCALE,
+            border_mode=cv2.BORDER_CONSTANT,
+            fill=0,
+            fill_mask=ignore_index,
+            p=1.0,
+        ),
+    ]
+    if full:
+        b, c, s, h = JITTER
+        ops += [A.ColorJitter(brightness=b, contrast=c, saturation=s, hue=h, p=1.0)]
+        ops += [A.Normalize(mean=MEAN, std=STD, max_pixel_value=1.0)]
+    aug = A.Compose(ops)
+
+    def run(images: torch.Tensor, masks: torch.Tensor):
+        out_images, out_masks = [], []
+        for image, mask in zip(images.cpu().numpy(), masks.cpu().numpy(), strict=True):
+            result = aug(image=image.transpose(1, 2, 0), mask=mask[0].astype("int32"))
+            out_images.append(torch.from_numpy(result["image"].transpose(2, 0, 1).copy()))
+            out_masks.append(torch.from_numpy(result["mask"].astype(mask.dtype))[None])
+        return torch.stack(out_images).to(images.device), torch.stack(out_masks).to(masks.device)
+
+    return run

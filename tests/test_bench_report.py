@@ -1,0 +1,41 @@
+"""bench/report.py turns a pytest-benchmark JSON file into a Markdown report and a chart."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location("report", Path(__file__).parents[1] / "bench" / "report.py")
+report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(report)
+
+
+def bench(name, library, pipeline, median, **extra):
+    info = dict(library=library, pipeline=pipeline, batch=16, size="256x256->224x224", device="Test GPU", bytes=8e9)
+    return {"name": name, "stats": {"median": median}, "extra_info": info | extra}
+
+
+def test_report_tables_ratios_and_peak(tmp_path):
+    probe = dict(probe_ok=True, probe_alignment_px=0.5, probe_outside_not_ignore=0, probe_mask_dtype="int64")
+    results = {
+        "machine_info": {"python_version": "3.12", "cpu": {"brand_raw": "test"}},
+        "benchmarks": [
+            bench("a", "gpuaug", "geometric", 0.01, **probe),
+            bench("b", "kornia", "geometric", 0.05, **(probe | {"probe_ok": False, "probe_alignment_px": 1.1})),
+            bench("c", "reference", "geometric", 1.0, **probe),
+            bench("d", "copy", "peak", 0.004),
+            bench("e", "gpuaug", "scaling", 0.02),
+            bench("f", "gpuaug", "masks", 0.002, mask_dtype="int64"),
+        ],
+    }
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    (written,) = report.report(path, tmp_path / "out")
+    text = written.read_text()
+    assert written.name == "test-gpu.md"
+    assert "peak = device-to-device copy in this run, 2000 GB/s" in text
+    gpuaug_row = next(line for line in text.splitlines() if line.startswith("| gpuaug | 10.00"))
+    # 5× kornia, 100× reference, 800 GB/s = 40 % of the 2000 GB/s copy.
+    assert "| 5.00 | 100.00 | 800.0 | 40 % | yes | 0.50 | 0 | int64 |" in gpuaug_row
+    assert "| kornia | 50.00 |" in text and "| NO | 1.10 |" in text
+    assert "### masks only (warp_mask)" in text and "### scaling" in text
+    assert (tmp_path / "out" / "test-gpu.png").read_bytes()[:4] == b"\x89PNG"
