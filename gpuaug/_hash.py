@@ -32,10 +32,22 @@ def _mix(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
+def bits(seed: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """32 hashed bits (as int64 in [0, 2**32)) for int64 ``seed`` and ``index`` (broadcast together)."""
+    return _mix(((seed & MASK32) * SEED_MULTIPLIER + index) & MASK32)
+
+
 def uniform(seed: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """float32 uniforms in (0, 1) for int64 ``seed`` and ``index`` (broadcast together)."""
-    x = _mix(((seed & MASK32) * SEED_MULTIPLIER + index) & MASK32)
-    return ((x >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
+    return ((bits(seed, index) >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
+
+
+def sample_keys(seed: int, sample_ids: torch.Tensor) -> torch.Tensor:
+    """Per-sample int64 keys from an epoch ``seed`` and int64 ``sample_ids`` (on their device).
+
+    ``bits(seed, id)`` of the seed and the id, so a sample's key depends on nothing else.
+    """
+    return bits(torch.full_like(sample_ids, seed & MASK32), sample_ids & MASK32)
 
 
 def normal(seed: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

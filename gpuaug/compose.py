@@ -7,10 +7,10 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from gpuaug import backends, fusion
+from gpuaug import _hash, backends, fusion
 from gpuaug._checks import check_fill, check_ignore_index, check_images, check_pair
 from gpuaug.functional import _to_device, identity_matrix, warp_batch
-from gpuaug.transforms.base import Op, PixelOp
+from gpuaug.transforms.base import Draw, Op, PixelOp
 
 OUT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -220,31 +220,40 @@ class Compose:
         settings = f"ignore_index={self.ignore_index}, fill={self.fill}, out_dtype={self.out_dtype}"
         return f"Compose([\n{inner}\n], {settings}, backend={self.backend!r})"
 
-    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None) -> Params:
+    def sample(
+        self,
+        images: torch.Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        seed: int | None = None,
+        sample_ids: torch.Tensor | Sequence[int] | None = None,
+    ) -> Params:
         """Draw every sample's params for ``images`` at once, as tensors on their device.
 
-        Draws come from ``generator`` (or torch's default RNG on the images' device). A CPU
-        generator with CUDA images draws on the CPU and moves the params with a
-        non-blocking copy from pinned memory. No host sync.
+        Two sources of randomness, one at a time:
+
+        - ``generator`` (or torch's default RNG on the images' device when both are None). A
+          CPU generator with CUDA images draws on the CPU and moves the params with a
+          non-blocking copy from pinned memory.
+        - ``seed`` and ``sample_ids``: each sample's params are a counter-based hash of
+          (seed, its id, draw index) computed on the device, so a sample gets the same
+          augmentation whatever its batch, rank or world size. ``sample_ids`` are B ints
+          (a tensor on any device, or a sequence), ``arange(B)`` by default; change ``seed``
+          every epoch.
+
+        No host sync either way.
         """
         b, c, h, w = check_images(images)
         check_fill(self.fill, c)
-        device = images.device
-        draw_device = device
-        if generator is not None:
-            if not isinstance(generator, torch.Generator):
-                raise TypeError(f"generator: expected a torch.Generator, got {type(generator).__name__}")
-            draw_device = generator.device
-            if draw_device != device and draw_device.type != "cpu":
-                raise ValueError(f"generator: expected a CPU generator or one on {device}, got one on {draw_device}")
-        matrix = identity_matrix(b, draw_device)
+        draw = self._draw(images, generator, seed, sample_ids)
+        matrix = identity_matrix(b, draw.device)
         size = (h, w)
         records = []
         for op in self.ops:
             if isinstance(op, PixelOp):
-                records.append(OpRecord(type(op).__name__, op.sample(b, c, generator, draw_device), op.config()))
+                records.append(OpRecord(type(op).__name__, op.sample(draw, c), op.config()))
                 continue
-            step = op.sample(b, size, generator, draw_device)
+            step = op.sample(draw, size)
             matrix = torch.bmm(matrix, step.matrix)
             size = step.out_size
             records.append(OpRecord(type(op).__name__, step.draws))
@@ -260,10 +269,32 @@ class Compose:
             out_dtype=self.out_dtype,
             ops=tuple(records),
         )
-        if draw_device == device:
+        device = images.device
+        if draw.device == device:
             return params
         ops = tuple(replace(r, draws={k: _to_device(v, device) for k, v in r.draws.items()}) for r in records)
         return replace(params, matrix=_to_device(matrix, device), ops=ops)
+
+    @staticmethod
+    def _draw(images: torch.Tensor, generator, seed, sample_ids) -> Draw:
+        """The batch's random source (see :meth:`sample`)."""
+        b, device = images.shape[0], images.device
+        if seed is not None:
+            if generator is not None:
+                raise ValueError("generator, seed: pass one source of randomness, not both")
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+            ids = torch.arange(b, device=device) if sample_ids is None else _sample_ids(sample_ids, b, device)
+            return Draw(b, device, keys=_hash.sample_keys(seed, ids))
+        if sample_ids is not None:
+            raise ValueError("sample_ids: only used with seed=; pass seed too")
+        if generator is None:
+            return Draw(b, device)
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator: expected a torch.Generator, got {type(generator).__name__}")
+        if generator.device != device and generator.device.type != "cpu":
+            raise ValueError(f"generator: expected a CPU generator or one on {device}, got one on {generator.device}")
+        return Draw(b, generator.device, generator=generator)
 
     def apply(self, images: torch.Tensor, masks: torch.Tensor | None, params: Params):
         """Apply sampled ``params`` to a batch (replay). Inputs are never modified.
@@ -273,9 +304,32 @@ class Compose:
         """
         return apply_params(images, masks, params, self.backend)
 
-    def __call__(self, images: torch.Tensor, masks: torch.Tensor | None = None, generator=None):
-        """``apply(images, masks, sample(images, generator))``."""
-        return self.apply(images, masks, self.sample(images, generator))
+    def __call__(
+        self,
+        images: torch.Tensor,
+        masks: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        *,
+        seed: int | None = None,
+        sample_ids: torch.Tensor | Sequence[int] | None = None,
+    ):
+        """``apply(images, masks, sample(images, generator, seed=seed, sample_ids=sample_ids))``."""
+        return self.apply(images, masks, self.sample(images, generator, seed=seed, sample_ids=sample_ids))
+
+
+def _sample_ids(sample_ids, batch: int, device: torch.device) -> torch.Tensor:
+    """B int64 sample ids on ``device`` (moved without a host sync)."""
+    if isinstance(sample_ids, torch.Tensor):
+        if sample_ids.is_floating_point() or sample_ids.dtype == torch.bool or sample_ids.shape != (batch,):
+            raise ValueError(
+                f"sample_ids: expected {batch} integer ids (one per sample), "
+                f"got {sample_ids.dtype} of shape {tuple(sample_ids.shape)}"
+            )
+        return _to_device(sample_ids.long(), device)
+    ids = list(sample_ids)
+    if len(ids) != batch or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ValueError(f"sample_ids: expected {batch} integer ids (one per sample), got {sample_ids!r}")
+    return _to_device(torch.tensor(ids, dtype=torch.int64), device)
 
 
 def check_params(images: torch.Tensor, masks: torch.Tensor | None, params: object) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import gpuaug
 from gpuaug import audit, probe, reference
+from gpuaug.transforms.base import Draw
 
 OP_FACTORIES = {
     "hflip": lambda h, w: gpuaug.RandomHorizontalFlip(),
@@ -37,7 +38,7 @@ def build(names, h, w):
     for name in names:
         op = OP_FACTORIES[name](*size)
         ops.append(op)
-        size = op.sample(1, size, None, torch.device("cpu")).out_size
+        size = op.sample(Draw(1, torch.device("cpu")), size).out_size
     return ops
 
 

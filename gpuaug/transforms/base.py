@@ -1,17 +1,20 @@
 """The op interface and the random draws every op shares.
 
-An op never touches pixels. Given the batch size, the current canvas size (h, w), the
-caller's generator and a device, :meth:`Op.sample` draws *all* samples' parameters at once
-as tensors and returns a :class:`Step`: the raw draws (for logging and replay), one
+An op never touches pixels. Given a :class:`Draw` (the batch's random source on a device)
+and the current canvas size (h, w), :meth:`Op.sample` draws *all* samples' parameters at
+once as tensors and returns a :class:`Step`: the raw draws (for logging and replay), one
 output→source float32 matrix per sample, and the canvas size after the op. Nothing here
 reads a tensor back to the host.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
+
+from gpuaug import _hash
 
 
 class Step(NamedTuple):
@@ -40,10 +43,8 @@ class Op(_Repr):
     #: True for ops whose matrix has a perspective row (the warp must divide by w).
     perspective = False
 
-    def sample(
-        self, batch: int, size: tuple[int, int], generator: torch.Generator | None, device: torch.device
-    ) -> Step:
-        """Draw the parameters of ``batch`` samples on a canvas of ``size`` = (h, w)."""
+    def sample(self, draw: Draw, size: tuple[int, int]) -> Step:
+        """Draw the parameters of ``draw.batch`` samples on a canvas of ``size`` = (h, w)."""
         raise NotImplementedError
 
 
@@ -63,10 +64,8 @@ class PixelOp(_Repr):
         super().__init_subclass__(**kwargs)
         PixelOp.registry[cls.__name__] = cls
 
-    def sample(
-        self, batch: int, channels: int, generator: torch.Generator | None, device: torch.device
-    ) -> dict[str, torch.Tensor]:
-        """Draw the parameters of ``batch`` samples with ``channels`` channels."""
+    def sample(self, draw: Draw, channels: int) -> dict[str, torch.Tensor]:
+        """Draw the parameters of ``draw.batch`` samples with ``channels`` channels."""
         raise NotImplementedError
 
     def apply(self, images: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -86,16 +85,40 @@ class PixelOp(_Repr):
 
 
 class Draw:
-    """Per-sample random draws on one device from one generator (or the default RNG)."""
+    """Per-sample random draws for one batch, all on one device, with no host sync.
 
-    def __init__(self, batch: int, generator: torch.Generator | None, device: torch.device):
+    Two sources: a ``torch.Generator`` (or torch's default RNG when None), or per-sample
+    ``keys`` (B int64, from a seed and sample ids, see :func:`gpuaug._hash.sample_keys`).
+    With keys every value is a pure function of (key, counter), and the counter advances by
+    the number of values drawn per sample, so a sample's draws do not depend on its batch,
+    its rank or the device. One Draw serves all the ops of a Compose, in order.
+    """
+
+    def __init__(
+        self,
+        batch: int,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        keys: torch.Tensor | None = None,
+    ):
         self.batch = batch
-        self.generator = generator
         self.device = device
+        self.generator = generator
+        self.keys = keys
+        self.counter = 0
+
+    def _counters(self, n: int) -> torch.Tensor:
+        index = torch.arange(self.counter, self.counter + n, device=self.device, dtype=torch.int64)
+        self.counter += n
+        return index
 
     def rand(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Uniform [0, 1) draws of shape (B, *shape)."""
-        return torch.rand((self.batch, *shape), generator=self.generator, device=self.device, dtype=dtype)
+        if self.keys is None:
+            return torch.rand((self.batch, *shape), generator=self.generator, device=self.device, dtype=dtype)
+        n = math.prod(shape)
+        values = _hash.uniform(self.keys.view(-1, 1), self._counters(n).view(1, -1))
+        return values.view(self.batch, *shape).to(dtype)
 
     def uniform(self, low: float, high: float) -> torch.Tensor:
         """B float32 draws uniform in [low, high]."""
@@ -103,7 +126,9 @@ class Draw:
 
     def seeds(self) -> torch.Tensor:
         """B int64 seeds in [0, 2**31) for counter-based noise (see gpuaug._hash)."""
-        return torch.randint(0, 2**31, (self.batch,), generator=self.generator, device=self.device)
+        if self.keys is None:
+            return torch.randint(0, 2**31, (self.batch,), generator=self.generator, device=self.device)
+        return _hash.bits(self.keys, self._counters(1)) >> 1
 
     def coin(self, p: float) -> torch.Tensor:
         """B booleans, each True with probability ``p``."""

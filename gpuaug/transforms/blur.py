@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from gpuaug._checks import check_probability, check_range
-from gpuaug.transforms.base import Draw, PixelOp
+from gpuaug.transforms.base import PixelOp
 
 __all__ = ["GaussianBlur", "gaussian_kernels"]
 
@@ -52,8 +52,7 @@ class GaussianBlur(PixelOp):
         self.sigma = check_range(sigma, "sigma", positive=True)
         self.p = check_probability(p)
 
-    def sample(self, batch, channels, generator, device):
-        draw = Draw(batch, generator, device)
+    def sample(self, draw, channels):
         return {"applied": draw.coin(self.p), "sigma": draw.uniform(*self.sigma)}
 
     def apply(self, images, draws):

@@ -15,7 +15,7 @@ import torch
 from gpuaug import _hash
 from gpuaug._checks import check_probability, check_range
 from gpuaug.functional import _to_device
-from gpuaug.transforms.base import Draw, PixelOp
+from gpuaug.transforms.base import PixelOp
 
 __all__ = ["ColorJitter", "RandomGrayscale", "GaussianNoise", "Normalize", "GRAY_WEIGHTS", "grayscale"]
 
@@ -86,10 +86,9 @@ class ColorJitter(PixelOp):
             raise ValueError(f"hue: expected values in [-0.5, 0.5], got {value!r}")
         return None if low == high == 0.0 else (low, high)
 
-    def sample(self, batch, channels, generator, device):
+    def sample(self, draw, channels):
         if self.contrast or self.saturation or self.hue:
             _require_rgb("ColorJitter contrast, saturation and hue", channels)
-        draw = Draw(batch, generator, device)
         draws = {"applied": draw.coin(self.p)}
         for name in ("brightness", "contrast", "saturation", "hue"):
             bounds = getattr(self, name)
@@ -153,9 +152,9 @@ class RandomGrayscale(PixelOp):
     def __init__(self, p: float = 0.1):
         self.p = check_probability(p)
 
-    def sample(self, batch, channels, generator, device):
+    def sample(self, draw, channels):
         _require_rgb("RandomGrayscale", channels)
-        return {"applied": Draw(batch, generator, device).coin(self.p)}
+        return {"applied": draw.coin(self.p)}
 
     def apply(self, images, draws):
         return torch.where(_per_sample(draws["applied"]), grayscale(images).expand_as(images), images)
@@ -184,8 +183,7 @@ class GaussianNoise(PixelOp):
         self.p = check_probability(p)
         self.clip = bool(clip)
 
-    def sample(self, batch, channels, generator, device):
-        draw = Draw(batch, generator, device)
+    def sample(self, draw, channels):
         return {"applied": draw.coin(self.p), "std": draw.uniform(*self.std), "seed": draw.seeds()}
 
     def apply(self, images, draws):
@@ -232,7 +230,7 @@ class Normalize(PixelOp):
         std = torch.tensor(self.std, dtype=torch.float32).expand(channels).contiguous()
         return _to_device(mean, device), _to_device(std, device)
 
-    def sample(self, batch, channels, generator, device):
+    def sample(self, draw, channels):
         self.constants(channels, torch.device("cpu"))  # validates the channel count
         return {}
 

@@ -74,8 +74,7 @@ class _Flip(Op):
     def __init__(self, p: float = 0.5):
         self.p = check_probability(p)
 
-    def sample(self, batch, size, generator, device):
-        draw = Draw(batch, generator, device)
+    def sample(self, draw, size):
         applied = draw.coin(self.p)
         sign = 1.0 - 2.0 * applied.double()
         one, zero = torch.ones_like(sign), torch.zeros_like(sign)
@@ -127,8 +126,7 @@ class Resize(Op):
         new_long = int(self.size * long / short)
         return (self.size, new_long) if h <= w else (new_long, self.size)
 
-    def sample(self, batch, size, generator, device):
-        draw = Draw(batch, generator, device)
+    def sample(self, draw, size):
         out = self.output_size(size)
         zero = _full(draw, 0.0)
         return _crop_step({}, zero, zero, size, out)
@@ -143,8 +141,7 @@ class CenterCrop(Op):
     def __init__(self, size: int | Sequence[int]):
         self.size = check_size(size, "size")
 
-    def sample(self, batch, size, generator, device):
-        draw = Draw(batch, generator, device)
+    def sample(self, draw, size):
         (h, w), (ch, cw) = size, self.size
         top, left = _full(draw, _centre_offset(h, ch)), _full(draw, _centre_offset(w, cw))
         return _crop_step({}, top, left, self.size, self.size)
@@ -165,14 +162,13 @@ class RandomCrop(Op):
         self.pad_if_needed = bool(pad_if_needed)
         self.p = check_probability(p)
 
-    def sample(self, batch, size, generator, device):
+    def sample(self, draw, size):
         (h, w), (ch, cw) = size, self.size
         if not self.pad_if_needed and (h < ch or w < cw):
             raise ValueError(
                 f"RandomCrop: the canvas {h}×{w} is smaller than the crop {ch}×{cw}; "
                 "pass pad_if_needed=True to pad it with fill / ignore_index"
             )
-        draw = Draw(batch, generator, device)
         applied = draw.coin(self.p)
         top = torch.where(applied, draw.integers(min(0, h - ch), max(0, h - ch)), _centre_offset(h, ch))
         left = torch.where(applied, draw.integers(min(0, w - cw), max(0, w - cw)), _centre_offset(w, cw))
@@ -204,9 +200,8 @@ class RandomResizedCrop(Op):
         self.ratio = check_range(ratio, "ratio", positive=True)
         self.p = check_probability(p)
 
-    def sample(self, batch, size, generator, device):
+    def sample(self, draw, size):
         h, w = size
-        draw = Draw(batch, generator, device)
         applied = draw.coin(self.p)
         area = float(h * w)
         log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
@@ -253,9 +248,8 @@ class RandomScale(Op):
         self.scale_range = check_range(scale_range, "scale_range", positive=True)
         self.p = check_probability(p)
 
-    def sample(self, batch, size, generator, device):
+    def sample(self, draw, size):
         h, w = size
-        draw = Draw(batch, generator, device)
         applied = draw.coin(self.p)
         scale = torch.where(applied, draw.uniform(*self.scale_range).double(), 1.0)
         offsets = []
@@ -303,9 +297,8 @@ class RandomAffine(Op):
             return check_range(shear[:2], "shear"), check_range(shear[2:], "shear")
         return check_range(shear, "shear", symmetric=True), (0.0, 0.0)
 
-    def sample(self, batch, size, generator, device):
+    def sample(self, draw, size):
         h, w = size
-        draw = Draw(batch, generator, device)
         applied = draw.coin(self.p)
         angle = draw.uniform(*self.degrees)
         if self.translate is not None:
@@ -340,11 +333,10 @@ class RandomRotation(Op):
         self.degrees = check_range(degrees, "degrees", symmetric=True)
         self.p = check_probability(p)
 
-    def sample(self, batch, size, generator, device):
-        draw = Draw(batch, generator, device)
+    def sample(self, draw, size):
         applied = draw.coin(self.p)
         angle = torch.where(applied, draw.uniform(*self.degrees), 0.0)
-        zeros = torch.zeros((batch, 2), dtype=torch.float32, device=device)
+        zeros = torch.zeros((draw.batch, 2), dtype=torch.float32, device=draw.device)
         matrix = affine_matrix(angle, zeros, torch.ones_like(angle), zeros, rotation_center(size))
         return Step({"applied": applied, "angle": angle}, matrix, size)
 
@@ -365,17 +357,16 @@ class RandomPerspective(Op):
         self.distortion_scale = check_probability(distortion_scale, "distortion_scale")
         self.p = check_probability(p)
 
-    def sample(self, batch, size, generator, device):
+    def sample(self, draw, size):
         h, w = size
-        draw = Draw(batch, generator, device)
         applied = draw.coin(self.p)
         bound_x = int(self.distortion_scale * (w // 2))
         bound_y = int(self.distortion_scale * (h // 2))
-        bounds = _const([bound_x, bound_y], device)
+        bounds = _const([bound_x, bound_y], draw.device)
         offsets = torch.minimum(torch.floor(draw.rand(4, 2, dtype=torch.float64) * (bounds + 1)), bounds)
-        source = _const([[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]], device)
-        inward = _const([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]], device)
+        source = _const([[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]], draw.device)
+        inward = _const([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]], draw.device)
         corners = source + inward * offsets * applied.view(-1, 1, 1)
-        matrix = perspective_matrix(source.expand(batch, 4, 2), corners)
-        matrix = torch.where(applied.view(-1, 1, 1), matrix, identity_matrix(batch, device))
+        matrix = perspective_matrix(source.expand(draw.batch, 4, 2), corners)
+        matrix = torch.where(applied.view(-1, 1, 1), matrix, identity_matrix(draw.batch, draw.device))
         return Step({"applied": applied, "corners": corners}, matrix, size)
