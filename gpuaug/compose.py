@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from gpuaug import _hash, backends, fusion
-from gpuaug._checks import check_fill, check_ignore_index, check_images, check_pair
-from gpuaug.functional import _to_device, identity_matrix, warp_batch
+from gpuaug._checks import check_fill, check_ignore_index, check_images, check_pair, check_size
+from gpuaug.functional import _to_device, identity_matrix, warp_batch, warp_image, warp_mask
 from gpuaug.transforms.base import Draw, Op, PixelOp
 
 OUT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -303,6 +303,52 @@ class Compose:
             ``(images, masks)`` when masks are given, the images alone when ``masks`` is None.
         """
         return apply_params(images, masks, params, self.backend)
+
+    def invert(
+        self,
+        predictions: torch.Tensor,
+        params: Params,
+        out_size: int | tuple[int, int] | None = None,
+        fill: float = 0.0,
+    ) -> torch.Tensor:
+        """Warp per-pixel predictions on augmented images back to the source frame (test-time augmentation).
+
+        Uses the inverse of each sample's matrix: float predictions (logits or
+        probabilities, B×K×h×w) are resampled bilinearly, with ``fill`` where the source
+        pixel was not in the augmented view; integer label maps (B×h×w or B×1×h×w) by
+        nearest gather, with ``params.ignore_index`` there.
+
+        Args:
+            predictions: per-pixel outputs on the batch that ``params`` produced (h×w = params.out_size).
+            params: the params the augmented batch was made with.
+            out_size: size of the source frame to return (default ``params.in_size``); a
+                different size rescales it, e.g. to the original resolution.
+            fill: value of float predictions where undefined.
+
+        Returns:
+            float32 B×K×H×W for float predictions, labels of the input dtype and layout otherwise.
+        """
+        if not isinstance(params, Params):
+            raise TypeError(f"params: expected gpuaug.Params, got {type(params).__name__}")
+        if not isinstance(predictions, torch.Tensor):
+            raise TypeError(f"predictions: expected a torch.Tensor, got {type(predictions).__name__}")
+        if tuple(predictions.shape[-2:]) != tuple(params.out_size) or predictions.shape[0] != params.batch_size:
+            raise ValueError(
+                f"predictions: expected {params.batch_size} maps of the augmented size {params.out_size}, "
+                f"got shape {tuple(predictions.shape)}"
+            )
+        height, width = check_size(out_size if out_size is not None else params.in_size, "out_size")
+        # Source frame pixel → source coordinate (a rescale), then → augmented coordinate (the inverse).
+        inverse = torch.linalg.inv_ex(params.matrix.double())[0]
+        rescale = torch.diag(
+            torch.tensor([params.in_size[1] / width, params.in_size[0] / height, 1.0], dtype=torch.float64)
+        )
+        matrix = (inverse @ _to_device(rescale, inverse.device)).float()
+        if predictions.is_floating_point():
+            return warp_image(predictions, matrix, (height, width), fill, self.backend, perspective=params.perspective)
+        return warp_mask(
+            predictions, matrix, (height, width), params.ignore_index, self.backend, perspective=params.perspective
+        )
 
     def __call__(
         self,

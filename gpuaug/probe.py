@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["coordinate_probe", "label_probe", "measure_alignment", "count_new_labels", "varies_across_batch"]
+__all__ = ["coordinate_probe", "label_probe", "decode", "measure_alignment", "count_new_labels", "varies_across_batch"]
 
 #: Labels of :func:`label_probe`.
 PROBE_LABELS = (0, 10, 20, 30)
@@ -55,8 +55,11 @@ def _encode(index: torch.Tensor, ignore_index: int) -> torch.Tensor:
     return index + (index >= ignore_index).to(index.dtype) if ignore_index >= 0 else index
 
 
-def _decode(label: torch.Tensor, ignore_index: int) -> torch.Tensor:
-    return label - (label > ignore_index).to(label.dtype) if ignore_index >= 0 else label
+def decode(labels: torch.Tensor, width: int, ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source column and row (int64) that :func:`coordinate_probe` labels encode."""
+    labels = labels.long()
+    index = labels - (labels > ignore_index).long() if ignore_index >= 0 else labels
+    return index % width, torch.div(index, width, rounding_mode="floor")
 
 
 def measure_alignment(
@@ -80,9 +83,9 @@ def measure_alignment(
     col, row, valid = images[:, 0], images[:, 1], images[:, 2]
     not_ignore = labels != ignore_index
     inside = (valid >= 1.0 - tolerance) & not_ignore
-    index = _decode(labels, ignore_index)
-    dx = (index % width).float() - col
-    dy = torch.div(index, width, rounding_mode="floor").float() - row
+    source_col, source_row = decode(labels, width, ignore_index)
+    dx = source_col.float() - col
+    dy = source_row.float() - row
     n = int(inside.sum())
     if n:
         alignment = (dx[inside].abs().max().item(), dy[inside].abs().max().item())

@@ -1,0 +1,207 @@
+"""In the training loop: seeded per-sample draws, DDP shards, DataLoader, test-time inversion, torch.compile."""
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import gpuaug
+from gpuaug import probe
+
+OPS = [
+    gpuaug.RandomResizedCrop(12, scale=(0.3, 1.0)),
+    gpuaug.RandomHorizontalFlip(),
+    gpuaug.RandomAffine(20, translate=(0.1, 0.1)),
+    gpuaug.ColorJitter(0.3, 0.3, 0.3, 0.05),
+    gpuaug.GaussianNoise(p=0.5),
+]
+
+
+def data(b=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, 3, 16, 16, generator=g), torch.randint(0, 7, (b, 16, 16), generator=g)
+
+
+def test_seeded_draws_do_not_depend_on_the_batch():
+    images, masks = data()
+    aug = gpuaug.Compose(OPS)
+    ids = torch.tensor([40, 3, 17, 9, 5, 71, 2, 8])
+    whole = aug(images, masks, seed=7, sample_ids=ids)
+    first = aug(images[:4], masks[:4], seed=7, sample_ids=ids[:4])
+    second = aug(images[4:], masks[4:], seed=7, sample_ids=ids[4:].tolist())
+    assert torch.equal(whole[0], torch.cat((first[0], second[0])))
+    assert torch.equal(whole[1], torch.cat((first[1], second[1])))
+    # The same sample in another position of another batch: same augmentation.
+    alone = aug(images[5:6], masks[5:6], seed=7, sample_ids=[71])
+    assert torch.equal(alone[1], whole[1][5:6])
+
+
+def test_seed_changes_the_draws_and_ids_default_to_positions():
+    images, masks = data()
+    aug = gpuaug.Compose(OPS)
+    epoch0 = aug.sample(images, seed=0)
+    epoch1 = aug.sample(images, seed=1)
+    assert not torch.equal(epoch0.matrix, epoch1.matrix)
+    assert torch.equal(aug.sample(images, seed=0, sample_ids=torch.arange(8)).matrix, epoch0.matrix)
+    assert len(torch.unique(epoch0.ops[1].draws["applied"])) == 2  # per-sample, not per-batch
+
+
+def test_seeded_uniforms_are_uniform():
+    images = torch.zeros(4096, 1, 2, 2)
+    draws = gpuaug.Compose([gpuaug.RandomRotation(180)]).sample(images, seed=123).ops[0].draws["angle"]
+    counts = torch.histc(draws, bins=16, min=-180, max=180)
+    expected = 4096 / 16
+    chi2 = (((counts - expected) ** 2) / expected).sum().item()
+    assert chi2 < 37.7  # 99.9 % quantile of chi-square with 15 degrees of freedom
+    assert abs(draws.mean().item()) < 6
+
+
+def test_seed_arguments_are_checked():
+    images, masks = data()
+    aug = gpuaug.Compose(OPS)
+    with pytest.raises(ValueError, match=r"generator, seed: pass one source of randomness, not both"):
+        aug(images, masks, generator=torch.Generator(), seed=1)
+    with pytest.raises(ValueError, match=r"sample_ids: only used with seed=; pass seed too"):
+        aug(images, masks, sample_ids=list(range(8)))
+    with pytest.raises(ValueError, match=r"sample_ids: expected 8 integer ids \(one per sample\)"):
+        aug(images, masks, seed=1, sample_ids=[1, 2])
+    with pytest.raises(ValueError, match=r"sample_ids: expected 8 integer ids .* got torch.float32"):
+        aug(images, masks, seed=1, sample_ids=torch.zeros(8))
+    with pytest.raises(TypeError, match=r"seed: expected an int, got str"):
+        aug(images, masks, seed="epoch")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _shard_worker(rank, world, port, queue):
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    images, masks = data()
+    ids = torch.arange(8)[rank::world]  # strided shards, as DistributedSampler deals them
+    out_images, out_masks = gpuaug.Compose(OPS)(images[ids], masks[ids], seed=3, sample_ids=ids)
+    gathered = [None] * world
+    dist.all_gather_object(gathered, (ids, out_images, out_masks))
+    if rank == 0:
+        queue.put(gathered)
+    dist.destroy_process_group()
+
+
+def test_two_gloo_processes_reproduce_the_single_process_result():
+    images, masks = data()
+    single = gpuaug.Compose(OPS)(images, masks, seed=3, sample_ids=torch.arange(8))
+    ctx = mp.get_context("spawn")
+    queue = ctx.SimpleQueue()
+    port = _free_port()
+    processes = [ctx.Process(target=_shard_worker, args=(r, 2, port, queue)) for r in range(2)]
+    for p in processes:
+        p.start()
+    gathered = queue.get()
+    for p in processes:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    for ids, out_images, out_masks in gathered:
+        assert torch.equal(out_images, single[0][ids]) and torch.equal(out_masks, single[1][ids])
+
+
+def test_invert_round_trip_is_exact_for_flips_and_integer_crops():
+    images, masks = probe.coordinate_probe(4, 10, 14)
+    aug = gpuaug.Compose([gpuaug.RandomHorizontalFlip(), gpuaug.RandomVerticalFlip(), gpuaug.CenterCrop((8, 12))])
+    params = aug.sample(images, torch.Generator().manual_seed(0))
+    out_images, out_masks = aug.apply(images, masks, params)
+    back_masks = aug.invert(out_masks, params)
+    back_images = aug.invert(out_images, params)
+    assert back_masks.shape == masks.shape and back_masks.dtype == masks.dtype
+    inside = back_masks != 255
+    assert torch.equal(back_masks[inside], masks[inside])
+    assert inside.sum() == 4 * 8 * 12  # exactly the cropped window comes back; the border is ignore
+    window = inside.expand(-1, 2, -1, -1)
+    torch.testing.assert_close(back_images[:, :2][window], images[:, :2][window], atol=1e-4, rtol=0)
+
+
+def test_invert_round_trip_on_the_coordinate_probe():
+    images, masks = probe.coordinate_probe(6, 32, 32)
+    aug = gpuaug.Compose([gpuaug.RandomResizedCrop(48, scale=(0.4, 1.0)), gpuaug.RandomAffine(25)])
+    params = aug.sample(images, torch.Generator().manual_seed(1))
+    out_images, out_masks = aug.apply(images, masks, params)
+    back_images = aug.invert(out_images, params)
+    back_masks = aug.invert(out_masks, params)
+    defined = back_images[:, 2] > 0.999
+    assert defined.float().mean() > 0.3
+    # Image coordinates come back to within interpolation error; labels to within a pixel.
+    for axis in (0, 1):
+        assert (back_images[:, axis] - images[:, axis])[defined].abs().max() < 0.05
+    known = back_masks[:, 0] != 255
+    cols, rows = probe.decode(back_masks[:, 0], 32)
+    assert known.float().mean() > 0.3
+    assert (cols - images[:, 0])[known].abs().max() <= 1 and (rows - images[:, 1])[known].abs().max() <= 1
+    # Outside the augmented view the labels are ignore and the logits fill.
+    rescaled = aug.invert(out_images[:, :1], params, out_size=(64, 64), fill=-1.0)
+    assert rescaled.shape == (6, 1, 64, 64) and (rescaled == -1.0).any()
+
+
+def test_invert_checks_its_inputs():
+    images, masks = data()
+    aug = gpuaug.Compose(OPS)
+    params = aug.sample(images, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"predictions: expected 8 maps of the augmented size \(12, 12\)"):
+        aug.invert(torch.zeros(8, 5, 16, 16), params)
+    with pytest.raises(TypeError, match=r"params: expected gpuaug.Params"):
+        aug.invert(torch.zeros(8, 5, 12, 12), None)
+
+
+class SceneDataset(torch.utils.data.Dataset):
+    """uint8 images and int64 masks, decoded on the CPU, no augmentation in the workers."""
+
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, index):
+        g = torch.Generator().manual_seed(index)
+        image = (torch.rand(3, 20, 20, generator=g) * 255).to(torch.uint8)
+        mask = torch.randint(0, 4, (20, 20), generator=g)
+        return image, mask, index
+
+
+def test_dataloader_with_workers_then_augment_on_the_device():
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    loader = torch.utils.data.DataLoader(
+        SceneDataset(), batch_size=4, num_workers=2, pin_memory=device.type == "cuda", shuffle=True
+    )
+    aug = gpuaug.Compose([gpuaug.RandomResizedCrop(16), gpuaug.RandomHorizontalFlip()], ignore_index=255)
+    seen = []
+    for images, masks, ids in loader:
+        images, masks, ids = gpuaug.to_device((images, masks, ids), device)
+        assert images.device.type == device.type and images.dtype == torch.uint8
+        out_images, out_masks = aug(images, masks, seed=0, sample_ids=ids)
+        assert out_images.shape == (4, 3, 16, 16) and out_images.dtype == torch.float32
+        assert out_masks.dtype == torch.int64 and set(out_masks.unique().tolist()) <= {0, 1, 2, 3, 255}
+        seen += ids.tolist()
+        # The same sample augments identically outside the loader.
+        image, mask, index = SceneDataset()[ids[0].item()]
+        single = aug(image[None].to(device), mask[None].to(device), seed=0, sample_ids=[index])
+        assert torch.equal(single[1], out_masks[:1])
+    assert sorted(seen) == list(range(12))
+
+
+def test_to_device_keeps_structure():
+    batch = {"image": torch.zeros(2), "meta": ("name", [torch.ones(1)])}
+    moved = gpuaug.to_device(batch, "cpu")
+    assert moved["meta"][0] == "name" and torch.equal(moved["meta"][1][0], torch.ones(1))
+    assert moved["image"] is batch["image"]
+
+
+def test_torch_compile_matches_eager():
+    images, masks = data(b=2)
+    aug = gpuaug.Compose(OPS[:4], backend="torch")
+    compiled = torch.compile(aug)
+    out = compiled(images, masks, generator=torch.Generator().manual_seed(0))
+    eager = aug(images, masks, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out[1], eager[1])
+    torch.testing.assert_close(out[0], eager[0], atol=1e-5, rtol=0)
