@@ -25,6 +25,8 @@ HAS_CUDA = torch.cuda.is_available()
 TRITON_DEVICE = torch.device("cuda" if HAS_CUDA else "cpu")
 #: Image tolerance vs the reference (fp32).
 IMAGE_ATOL = 1e-4
+#: Output image tolerances (atol, rtol) vs the fp32 reference, per output dtype: one rounding of the dtype.
+DTYPE_TOLERANCE = {torch.float32: (IMAGE_ATOL, 0.0), torch.bfloat16: (1e-2, 1e-2), torch.float16: (2e-3, 2e-3)}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,15 +5,12 @@ import json
 import kornia
 import pytest
 import torch
-from conftest import IMAGE_ATOL, TRITON_DEVICE
+from conftest import DTYPE_TOLERANCE, IMAGE_ATOL, TRITON_DEVICE
 from hypothesis import given
 from hypothesis import strategies as st
 
 import gpuaug
 from gpuaug import _hash, fusion, reference
-
-#: Output tolerances vs the fp32 reference: one rounding of the output dtype, relative and absolute.
-DTYPE_TOLERANCE = {torch.float32: (IMAGE_ATOL, 0.0), torch.bfloat16: (1e-2, 1e-2), torch.float16: (2e-3, 2e-3)}
 
 PIXEL_FACTORIES = {
     "brightness": lambda: gpuaug.ColorJitter(brightness=0.6, p=0.8),
