@@ -227,3 +227,22 @@ def test_pixel_ops_check_channels_and_size():
     # Brightness and noise work on any channel count.
     out = gpuaug.Compose([gpuaug.ColorJitter(brightness=0.5), gpuaug.GaussianNoise(p=1.0)])(gray_images)
     assert out.shape == gray_images.shape
+
+
+@pytest.mark.parametrize("out_dtype", [torch.float32, torch.bfloat16])
+def test_fused_triton_path_equals_torch_path(out_dtype):
+    images, masks = rgb(uint8=True)
+    ops = GEOMETRIC + [
+        gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.7),
+        gpuaug.RandomGrayscale(0.4),
+        gpuaug.GaussianNoise(p=0.6),
+        gpuaug.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ]
+    params = gpuaug.Compose(ops, out_dtype=out_dtype).sample(images, torch.Generator().manual_seed(5))
+    fused = gpuaug.Compose(ops, backend="triton").apply(
+        images.to(TRITON_DEVICE), masks.to(TRITON_DEVICE), params.to(TRITON_DEVICE)
+    )
+    plain = gpuaug.Compose(ops, backend="torch").apply(images, masks, params)
+    assert torch.equal(fused[1].cpu(), plain[1])
+    atol, rtol = DTYPE_TOLERANCE[out_dtype]
+    torch.testing.assert_close(fused[0].cpu().float(), plain[0].float(), atol=atol, rtol=rtol)
