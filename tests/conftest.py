@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 settings.register_profile(
     "gpuaug", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
+# HYPOTHESIS_PROFILE=thorough runs many more examples (minutes; not in CI).
+settings.register_profile("thorough", parent=settings.get_profile("gpuaug"), max_examples=400, derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gpuaug"))
 
 HAS_CUDA = torch.cuda.is_available()
