@@ -42,11 +42,18 @@ def source_coords(mat_ptr, b, x, y, PERSPECTIVE: tl.constexpr):
 
 
 @triton.jit
-def pixel_centres(pid_h, pid_w, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
-    """Row and column indices of one output tile and their float32 pixel centres."""
-    rows = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
-    cols = pid_w * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    return rows, cols, cols.to(tl.float32) + 0.5, rows.to(tl.float32) + 0.5
+def tile_sources(mat_ptr, PERSPECTIVE: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+    """This program's sample ``b``, its BLOCK_H×BLOCK_W output tile and the tile's source coordinates.
+
+    The grid is (sample, tile row, tile column). Returns ``(b, rows, cols, sx, sy, front)``
+    with ``rows``/``cols`` the output indices (callers mask them against h, w) and
+    ``sx, sy, front`` from :func:`source_coords` at the pixel centres.
+    """
+    b = tl.program_id(0)
+    rows = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    cols = tl.program_id(2) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
+    sx, sy, front = source_coords(mat_ptr, b, cols.to(tl.float32) + 0.5, rows.to(tl.float32) + 0.5, PERSPECTIVE)
+    return b, rows, cols, sx, sy, front
 
 
 @triton.jit

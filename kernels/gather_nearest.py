@@ -13,7 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import pixel_centres, source_coords
+from .common import tile_sources
 
 BLOCK_H = 16
 BLOCK_W = 64
@@ -33,9 +33,7 @@ def gather_nearest_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
-    b = tl.program_id(0)
-    rows, cols, x, y = pixel_centres(tl.program_id(1), tl.program_id(2), BLOCK_H, BLOCK_W)
-    sx, sy, front = source_coords(mat_ptr, b, x, y, PERSPECTIVE)
+    b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
     inside = front & (sx >= 0.0) & (sx < W) & (sy >= 0.0) & (sy < H)
     ix = tl.where(inside, tl.floor(sx), 0.0).to(tl.int32)
     iy = tl.where(inside, tl.floor(sy), 0.0).to(tl.int32)

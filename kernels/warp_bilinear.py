@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import bilinear_sample, bilinear_taps, pixel_centres, source_coords
+from .common import bilinear_sample, bilinear_taps, tile_sources
 
 BLOCK_H = 16
 BLOCK_W = 64
@@ -37,9 +37,7 @@ def warp_bilinear_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
-    b = tl.program_id(0)
-    rows, cols, x, y = pixel_centres(tl.program_id(1), tl.program_id(2), BLOCK_H, BLOCK_W)
-    sx, sy, front = source_coords(mat_ptr, b, x, y, PERSPECTIVE)
+    b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
     o00, m00, m01, m10, m11, wx, wy = bilinear_taps(sx, sy, front, H, W)
     in_tile = (rows < h) & (cols < w)
     out_off = rows.to(tl.int64) * w + cols
