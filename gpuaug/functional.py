@@ -119,13 +119,19 @@ def warp_batch(
         from gpuaug.kernels.warp_bilinear import warp_bilinear
 
         out_images = (
-            None if images is None else warp_bilinear(images, matrix, out_size, _fill(fill, images), perspective)
+            None
+            if images is None
+            else warp_bilinear(
+                images, matrix, out_size, channel_values(fill, images.shape[1], images.device), perspective
+            )
         )
         out_masks = None if masks is None else gather_nearest(masks, matrix, out_size, ignore_index, perspective)
         return out_images, out_masks
     out_images = None
     if images is not None:
-        out_images = _bilinear_torch(images, matrix, out_size, _fill(fill, images), any(fill), perspective)
+        out_images = _bilinear_torch(
+            images, matrix, out_size, channel_values(fill, images.shape[1], images.device), any(fill), perspective
+        )
     out_masks = None if masks is None else _nearest_torch(masks, matrix, out_size, ignore_index, perspective)
     return out_images, out_masks
 
@@ -133,10 +139,9 @@ def warp_batch(
 # --- torch backend -------------------------------------------------------------------------
 
 
-def _fill(values: tuple[float, ...], images: torch.Tensor) -> torch.Tensor:
-    """The fill as a C-vector of float32 on the images' device."""
-    c = images.shape[1]
-    return _to_device(torch.tensor(values, dtype=torch.float32).expand(c).contiguous(), images.device)
+def channel_values(values: tuple[float, ...], channels: int, device: torch.device) -> torch.Tensor:
+    """1 or ``channels`` values (a fill, a mean, a std) as a C-vector of float32 on ``device``, without a host sync."""
+    return _to_device(torch.tensor(values, dtype=torch.float32).expand(channels).contiguous(), device)
 
 
 def _source_coords(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from gpuaug.functional import _fill
+from gpuaug.functional import channel_values
 from gpuaug.transforms.base import PixelOp
 from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, RandomGrayscale
 
@@ -69,7 +69,7 @@ def fused_image(images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dic
         images,
         params.matrix,
         params.out_size,
-        _fill(params.fill, images),
+        channel_values(params.fill, 3, device),
         params.perspective,
         out_dtype,
         jitter=torch.stack(jitter, dim=1).contiguous(),

@@ -14,7 +14,7 @@ import torch
 
 from gpuaug import _hash
 from gpuaug._checks import check_probability, check_range
-from gpuaug.functional import _to_device
+from gpuaug.functional import channel_values
 from gpuaug.transforms.base import PixelOp
 
 __all__ = ["ColorJitter", "RandomGrayscale", "GaussianNoise", "Normalize", "GRAY_WEIGHTS", "grayscale"]
@@ -226,9 +226,7 @@ class Normalize(PixelOp):
         for name, values in (("mean", self.mean), ("std", self.std)):
             if len(values) not in (1, channels):
                 raise ValueError(f"{name}: expected 1 or {channels} values (one per channel), got {len(values)}")
-        mean = torch.tensor(self.mean, dtype=torch.float32).expand(channels).contiguous()
-        std = torch.tensor(self.std, dtype=torch.float32).expand(channels).contiguous()
-        return _to_device(mean, device), _to_device(std, device)
+        return channel_values(self.mean, channels, device), channel_values(self.std, channels, device)
 
     def sample(self, draw, channels):
         self.constants(channels, torch.device("cpu"))  # validates the channel count
