@@ -181,18 +181,12 @@ def default_pipelines(size: int, ignore_index: int = 255) -> dict[str, PairFn]:
     """
     from gpuaug import peers
     from gpuaug.compose import Compose
-    from gpuaug.naive import NaivePipeline
+    from gpuaug.naive import BUGS, NaivePipeline
 
     ops = peers.gpuaug_ops(size)
-    clean = {"desync": False, "bilinear_mask": False, "ignore_lost": False, "float_mask": False}
-    pipelines: dict[str, PairFn] = {}
-    for bug, label in (
-        ("desync", "naive: independent params"),
-        ("bilinear_mask", "naive: bilinear mask"),
-        ("float_mask", "naive: float mask"),
-        ("ignore_lost", "naive: zero padding"),
-    ):
-        pipelines[label] = NaivePipeline(ops, **(clean | {bug: True}), ignore_index=ignore_index)
+    pipelines: dict[str, PairFn] = {
+        f"naive: {label}": NaivePipeline.only(bug, ops, ignore_index) for bug, label in BUGS.items()
+    }
     pipelines["gpuaug"] = Compose(ops, ignore_index=ignore_index)
     for name, factory in (("kornia", peers.kornia_pipeline), ("albumentations", peers.albumentations_pipeline)):
         fn = factory(size, ignore_index)

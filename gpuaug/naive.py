@@ -21,7 +21,15 @@ from gpuaug.compose import Compose
 from gpuaug.functional import warp_image, warp_mask
 from gpuaug.transforms.base import Op
 
-__all__ = ["NaivePipeline"]
+__all__ = ["NaivePipeline", "BUGS"]
+
+#: The switchable bugs, each with a short label.
+BUGS = {
+    "desync": "independent params",
+    "bilinear_mask": "bilinear mask",
+    "float_mask": "float mask",
+    "ignore_lost": "zero padding",
+}
 
 
 class NaivePipeline:
@@ -50,8 +58,15 @@ class NaivePipeline:
         self.float_mask = float_mask
         self.ignore_index = ignore_index
 
+    @classmethod
+    def only(cls, bug: str, ops: Sequence[Op], ignore_index: int = 255) -> NaivePipeline:
+        """The pipeline with ``bug`` (a key of :data:`BUGS`) as its only bug."""
+        if bug not in BUGS:
+            raise ValueError(f"bug: expected one of {sorted(BUGS)}, got {bug!r}")
+        return cls(ops, ignore_index=ignore_index, **{name: name == bug for name in BUGS})
+
     def __repr__(self) -> str:
-        bugs = [name for name in ("desync", "bilinear_mask", "ignore_lost", "float_mask") if getattr(self, name)]
+        bugs = [name for name in BUGS if getattr(self, name)]
         return f"NaivePipeline(bugs={bugs})"
 
     def __call__(self, images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator | None = None):

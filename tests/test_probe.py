@@ -8,10 +8,10 @@ import torch
 
 import gpuaug
 from gpuaug import audit, demo, probe
-from gpuaug.naive import NaivePipeline
+from gpuaug.naive import BUGS, NaivePipeline
 
 OPS = [gpuaug.RandomResizedCrop(32, scale=(0.3, 1.0)), gpuaug.RandomHorizontalFlip(), gpuaug.RandomAffine(25)]
-NO_BUGS = {"desync": False, "bilinear_mask": False, "ignore_lost": False, "float_mask": False}
+NO_BUGS = dict.fromkeys(BUGS, False)
 
 
 def report(fn):
@@ -55,7 +55,7 @@ def test_naive_without_bugs_passes():
     ],
 )
 def test_each_classic_bug_is_flagged(bug, symptom):
-    result = report(NaivePipeline(OPS, **(NO_BUGS | {bug: True})))
+    result = report(NaivePipeline.only(bug, OPS))
     assert not result.ok
     assert symptom(result), result
 
@@ -131,3 +131,10 @@ def test_audit_command_lists_every_pipeline(tmp_path, capsys):
     data = json.loads(path.read_text())
     assert data["gpuaug"]["ok"] is True and data["naive: float mask"]["mask_dtype"] == "float32"
     assert data["naive: zero padding"]["outside_not_ignore"] > 0
+
+
+def test_only_one_bug():
+    pipeline = NaivePipeline.only("ignore_lost", OPS)
+    assert pipeline.ignore_lost and not (pipeline.desync or pipeline.bilinear_mask or pipeline.float_mask)
+    with pytest.raises(ValueError, match=r"bug: expected one of .* got 'typo'"):
+        NaivePipeline.only("typo", OPS)
