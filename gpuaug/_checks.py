@@ -145,3 +145,10 @@ def check_range(
     if positive and pair[0] <= 0:
         raise ValueError(f"{name}: expected positive values, got {value!r}")
     return pair
+
+
+def check_num_classes(num_classes: object) -> int:
+    """Check a class count (a positive int) and return it."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes: expected a positive int, got {num_classes!r}")
+    return num_classes

@@ -11,22 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
-from gpuaug._checks import check_masks
+from gpuaug._checks import check_masks, check_num_classes
+from gpuaug.metrics import class_index
 
 __all__ = ["check_mask", "ClassPixelMonitor", "MonitorReport"]
-
-
-def _check_num_classes(num_classes: object) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes: expected a positive int, got {num_classes!r}")
-    return num_classes
-
-
-def _class_index(masks: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
-    """Flat int64 class ids, with every pixel that is not a class (ignore, out of range) → num_classes."""
-    labels = masks.reshape(-1).long()
-    valid = (labels >= 0) & (labels < num_classes) & (labels != ignore_index)
-    return torch.where(valid, labels, num_classes)
 
 
 def check_mask(mask: torch.Tensor, num_classes: int, ignore_index: int = 255) -> None:
@@ -52,7 +40,7 @@ def check_mask(mask: torch.Tensor, num_classes: int, ignore_index: int = 255) ->
             f"mask: expected integer labels, got {mask.dtype}; a float or bool mask has been interpolated, "
             "normalised or thresholded somewhere: keep masks integer end to end"
         )
-    num_classes = _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     bad = (mask < 0) | (mask >= num_classes)
     bad &= mask != ignore_index
     count = int(bad.sum())  # the one host read
@@ -110,13 +98,13 @@ class ClassPixelMonitor:
     """
 
     def __init__(self, num_classes: int, ignore_index: int = 255):
-        self.num_classes = _check_num_classes(num_classes)
+        self.num_classes = check_num_classes(num_classes)
         self.ignore_index = ignore_index
         self.before: torch.Tensor | None = None
         self.after: torch.Tensor | None = None
 
     def _counts(self, masks: torch.Tensor) -> torch.Tensor:
-        index = _class_index(masks, self.num_classes, self.ignore_index)
+        index = class_index(masks, self.num_classes, self.ignore_index)
         counts = torch.zeros(self.num_classes + 1, dtype=torch.int64, device=masks.device)
         return counts.scatter_add_(0, index, torch.ones_like(index))[: self.num_classes]
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["confusion_matrix", "miou"]
+from gpuaug._checks import check_num_classes
+
+__all__ = ["confusion_matrix", "miou", "class_index"]
+
+
+def class_index(labels: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """Flat int64 class ids of ``labels``; every pixel that is not a class (ignore, out of range) → num_classes."""
+    flat = labels.reshape(-1).long()
+    valid = (flat >= 0) & (flat < num_classes) & (flat != ignore_index)
+    return torch.where(valid, flat, num_classes)
 
 
 def confusion_matrix(
@@ -49,16 +58,13 @@ def _counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_i
         raise TypeError(f"pred, target: expected integer labels, got {pred.dtype} and {target.dtype}")
     if pred.numel() != target.numel():
         raise ValueError(f"pred: expected as many pixels as target ({target.numel()}), got {pred.numel()}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes: expected a positive int, got {num_classes!r}")
-    k = num_classes
-    t = target.reshape(-1).long()
+    k = check_num_classes(num_classes)
+    t = class_index(target, k, ignore_index)
     p = pred.reshape(-1).long()
-    valid = (t >= 0) & (t < k) & (t != ignore_index)
     in_range = (p >= 0) & (p < k)
     # One scatter into K·K cells, K "missed" cells and one spare cell for left-out pixels.
     index = torch.where(in_range, t * k + p, k * k + t)
-    index = torch.where(valid, index, k * k + k)
+    index = torch.where(t < k, index, k * k + k)
     counts = torch.zeros(k * k + k + 1, dtype=torch.int64, device=t.device)
     counts.scatter_add_(0, index, torch.ones_like(index))
     return counts[: k * k].view(k, k), counts[k * k : k * k + k].double()
