@@ -221,15 +221,18 @@ class Normalize(PixelOp):
             return tuple(float(v) for v in value)
         raise TypeError(f"{name}: expected a number or a sequence of numbers, got {value!r}")
 
-    def constants(self, channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean, std) as C-vectors of float32 on ``device``."""
+    def _check_channels(self, channels: int) -> None:
         for name, values in (("mean", self.mean), ("std", self.std)):
             if len(values) not in (1, channels):
                 raise ValueError(f"{name}: expected 1 or {channels} values (one per channel), got {len(values)}")
+
+    def constants(self, channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) as C-vectors of float32 on ``device``."""
+        self._check_channels(channels)
         return channel_values(self.mean, channels, device), channel_values(self.std, channels, device)
 
     def sample(self, draw, channels):
-        self.constants(channels, torch.device("cpu"))  # validates the channel count
+        self._check_channels(channels)
         return {}
 
     def apply(self, images, draws):
