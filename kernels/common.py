@@ -1,6 +1,6 @@
 """Shared ``@triton.jit`` helpers for the gpuaug kernels.
 
-Coordinate convention (DESIGN.md): output pixel (i, j) has centre (j + 0.5, i + 0.5); the
+Coordinate convention (docs/design.md): output pixel (i, j) has centre (j + 0.5, i + 0.5); the
 per-sample float32 matrix ``M`` (row-major, 9 values per sample) maps it to the source point
 ``s = M·(x, y, 1)``. The operation order below is the contract that keeps the Triton kernels,
 the torch path and the reference bit-identical: ``(m00·x + m01·y) + m02`` (likewise y and w),
@@ -10,6 +10,23 @@ call this helper are launched with ``enable_fp_fusion=False`` so no FMA merges t
 
 import triton
 import triton.language as tl
+
+#: Output tile of one program (rows × columns), shared by every kernel. With the kernels'
+#: ``num_warps`` it sets the pixels per thread, which sets the registers per thread: see
+#: ``bench/results/kernels-sm90.md``.
+BLOCK_H = 16
+BLOCK_W = 64
+
+
+def launch(kernel, batch: int, out_size: tuple[int, int], *args, num_warps: int, **constexprs) -> None:
+    """Launch ``kernel`` on a (sample, tile row, tile column) grid covering ``out_size``.
+
+    Every kernel is launched without fp fusion, so no FMA merges the steps of the coordinate
+    contract (and the compiled kernels agree with the interpreter and the reference).
+    """
+    h, w = out_size
+    grid = (batch, triton.cdiv(h, BLOCK_H), triton.cdiv(w, BLOCK_W))
+    kernel[grid](*args, BLOCK_H=BLOCK_H, BLOCK_W=BLOCK_W, num_warps=num_warps, enable_fp_fusion=False, **constexprs)
 
 
 @triton.jit
@@ -60,8 +77,8 @@ def tile_sources(mat_ptr, PERSPECTIVE: tl.constexpr, BLOCK_H: tl.constexpr, BLOC
 def bilinear_taps(sx, sy, front, H, W):
     """Offsets, in-image masks and weights of the four bilinear taps at (sx − 0.5, sy − 0.5).
 
-    Returns ``(o00, m00, m01, m10, m11, wx, wy)``: ``o00`` is the flat offset of the top-left
-    tap within a plane (the others are +1, +W, +W+1); ``mYX`` says whether each tap is inside
+    Returns ``(o00, m00, m01, m10, m11, wx, wy)``: ``o00`` is the flat int64 offset of the
+    top-left tap within a plane (the others are +1, +W, +W+1); ``mYX`` says whether each tap is inside
     the H×W image. Points that are not finite, behind the camera, or more than two pixels
     outside have every tap outside.
     """
@@ -76,7 +93,7 @@ def bilinear_taps(sx, sy, front, H, W):
     vx1 = (x0 + 1 >= 0) & (x0 + 1 < W)
     vy0 = (y0 >= 0) & (y0 < H)
     vy1 = (y0 + 1 >= 0) & (y0 + 1 < H)
-    return y0 * W + x0, vy0 & vx0, vy0 & vx1, vy1 & vx0, vy1 & vx1, ix - x0f, iy - y0f
+    return y0.to(tl.int64) * W + x0, vy0 & vx0, vy0 & vx1, vy1 & vx0, vy1 & vx1, ix - x0f, iy - y0f
 
 
 @triton.jit

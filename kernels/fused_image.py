@@ -29,13 +29,17 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import bilinear_sample, bilinear_taps, hash_normal, tile_sources
+from gpuaug.transforms.color import GRAY_WEIGHTS
 
-BLOCK_H = 16
-BLOCK_W = 64
-GRAY_R = 0.299
-GRAY_G = 0.587
-GRAY_B = 0.114
+from .common import bilinear_sample, bilinear_taps, hash_normal, launch, tile_sources
+
+# Two pixels per thread: the whole colour chain on four output pixels per thread needs
+# more than 128 registers (bench/results/kernels-sm90.md).
+NUM_WARPS = 16
+# The torch path's luma weights; a kernel may only read module globals that are constexpr.
+GRAY_R = tl.constexpr(GRAY_WEIGHTS[0])
+GRAY_G = tl.constexpr(GRAY_WEIGHTS[1])
+GRAY_B = tl.constexpr(GRAY_WEIGHTS[2])
 
 
 @triton.jit
@@ -148,15 +152,15 @@ def fused_image_kernel(
             r = tl.where(greyed, grey, r)
             g = tl.where(greyed, grey, g)
             bl = tl.where(greyed, grey, bl)
-        plane = h * w
-        pixel = rows * w + cols
+        plane = h.to(tl.int64) * w
+        pixel = rows.to(tl.int64) * w + cols
         if NOISE:
             noisy = tl.load(noise_ptr + b * 2) > 0
             std = tl.load(noise_ptr + b * 2 + 1)
             seed = tl.load(seed_ptr + b)
-            nr = r + (noise_mean + std * hash_normal(seed, pixel.to(tl.int64)))
-            ng = g + (noise_mean + std * hash_normal(seed, (pixel + plane).to(tl.int64)))
-            nb = bl + (noise_mean + std * hash_normal(seed, (pixel + 2 * plane).to(tl.int64)))
+            nr = r + (noise_mean + std * hash_normal(seed, pixel))
+            ng = g + (noise_mean + std * hash_normal(seed, pixel + plane))
+            nb = bl + (noise_mean + std * hash_normal(seed, pixel + 2 * plane))
             if NOISE_CLIP:
                 nr = _clamp01(nr)
                 ng = _clamp01(ng)
@@ -213,18 +217,10 @@ def fused_image(
     if b == 0:
         return out
     mean = torch.zeros(b, dtype=torch.float32, device=src.device)
-    grid = (b, triton.cdiv(h, BLOCK_H), triton.cdiv(w, BLOCK_W))
     args = (src, out, matrix.contiguous(), fill, jitter, mean, gray, noise, seed, norm, noise_mean, height, width, h, w)
-    meta = dict(
-        SCALE=1.0 / 255.0 if src.dtype == torch.uint8 else 1.0,
-        PERSPECTIVE=perspective,
-        BLOCK_H=BLOCK_H,
-        BLOCK_W=BLOCK_W,
-        enable_fp_fusion=False,
-        **flags,
-    )
+    meta = dict(SCALE=1.0 / 255.0 if src.dtype == torch.uint8 else 1.0, PERSPECTIVE=perspective, **flags)
     if flags["CONTRAST"]:
-        fused_image_kernel[grid](*args, MEAN_ONLY=True, **meta)
+        launch(fused_image_kernel, b, out_size, *args, num_warps=NUM_WARPS, MEAN_ONLY=True, **meta)
         mean.div_(h * w)
-    fused_image_kernel[grid](*args, MEAN_ONLY=False, **meta)
+    launch(fused_image_kernel, b, out_size, *args, num_warps=NUM_WARPS, MEAN_ONLY=False, **meta)
     return out

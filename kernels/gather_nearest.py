@@ -13,10 +13,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import tile_sources
+from .common import launch, tile_sources
 
-BLOCK_H = 16
-BLOCK_W = 64
+NUM_WARPS = 8
 
 
 @triton.jit
@@ -66,8 +65,10 @@ def gather_nearest(
     out = torch.empty(src.shape[:-2] + (h, w), dtype=src.dtype, device=src.device)
     if b == 0:
         return out
-    grid = (b, triton.cdiv(h, BLOCK_H), triton.cdiv(w, BLOCK_W))
-    gather_nearest_kernel[grid](
+    launch(
+        gather_nearest_kernel,
+        b,
+        out_size,
         src,
         out,
         mat,
@@ -76,9 +77,7 @@ def gather_nearest(
         width,
         h,
         w,
+        num_warps=NUM_WARPS,
         PERSPECTIVE=perspective,
-        BLOCK_H=BLOCK_H,
-        BLOCK_W=BLOCK_W,
-        enable_fp_fusion=False,
     )
     return out

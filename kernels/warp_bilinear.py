@@ -15,10 +15,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import bilinear_sample, bilinear_taps, tile_sources
+from .common import bilinear_sample, bilinear_taps, launch, tile_sources
 
-BLOCK_H = 16
-BLOCK_W = 64
+NUM_WARPS = 8
 
 
 @triton.jit
@@ -71,8 +70,10 @@ def warp_bilinear(
     if b == 0:
         return out
     scale = 1.0 / 255.0 if src.dtype == torch.uint8 else 1.0
-    grid = (b, triton.cdiv(h, BLOCK_H), triton.cdiv(w, BLOCK_W))
-    warp_bilinear_kernel[grid](
+    launch(
+        warp_bilinear_kernel,
+        b,
+        out_size,
         src,
         out,
         mat,
@@ -82,10 +83,8 @@ def warp_bilinear(
         width,
         h,
         w,
+        num_warps=NUM_WARPS,
         SCALE=scale,
         PERSPECTIVE=perspective,
-        BLOCK_H=BLOCK_H,
-        BLOCK_W=BLOCK_W,
-        enable_fp_fusion=False,
     )
     return out
