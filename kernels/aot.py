@@ -1,0 +1,330 @@
+"""Ahead-of-time compilation of the kernels for a CUDA GPU that need not be present.
+
+Triton's interpreter (``TRITON_INTERPRET=1``), which runs the kernels on CPU tensors in the
+tests, is not the compiler: it accepts code the compiler rejects (module-level Python
+constants, for one) and has no FMA and no register limit. This module compiles the kernels
+the way a CUDA launch would, on any machine:
+
+- :func:`record` captures the launches that gpuaug makes (kernel, argument types and
+  16-byte divisibility, constexpr values, launch options) instead of running them, and
+  :func:`api_launches` drives the public API over a matrix of dtypes, op mixes and flags
+  under it, so the specialisations to compile come from the launchers, not from a hand list;
+- :func:`compile_launch` compiles one launch for an architecture (``"sm_80"``, ``"sm_90"``)
+  to PTX and a cubin and reads the cubin's resource usage (registers, local memory, which
+  is where spills go, shared memory) with the ``cuobjdump`` shipped in the Triton wheel;
+- ``python -m gpuaug.kernels.aot ARCH [ARCH ...] < launches.json`` compiles in a fresh
+  process, where the kernels are imported without the interpreter; with ``PYTHONPATH``
+  pointing at another Triton it tries that version.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import triton
+import triton.language as tl
+
+KERNEL_MODULES = ("gather_nearest", "warp_bilinear", "fused_image")
+
+_TYPES = {
+    torch.float16: "fp16",
+    torch.bfloat16: "bf16",
+    torch.float32: "fp32",
+    torch.float64: "fp64",
+    torch.uint8: "u8",
+    torch.int8: "i8",
+    torch.int16: "i16",
+    torch.int32: "i32",
+    torch.int64: "i64",
+}
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One kernel specialisation as a CUDA launch would compile it.
+
+    Attributes:
+        kernel: ``"module.function"`` inside ``gpuaug.kernels``.
+        signature: argument name → Triton type (``"*fp32"``, ``"i32"``, ``"constexpr"``).
+        constexprs: values of the constexpr arguments (including integers equal to 1, which
+            Triton specialises).
+        divisible: arguments whose value (pointer address or integer) is a multiple of 16.
+        options: launch options (``num_warps``, ``enable_fp_fusion``, ...).
+    """
+
+    kernel: str
+    signature: dict[str, str]
+    constexprs: dict[str, object]
+    divisible: tuple[str, ...] = ()
+    options: dict[str, object] = field(default_factory=dict)
+
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def describe(self) -> str:
+        """The kernel and its constexpr values, one line."""
+        flags = ", ".join(f"{k}={v}" for k, v in self.constexprs.items())
+        return f"{self.kernel.split('.')[1]}({flags})"
+
+
+def kernels() -> dict[str, object]:
+    """``"module.function"`` → every launchable kernel object of ``gpuaug.kernels``."""
+    found = {}
+    for module_name in KERNEL_MODULES:
+        module = importlib.import_module(f"gpuaug.kernels.{module_name}")
+        for name, value in vars(module).items():
+            if isinstance(value, triton.runtime.KernelInterface) and name.endswith("_kernel"):
+                found[f"{module_name}.{name}"] = value
+    return found
+
+
+def _argument_type(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return "*" + _TYPES[value.dtype]
+    if isinstance(value, bool):
+        return "u1"
+    if isinstance(value, int):
+        return "i32" if -(2**31) <= value < 2**31 else "i64"
+    if isinstance(value, float):
+        return "fp32"
+    raise TypeError(f"launch argument: unsupported type {type(value).__name__}")
+
+
+def _divisible(value: object) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.data_ptr() % 16 == 0
+    return isinstance(value, int) and not isinstance(value, bool) and value % 16 == 0
+
+
+@contextmanager
+def record() -> Iterator[list[Launch]]:
+    """Within the block, kernel launches are recorded (deduplicated, in order) and not run.
+
+    Outputs of the recorded calls are left unwritten. Works with and without the interpreter.
+    """
+    launches: list[Launch] = []
+    seen: set[str] = set()
+
+    def recorder(name: str, fn) -> object:
+        parameters = inspect.signature(fn).parameters
+        constant = {n for n, p in parameters.items() if p.annotation is tl.constexpr}
+
+        def run(*args, grid, warmup, **kwargs):
+            bound = dict(zip(parameters, args, strict=False)) | {k: v for k, v in kwargs.items() if k in parameters}
+            signature, constexprs, divisible = {}, {}, []
+            for arg, value in bound.items():
+                # Triton makes constexprs of integers equal to 1, like the declared ones.
+                if arg in constant or (type(value) is int and value == 1):
+                    signature[arg], constexprs[arg] = "constexpr", value
+                    continue
+                signature[arg] = _argument_type(value)
+                if _divisible(value):
+                    divisible.append(arg)
+            options = {k: v for k, v in kwargs.items() if k not in parameters}
+            launch = Launch(name, signature, constexprs, tuple(divisible), options)
+            if launch.key() not in seen:
+                seen.add(launch.key())
+                launches.append(launch)
+
+        return run
+
+    found = kernels()
+    try:
+        for name, kernel in found.items():
+            kernel.run = recorder(name, kernel.fn)
+        yield launches
+    finally:
+        for kernel in found.values():
+            del kernel.run
+
+
+def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
+    """The launches gpuaug's public API makes over a matrix of inputs, recorded (not run).
+
+    Covers every kernel flag and argument type at least once: both warps for every image
+    and mask dtype, 1 and 3 channels, with and without perspective, at sizes divisible by 16
+    and at odd ones; Compose's fused image kernel with each pixel op alone (with and without
+    perspective) and with the whole fused chain for every input dtype and every output
+    dtype; and ``Compose.invert`` for logits and labels.
+    """
+    import gpuaug
+    from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES
+    from gpuaug.compose import OUT_DTYPES
+    from gpuaug.functional import warp_image, warp_mask
+
+    device = torch.device(device)
+    single = [
+        gpuaug.ColorJitter(brightness=0.4),
+        gpuaug.ColorJitter(contrast=0.4),
+        gpuaug.ColorJitter(saturation=0.4),
+        gpuaug.ColorJitter(hue=0.1),
+        gpuaug.RandomGrayscale(0.5),
+        gpuaug.GaussianNoise(p=0.5),
+        gpuaug.GaussianNoise(p=0.5, clip=False),
+        gpuaug.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ]
+    chain = [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.RandomGrayscale(0.2), single[5], single[7]]
+    warps = {False: [gpuaug.RandomResizedCrop(32)], True: [gpuaug.RandomPerspective(p=1.0), gpuaug.Resize(32)]}
+    generator = torch.Generator().manual_seed(0)
+
+    def zeros(*shape, dtype=torch.float32):
+        return torch.zeros(shape, dtype=dtype, device=device)
+
+    def fused(perspective: bool, ops: list, dtype=torch.uint8, out_dtype=torch.float32) -> None:
+        aug = gpuaug.Compose([*warps[perspective], *ops], out_dtype=out_dtype, backend="triton")
+        aug(zeros(2, 3, 48, 64, dtype=dtype), zeros(2, 48, 64, dtype=torch.int64), generator)
+
+    with record() as launches:
+        for perspective in (False, True):
+            matrix = torch.eye(3, device=device).expand(2, 3, 3)
+            for dtype in IMAGE_DTYPES:
+                for channels in (1, 3):
+                    image = zeros(2, channels, 32, 48, dtype=dtype)
+                    warp_image(image, matrix, (16, 32), 0.5, "triton", perspective=perspective)
+            for dtype in MASK_DTYPES:
+                warp_mask(zeros(2, 32, 48, dtype=dtype), matrix, (16, 32), 0, "triton", perspective=perspective)
+            warp_image(zeros(2, 3, 13, 21, dtype=torch.uint8), matrix, (11, 17), 0.5, "triton", perspective=perspective)
+            warp_mask(zeros(2, 13, 21, dtype=torch.int64), matrix, (11, 17), 0, "triton", perspective=perspective)
+            for op in single:
+                fused(perspective, [op])
+            aug = gpuaug.Compose(warps[perspective], backend="triton")
+            params = aug.sample(zeros(2, 3, 48, 64), generator)
+            aug.invert(zeros(2, 5, *params.out_size), params)
+            aug.invert(zeros(2, *params.out_size, dtype=torch.int64), params)
+        for dtype in IMAGE_DTYPES:
+            fused(False, chain, dtype)
+        for out_dtype in OUT_DTYPES:
+            fused(True, chain, torch.float64, out_dtype)
+    return launches
+
+
+_RESOURCES = re.compile(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)")
+_SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
+
+
+def compile_launch(launch: Launch, arch: str) -> dict:
+    """Compile ``launch`` for ``arch`` (``"sm_80"``, ``"sm_90"``) and measure the result.
+
+    Returns a dict with, from the cubin, ``registers``, ``stack`` and ``local`` bytes per
+    thread and static ``shared`` bytes; from the assembler's report, ``spill_stores`` and
+    ``spill_loads`` bytes; from the PTX, its ``ptx_version`` and the count of ``fma.rn.f32``
+    and ``div.rn.f32`` instructions; ``num_warps``, ``seconds`` spent compiling, and
+    ``error`` (None, or the compiler's message, in which case the other fields are missing).
+    """
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    module_name, name = launch.kernel.split(".")
+    fn = getattr(importlib.import_module(f"gpuaug.kernels.{module_name}"), name)
+    if not isinstance(fn, triton.runtime.JITFunction):
+        raise RuntimeError("compile_launch: the kernels were imported under TRITON_INTERPRET; use a fresh process")
+    names = list(launch.signature)
+    source = ASTSource(
+        fn=fn,
+        signature=launch.signature,
+        constexprs=launch.constexprs,
+        attrs={(names.index(arg),): [["tt.divisibility", 16]] for arg in launch.divisible},
+    )
+    target = GPUTarget("cuda", int(arch.removeprefix("sm_")), 32)
+    start = time.perf_counter()
+    try:
+        compiled = triton.compile(source, target=target, options=dict(launch.options))
+    except Exception as error:  # the compiler's own errors are the result here
+        return {"error": f"{type(error).__name__}: {error}".strip()[:2000]}
+    seconds = time.perf_counter() - start
+    ptx = compiled.asm["ptx"]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "k.ptx").write_text(ptx)
+        (Path(tmp) / "k.cubin").write_bytes(compiled.asm["cubin"])
+        usage = _tool("cuobjdump", "--dump-resource-usage", f"{tmp}/k.cubin")
+        # Spills are read from the assembler Triton itself uses, on the same PTX.
+        gpu_name = re.search(r"^\.target\s+(\w+)", ptx, re.MULTILINE).group(1)
+        report = _tool(
+            _ptxas(target.arch), "-v", "--fmad=false", f"--gpu-name={gpu_name}", f"{tmp}/k.ptx", "-o", f"{tmp}/o"
+        )
+    registers, stack, shared, local = (int(v) for v in _RESOURCES.search(usage).groups())
+    stores, loads = (int(v) for v in _SPILLS.search(report).groups())
+    return {
+        "error": None,
+        "registers": registers,
+        "spill_stores": stores,
+        "spill_loads": loads,
+        "stack": stack,
+        "local": local,
+        "shared": max(shared, compiled.metadata.shared),
+        "fma": len(re.findall(r"\bfma\.rn\.f32\b", ptx)),
+        "div_rn": len(re.findall(r"\bdiv\.rn\.f32\b", ptx)),
+        "num_warps": compiled.metadata.num_warps,
+        "ptx_version": re.search(r"^\.version\s+([\d.]+)", ptx, re.MULTILINE).group(1),
+        "seconds": round(seconds, 3),
+    }
+
+
+def _ptxas(capability: int) -> str:
+    """The assembler Triton uses for ``capability`` (the wheel ships two of them)."""
+    from triton.backends.nvidia.compiler import get_ptxas
+
+    return get_ptxas(capability).path
+
+
+def _tool(program: str, *args: str) -> str:
+    """Run one of the CUDA tools shipped in the Triton wheel; its report (stdout + stderr)."""
+    path = program if "/" in program else str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / program)
+    done = subprocess.run([path, *args], capture_output=True, text=True, check=True)
+    return done.stdout + done.stderr
+
+
+def compile_in_subprocess(
+    launches: list[Launch], archs: list[str], pythonpath: str | None = None, timeout: float = 600
+) -> list[dict]:
+    """:func:`compile_launch` for every launch and arch in a fresh process (no interpreter).
+
+    ``pythonpath`` is put first on the child's ``PYTHONPATH`` (another Triton, for one).
+    Returns one dict per (launch, arch), launches outer, each with ``launch`` (its index),
+    ``arch`` and ``triton`` (the version that compiled it) added.
+    """
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
+    payload = json.dumps([asdict(launch) for launch in launches])
+    done = subprocess.run(
+        [sys.executable, "-m", "gpuaug.kernels.aot", *archs],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the compile process failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout)
+
+
+def main(argv: list[str]) -> int:
+    """Read launches (JSON list of :class:`Launch` fields) on stdin, print results as JSON."""
+    archs = argv or ["sm_90"]
+    launches = [Launch(**{**d, "divisible": tuple(d["divisible"])}) for d in json.load(sys.stdin)]
+    results = []
+    for index, launch in enumerate(launches):
+        for arch in archs:
+            results.append({"launch": index, "arch": arch, "triton": triton.__version__} | compile_launch(launch, arch))
+    json.dump(results, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

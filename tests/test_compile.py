@@ -1,0 +1,145 @@
+"""The compiled path, without a GPU: every kernel launch gpuaug makes compiles for sm_90 and sm_80.
+
+The interpreter that runs the kernels elsewhere in the suite is not the compiler, so here
+every specialisation the launchers produce (recorded from the public API by
+:func:`gpuaug.kernels.aot.api_launches`) is compiled ahead of time with the installed Triton
+for sm_90, and a covering subset for sm_80 and with Triton 3.6 (the lent GPU machine's).
+Each must compile with at most 128 registers per thread, no spills, no FMA (the coordinate
+contract) and a correctly rounded divide where the matrix has a perspective row.
+
+Marker ``compile``: ``pytest -m compile`` runs it alone; the GPU run leaves it out.
+"""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from gpuaug.kernels import aot
+
+pytestmark = pytest.mark.compile
+
+MAX_REGISTERS = 128
+#: The Triton of the lent GPU machine, installed on demand into a cache outside the repository.
+GPU_TRITON = "3.6.0"
+GPU_TRITON_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gpuaug" / f"triton-{GPU_TRITON}"
+
+
+def _features(launch: aot.Launch) -> set:
+    """What a launch exercises: each constexpr value, argument type and divisibility."""
+    kernel = launch.kernel
+    return (
+        {(kernel, "constexpr", k, repr(v)) for k, v in launch.constexprs.items()}
+        | {(kernel, "type", k, t) for k, t in launch.signature.items()}
+        | {(kernel, "divisible", k) for k in launch.divisible}
+    )
+
+
+def _weight(launch: aot.Launch) -> tuple:
+    """Heavier launches first: more flags on, wider source type."""
+    flags = sum(1 for v in launch.constexprs.values() if v is True)
+    return flags, launch.signature.get("src_ptr", "")
+
+
+def covering_subset(launches: list[aot.Launch]) -> list[aot.Launch]:
+    """A few launches that exercise every feature at least once, plus each kernel's heaviest."""
+    heaviest = {}
+    for launch in launches:
+        if launch.kernel not in heaviest or _weight(launch) > _weight(heaviest[launch.kernel]):
+            heaviest[launch.kernel] = launch
+    chosen = list(heaviest.values())
+    missing = set().union(*map(_features, launches)) - set().union(*map(_features, chosen))
+    while missing:
+        best = max(launches, key=lambda launch: len(_features(launch) & missing))
+        chosen.append(best)
+        missing -= _features(best)
+    return chosen
+
+
+def _gpu_triton() -> str | None:
+    """PYTHONPATH entry holding Triton 3.6 (installed on first use), or None when it cannot be had."""
+    if not (GPU_TRITON_DIR / "triton").is_dir():
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(GPU_TRITON_DIR)]
+            + [f"triton=={GPU_TRITON}"],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            return None
+    return str(GPU_TRITON_DIR)
+
+
+@pytest.fixture(scope="module")
+def launches() -> list[aot.Launch]:
+    return aot.api_launches()
+
+
+@pytest.fixture(scope="module")
+def compiled(launches):
+    """Results of the three compile jobs, run side by side in fresh processes."""
+    subset = covering_subset(launches)
+    gpu_triton = _gpu_triton()
+    jobs = {
+        "sm_90": (launches, ["sm_90"], None),
+        "sm_80": (subset, ["sm_80"], None),
+        GPU_TRITON: (subset, ["sm_90", "sm_80"], gpu_triton) if gpu_triton else None,
+    }
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {name: pool.submit(aot.compile_in_subprocess, *job) for name, job in jobs.items() if job is not None}
+        results = {name: future.result() for name, future in futures.items()}
+    return {name: (jobs[name][0], result) for name, result in results.items()}
+
+
+def problems(launches: list[aot.Launch], results: list[dict]) -> list[str]:
+    """Every way the compiled kernels break the rules of the compiled path, one line each."""
+    found = []
+    for result in results:
+        launch = launches[result["launch"]]
+        where = f"{launch.describe()} types={launch.signature} on {result['arch']} (triton {result['triton']})"
+        if result["error"]:
+            found.append(f"{where}: does not compile: {result['error']}")
+            continue
+        if result["registers"] > MAX_REGISTERS:
+            found.append(f"{where}: {result['registers']} registers > {MAX_REGISTERS}")
+        if result["spill_stores"] or result["spill_loads"] or result["local"]:
+            found.append(f"{where}: spills ({result['spill_stores']} B stored, {result['local']} B local memory)")
+        if result["fma"]:
+            found.append(f"{where}: {result['fma']} fma.rn.f32 in the PTX (launched without fp fusion?)")
+        if launch.constexprs.get("PERSPECTIVE") and result["div_rn"] < 2:
+            found.append(f"{where}: no correctly rounded divide (div.rn.f32) for the perspective divide")
+    return found
+
+
+def test_launches_cover_every_kernel_flag_both_ways(launches):
+    # Derived from the kernels' signatures, so a new constexpr switch that the public API
+    # matrix does not reach fails here instead of going uncompiled.
+    for name, kernel in aot.kernels().items():
+        seen = [launch for launch in launches if launch.kernel == name]
+        assert seen, f"{name} is never launched"
+        for arg in kernel.arg_names:
+            values = {launch.constexprs[arg] for launch in seen if type(launch.constexprs.get(arg)) is bool}
+            if values:
+                assert values >= {True, False}, f"{name}: {arg} is only compiled as {values}"
+
+
+def test_every_launch_compiles_for_sm90(compiled):
+    launches, results = compiled["sm_90"]
+    assert len(results) == len(launches)
+    assert problems(launches, results) == []
+
+
+def test_covering_subset_compiles_for_sm80(compiled):
+    launches, results = compiled["sm_80"]
+    assert {launch.kernel for launch in launches} == set(aot.kernels())
+    assert problems(launches, results) == []
+
+
+def test_covering_subset_compiles_with_the_gpu_machines_triton(compiled):
+    if GPU_TRITON not in compiled:
+        pytest.skip(f"triton=={GPU_TRITON} could not be installed into {GPU_TRITON_DIR} (no package index?)")
+    launches, results = compiled[GPU_TRITON]
+    assert {r["triton"] for r in results} == {GPU_TRITON}
+    assert problems(launches, results) == []
