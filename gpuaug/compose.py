@@ -254,12 +254,12 @@ class Compose:
                 records.append(OpRecord(type(op).__name__, op.sample(draw, c), op.config()))
                 continue
             step = op.sample(draw, size)
-            matrix = torch.bmm(matrix, step.matrix)
+            matrix = torch.bmm(matrix, step.matrix)  # float64: TF32 matmul settings cannot touch it
             size = step.out_size
             records.append(OpRecord(type(op).__name__, step.draws))
         geometric = [op for op in self.ops if isinstance(op, Op)]
         params = Params(
-            matrix=matrix,
+            matrix=matrix.to(torch.float32),
             in_size=(h, w),
             out_size=size,
             ignore_index=self.ignore_index,
@@ -273,7 +273,7 @@ class Compose:
         if draw.device == device:
             return params
         ops = tuple(replace(r, draws={k: _to_device(v, device) for k, v in r.draws.items()}) for r in records)
-        return replace(params, matrix=_to_device(matrix, device), ops=ops)
+        return replace(params, matrix=_to_device(params.matrix, device), ops=ops)
 
     @staticmethod
     def _draw(images: torch.Tensor, generator, seed, sample_ids) -> Draw:

@@ -1,6 +1,6 @@
 """Stateless warps and matrix builders.
 
-Coordinate convention (DESIGN.md): pixel (i, j) covers [j, j+1) × [i, i+1) and has centre
+Coordinate convention (docs/design.md): pixel (i, j) covers [j, j+1) × [i, i+1) and has centre
 (j + 0.5, i + 0.5). A warp matrix ``M`` (B×3×3 float32) maps an *output* pixel centre to a
 *source* continuous coordinate ``s = M·(j + 0.5, i + 0.5, 1)`` with a homogeneous divide.
 
@@ -14,8 +14,10 @@ kernels, :mod:`gpuaug.reference`): ``sx = (m00·x + m01·y) + m02`` (likewise ``
 then ``sx / w``, ``sy / w`` when the matrix has a perspective row, then ``floor``. So masks
 are bit-identical across backends.
 
-All matrix builders return float32 B×3×3 output→source matrices on the device of their
-inputs, built from per-sample tensors without host synchronisation.
+All matrix builders return float64 B×3×3 output→source matrices on the device of their
+inputs, built from per-sample tensors without host synchronisation. Chains are composed in
+float64 and cast to float32 once, so no TF32 matmul setting can touch them; the warps take
+any floating matrix and use it in float32.
 """
 
 from __future__ import annotations
@@ -240,12 +242,12 @@ def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
-# --- matrix builders (output → source, float32) --------------------------------------------
+# --- matrix builders (output → source, float64) --------------------------------------------
 
 
 def identity_matrix(batch: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """B×3×3 float32 identity matrices."""
-    return torch.eye(3, dtype=torch.float32, device=device).expand(batch, 3, 3).contiguous()
+    """B×3×3 float64 identity matrices."""
+    return torch.eye(3, dtype=torch.float64, device=device).expand(batch, 3, 3).contiguous()
 
 
 def scale_translate_matrix(
@@ -255,12 +257,13 @@ def scale_translate_matrix(
 
     As output→source maps they cover flips (scale −1, offset W), crops (scale 1, offset =
     crop corner) and resizes (scale = source size / output size). Arguments are B-vectors
-    (any float dtype) on one device.
+    (any float dtype) on one device; the result is float64.
     """
+    scale_x, scale_y, offset_x, offset_y = (v.double() for v in (scale_x, scale_y, offset_x, offset_y))
     zero = torch.zeros_like(scale_x)
     one = torch.ones_like(scale_x)
     rows = (scale_x, zero, offset_x, zero, scale_y, offset_y, zero, zero, one)
-    return torch.stack(rows, dim=-1).view(-1, 3, 3).to(torch.float32)
+    return torch.stack(rows, dim=-1).view(-1, 3, 3)
 
 
 def affine_matrix(
@@ -275,7 +278,7 @@ def affine_matrix(
     The forward (source→output) map is ``T(center + translate) · R(angle) · S(scale) ·
     Shear_y · Shear_x · T(−center)``, with shear decomposed as in torchvision; a positive
     ``angle`` rotates the content counter-clockwise as displayed (y axis pointing down).
-    The inverse is taken in closed form in float64 and returned as float32.
+    The inverse is taken in closed form in float64.
 
     Args:
         angle: B angles in degrees.
@@ -304,7 +307,7 @@ def affine_matrix(
     zero = torch.zeros_like(a)
     one = torch.ones_like(a)
     rows = (ia, ib, tx, ic, id_, ty, zero, zero, one)
-    return torch.stack(rows, dim=-1).view(-1, 3, 3).to(torch.float32)
+    return torch.stack(rows, dim=-1).view(-1, 3, 3)
 
 
 def perspective_matrix(source_points: torch.Tensor, output_points: torch.Tensor) -> torch.Tensor:
@@ -320,14 +323,14 @@ def perspective_matrix(source_points: torch.Tensor, output_points: torch.Tensor)
         output_points: B×4×2 points where those source points land in the output.
 
     Returns:
-        B×3×3 float32 output→source matrices.
+        B×3×3 float64 output→source matrices.
     """
     to_source = _square_to_quad(source_points.double())
     to_output = _square_to_quad(output_points.double())
     m = to_source @ _adjugate(to_output)
     centre = output_points.double().mean(dim=1)
     w = m[:, 2, 0] * centre[:, 0] + m[:, 2, 1] * centre[:, 1] + m[:, 2, 2]
-    return (m / w.view(-1, 1, 1)).to(torch.float32)
+    return m / w.view(-1, 1, 1)
 
 
 def _square_to_quad(q: torch.Tensor) -> torch.Tensor:

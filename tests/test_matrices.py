@@ -191,3 +191,38 @@ def test_chain_composes_in_list_order():
     expected = scale_translate(1, 1, 5, 5) @ scale_translate(-1, 1, 30, 0) @ scale_translate(2, 2, 0, 0)
     assert params.out_size == (10, 15)
     torch.testing.assert_close(params.matrix[0].double(), expected)
+
+
+@pytest.fixture
+def tf32_matmul():
+    """The matmul settings common in training scripts: TF32 on CUDA, "high" precision everywhere."""
+    before = torch.backends.cuda.matmul.allow_tf32, torch.get_float32_matmul_precision()
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.set_float32_matmul_precision("high")
+    yield
+    torch.backends.cuda.matmul.allow_tf32 = before[0]
+    torch.set_float32_matmul_precision(before[1])
+
+
+def test_chain_is_composed_in_float64_and_cast_once(tf32_matmul):
+    from gpuaug import _hash
+    from gpuaug.transforms.base import Draw
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # TF32 exists on CUDA only
+    ops = [
+        gpuaug.RandomResizedCrop(97, scale=(0.3, 1.0)),
+        gpuaug.RandomHorizontalFlip(),
+        gpuaug.RandomAffine(40, translate=(0.1, 0.1), scale=(0.7, 1.3), shear=(-10, 10, -5, 5)),
+        gpuaug.RandomPerspective(0.5, p=1.0),
+        gpuaug.RandomRotation(90),
+    ]
+    ids = torch.arange(64, device=device)
+    params = gpuaug.Compose(ops).sample(torch.zeros(64, 1, 513, 389, device=device), seed=3, sample_ids=ids)
+    # The same keyed draws, op by op, multiplied independently in float64.
+    draw = Draw(64, device, keys=_hash.sample_keys(3, ids))
+    size, expected = (513, 389), torch.eye(3, dtype=torch.float64, device=device)
+    for op in ops:
+        step = op.sample(draw, size)
+        expected, size = expected @ step.matrix.double(), step.out_size
+    assert params.matrix.dtype == torch.float32
+    assert torch.equal(params.matrix, expected.to(torch.float32))

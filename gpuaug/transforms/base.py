@@ -3,7 +3,7 @@
 An op never touches pixels. Given a :class:`Draw` (the batch's random source on a device)
 and the current canvas size (h, w), :meth:`Op.sample` draws *all* samples' parameters at
 once as tensors and returns a :class:`Step`: the raw draws (for logging and replay), one
-output→source float32 matrix per sample, and the canvas size after the op. Nothing here
+output→source float64 matrix per sample, and the canvas size after the op. Nothing here
 reads a tensor back to the host.
 """
 
@@ -22,7 +22,8 @@ class Step(NamedTuple):
 
     Attributes:
         draws: name → tensor with one row per sample (B or B×k), as drawn.
-        matrix: B×3×3 float32, the op's output→source map.
+        matrix: B×3×3 float64, the op's output→source map (:class:`gpuaug.Compose` composes
+            the chain in float64 and casts to float32 once).
         out_size: (h, w) of the canvas after the op.
     """
 
