@@ -154,10 +154,11 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     """The launches gpuaug's public API makes over a matrix of inputs, recorded (not run).
 
     Covers every kernel flag and argument type at least once: both warps for every image
-    and mask dtype, 1 and 3 channels, with and without perspective, at sizes divisible by 16
-    and at odd ones; Compose's fused image kernel with each pixel op alone (with and without
-    perspective) and with the whole fused chain for every input dtype and every output
-    dtype; and ``Compose.invert`` for logits and labels.
+    and mask dtype, 1 and 3 channels, with and without perspective, at sizes divisible by
+    16, at odd ones and at 1 (which Triton makes a constexpr); Compose's fused image kernel
+    with each pixel op alone (with and without perspective) and with the whole fused chain
+    for every input dtype and every output dtype; and ``Compose.invert`` for logits and
+    labels.
     """
     import gpuaug
     from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES
@@ -203,6 +204,12 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
             params = aug.sample(zeros(2, 3, 48, 64), generator)
             aug.invert(zeros(2, 5, *params.out_size), params)
             aug.invert(zeros(2, *params.out_size, dtype=torch.int64), params)
+        # Sizes equal to 1 are constexprs in a CUDA launch: one-pixel sources and outputs.
+        one = torch.eye(3, device=device).expand(2, 3, 3)
+        warp_image(zeros(2, 3, 1, 1, dtype=torch.uint8), one, (1, 1), 0.5, "triton", perspective=False)
+        warp_mask(zeros(2, 1, 1, dtype=torch.int64), one, (1, 1), 0, "triton", perspective=False)
+        aug = gpuaug.Compose([gpuaug.Resize((1, 1)), *chain], backend="triton")
+        aug(zeros(1, 3, 1, 1, dtype=torch.uint8), zeros(1, 1, 1, dtype=torch.int64), generator)
         for dtype in IMAGE_DTYPES:
             fused(False, chain, dtype)
         for out_dtype in OUT_DTYPES:

@@ -112,10 +112,11 @@ def fused_image_kernel(
 ):
     b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
     o00, m00, m01, m10, m11, wx, wy = bilinear_taps(sx, sy, front, H, W)
-    src = src_ptr + b.to(tl.int64) * 3 * H * W
+    area = tl.cast(H, tl.int64) * W  # tl.cast: H is a constexpr when it equals 1
+    src = src_ptr + b.to(tl.int64) * 3 * area
     r = bilinear_sample(src, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 0), SCALE)
-    g = bilinear_sample(src + H * W, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 1), SCALE)
-    bl = bilinear_sample(src + 2 * H * W, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 2), SCALE)
+    g = bilinear_sample(src + area, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 1), SCALE)
+    bl = bilinear_sample(src + 2 * area, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 2), SCALE)
     in_tile = (rows < h) & (cols < w)
 
     jitter = jitter_ptr + b * 5
@@ -152,7 +153,7 @@ def fused_image_kernel(
             r = tl.where(greyed, grey, r)
             g = tl.where(greyed, grey, g)
             bl = tl.where(greyed, grey, bl)
-        plane = h.to(tl.int64) * w
+        plane = tl.cast(h, tl.int64) * w
         pixel = rows.to(tl.int64) * w + cols
         if NOISE:
             noisy = tl.load(noise_ptr + b * 2) > 0
