@@ -6,8 +6,10 @@ Coordinate convention (docs/design.md): pixel (i, j) covers [j, j+1) × [i, i+1)
 
 - Masks take the label of source pixel ``floor(s)``; a source outside [0, W)×[0, H),
   non-finite, or with ``w <= 0`` gives the fill (ignore) value.
-- Images are sampled bilinearly at ``s − 0.5`` in index space (``align_corners=False``);
-  each of the four taps outside the image reads ``fill``.
+- Images take ``fill`` at the same outside points; inside points are sampled bilinearly at
+  ``s − 0.5`` in index space (``align_corners=False``) with the taps clamped to the image
+  (edge replicate, as ``F.interpolate`` does), so no inside point reads ``fill`` and image
+  content ends exactly where mask labels do.
 
 The source coordinate is evaluated in one float32 order everywhere (torch path, Triton
 kernels, :mod:`gpuaug.reference`): ``sx = (m00·x + m01·y) + m02`` (likewise ``sy``, ``w``),
@@ -57,8 +59,8 @@ def warp_image(
         matrix: B×3×3 floating matrices on the images' device, output pixel centre → source
             coordinate (see the module docstring); used in float32.
         out_size: output (h, w), or an int for a square output.
-        fill: value in the output scale read by every bilinear tap outside the source: a
-            float or one value per channel.
+        fill: value in the output scale of output pixels whose source point is outside the
+            image (the masks' ignore pixels): a float or one value per channel.
         backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch".
         perspective: divide by the homogeneous coordinate. Passing False for a matrix whose
             last row is (0, 0, 1) skips a division that would be exact anyway.
@@ -129,12 +131,13 @@ def warp_batch(
         )
         out_masks = None if masks is None else gather_nearest(masks, matrix, out_size, ignore_index, perspective)
         return out_images, out_masks
+    sx, sy, hw = _source_coords(matrix, out_size, perspective)
+    source = images if images is not None else masks
+    inside = _inside(sx, sy, hw, source.shape[-2], source.shape[-1])
     out_images = None
     if images is not None:
-        out_images = _bilinear_torch(
-            images, matrix, out_size, channel_values(fill, images.shape[1], images.device), any(fill), perspective
-        )
-    out_masks = None if masks is None else _nearest_torch(masks, matrix, out_size, ignore_index, perspective)
+        out_images = _bilinear_torch(images, sx, sy, inside, channel_values(fill, images.shape[1], images.device))
+    out_masks = None if masks is None else _nearest_torch(masks, sx, sy, inside, ignore_index)
     return out_images, out_masks
 
 
@@ -169,68 +172,49 @@ def _source_coords(
     return sx.div_(hw), sy.div_(hw), hw
 
 
+def _inside(sx: torch.Tensor, sy: torch.Tensor, hw: torch.Tensor | None, height: int, width: int) -> torch.Tensor:
+    """Where source points lie in the image: [0, W)×[0, H), finite, w > 0 (NaN compares False)."""
+    inside = (sx >= 0).logical_and_(sx < width).logical_and_(sy >= 0).logical_and_(sy < height)
+    return inside if hw is None else inside.logical_and_(hw > 0)
+
+
 def _nearest_torch(
-    masks: torch.Tensor, matrix: torch.Tensor, out_size: tuple[int, int], fill: int, perspective: bool
+    masks: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, inside: torch.Tensor, fill: int
 ) -> torch.Tensor:
     """Labels of source pixels floor(s), gathered with int32 indices; ``fill`` where s is outside."""
     b, height, width = masks.shape[0], masks.shape[-2], masks.shape[-1]
-    out_shape = masks.shape[:-2] + out_size
+    out_shape = masks.shape[:-2] + tuple(sx.shape[-2:])
     if b == 0:
         return masks.new_empty(out_shape)
-    sx, sy, hw = _source_coords(matrix, out_size, perspective)
-    fx, fy = sx.floor_(), sy.floor_()
-    # A source pixel is inside exactly when clamping leaves it unchanged (NaN never compares
-    # equal); outside points keep their clamped, valid index and get `fill` below.
-    cx, cy = fx.clamp(0, width - 1), fy.clamp(0, height - 1)
-    inside = (cx == fx).logical_and_(cy == fy)
-    if hw is not None:
-        inside.logical_and_(hw > 0)
+    # Outside points get a valid clamped index (NaN → 0) and `fill` below.
     index_dtype = torch.int32 if b * height * width < 2**31 else torch.int64
-    ix = cx.nan_to_num_(0.0).to(index_dtype)
-    iy = cy.nan_to_num_(0.0).to(index_dtype)
+    ix = sx.floor().clamp_(0, width - 1).nan_to_num_(0.0).to(index_dtype)
+    iy = sy.floor().clamp_(0, height - 1).nan_to_num_(0.0).to(index_dtype)
     base = torch.arange(b, device=masks.device, dtype=index_dtype).mul_(height * width).view(b, 1, 1)
     flat = iy.mul_(width).add_(ix).add_(base)
     labels = masks.reshape(-1).index_select(0, flat.view(-1))
-    return labels.masked_fill_(inside.logical_not_().view(-1), fill).view(out_shape)
+    return labels.masked_fill_(inside.logical_not().view(-1), fill).view(out_shape)
 
 
 def _bilinear_torch(
-    images: torch.Tensor,
-    matrix: torch.Tensor,
-    out_size: tuple[int, int],
-    fill: torch.Tensor,
-    has_fill: bool,
-    perspective: bool,
+    images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, inside: torch.Tensor, fill: torch.Tensor
 ) -> torch.Tensor:
-    """Bilinear sample at s − 0.5 with grid_sample (zeros padding, shifted by the fill)."""
+    """Bilinear sample at s − 0.5 with taps clamped to the image (grid_sample's border padding)
+    at inside points; ``fill`` at the others."""
     b, c, height, width = images.shape
-    h, w = out_size
+    h, w = sx.shape[-2:]
     if b == 0:
         return torch.empty((0, c, h, w), dtype=torch.float32, device=images.device)
-    # grid_sample with align_corners=False reads g = 2·s/W − 1: fold that into the matrix, then
-    # write the B×h×w×2 grid directly from 1-D bases (two small outer products, one large add).
-    norm = matrix.clone()
-    norm[:, 0] = matrix[:, 0] * (2.0 / width) - matrix[:, 2]
-    norm[:, 1] = matrix[:, 1] * (2.0 / height) - matrix[:, 2]
-    x = torch.arange(w, device=images.device, dtype=torch.float32).add_(0.5).view(1, 1, w, 1)
-    y = torch.arange(h, device=images.device, dtype=torch.float32).add_(0.5).view(1, h, 1, 1)
-    rows = 3 if perspective else 2
-    coef = norm[:, :rows].transpose(1, 2).reshape(b, 3, 1, 1, rows)  # coef[:, k]: column k, used rows
-    grid = (x * coef[:, 0] + coef[:, 2]) + y * coef[:, 1]  # B×h×w×rows
-    if perspective:
-        hw = grid[..., 2:]
-        # Behind the camera or non-finite: send the point far outside, where all taps read fill.
-        grid = (grid[..., :2] / hw).masked_fill_(hw <= 0, -4.0).nan_to_num_(nan=-4.0).clamp_(-4.0, 4.0)
+    # grid_sample with align_corners=False reads g = 2·s/W − 1; border padding clamps the
+    # point to the edge pixels' centres, which equals clamping each tap to the image.
+    scale = torch.tensor([2.0 / width, 2.0 / height], device=images.device)
+    grid = torch.stack((sx, sy), dim=-1).mul_(scale).sub_(1.0)
+    grid.masked_fill_(inside.logical_not().unsqueeze(-1), 0.0)  # outside: any finite point, replaced below
     src = images.float()
     if images.dtype == torch.uint8:
         src = src.mul_(1.0 / 255.0)
-    fill_c = fill.view(1, c, 1, 1)
-    if has_fill:
-        src = src - fill_c
-    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    if has_fill:
-        out = out.add_(fill_c)
-    return out.contiguous()
+    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return torch.where(inside.unsqueeze(1), out, fill.view(1, c, 1, 1)).contiguous()
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -6,13 +6,13 @@ Two probes, both float32 images B×3×H×W and int64 masks B×1×H×W:
   index ``i`` and a validity channel of ones; the mask label encodes ``i·W + j`` (skipping
   the ignore value). After any pair transform, a pixel's image channels say where in the
   source the image was sampled (index space, bilinear of a linear ramp is exact) and its
-  label says which source pixel the mask took, so the two can be compared. Taps from
-  outside the source read 0, so validity < 1 marks pixels near or past the border, and
-  validity 0 marks pixels whose source is wholly outside.
+  label says which source pixel the mask took, so the two can be compared. The validity
+  channel is 1 where the image was sampled from the source and 0 where it took the fill
+  (0), so a pipeline that blends taps with the fill near the border shows values between.
 - :func:`label_probe`: a few sparse labels (0, 10, 20, 30) in blocks, so interpolating
   labels shows up as labels that were never in the input.
 
-Conventions follow DESIGN.md: the mask's source pixel is ``floor(s)`` and the image samples
+Conventions follow docs/design.md: the mask's source pixel is ``floor(s)`` and the image samples
 ``s − 0.5``, so per axis ``|mask pixel − image coordinate| <= 0.5`` and the mean signed
 offset is about 0 for a correct pipeline.
 """

@@ -1,4 +1,4 @@
-"""The CPU reference: the coordinate convention of DESIGN.md written out plainly.
+"""The CPU reference: the coordinate convention of docs/design.md written out plainly.
 
 One explicit loop over samples, plain torch on the CPU, no ``grid_sample``, no Triton and no
 shared code with the fast paths beyond input validation. For every output pixel (i, j) of
@@ -8,11 +8,13 @@ sample b:
 2. map it through the sample's float32 matrix M in the contract's order:
    ``sx = (M00·x + M01·y) + M02``, ``sy = (M10·x + M11·y) + M12`` and, when the params have
    a perspective row, ``w = (M20·x + M21·y) + M22``, ``sx = sx / w``, ``sy = sy / w``;
-3. mask: the label of source pixel ``(floor(sy), floor(sx))``, or ``ignore_index`` where
-   that is outside the image, non-finite, or ``w <= 0``;
-4. image: bilinear interpolation at ``(sx − 0.5, sy − 0.5)`` in index space, where each of
-   the four taps outside the image reads ``fill``;
-5. the pixel ops, in list order, one sample at a time, with kornia's colour maths and
+3. the point is *inside* when ``0 <= sx < W`` and ``0 <= sy < H`` (so finite) and, with a
+   perspective row, ``w > 0``;
+4. mask: the label of source pixel ``(floor(sy), floor(sx))`` at inside points,
+   ``ignore_index`` elsewhere;
+5. image: bilinear interpolation at ``(sx − 0.5, sy − 0.5)`` in index space at inside
+   points, each tap clamped to the image (edge replicate), ``fill`` elsewhere;
+6. the pixel ops, in list order, one sample at a time, with kornia's colour maths and
    filters (``kornia.enhance``, ``kornia.color``, ``kornia.filters``) as an independent
    implementation; then the cast to ``out_dtype``.
 
@@ -60,12 +62,13 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
     pixel_ops = [r for r in params.ops if r.config is not None]
     for k in range(b):
         sx, sy, front = _source_points(params.matrix[k], h, w, params.perspective)
-        image = _bilinear(source[k], sx, sy, front, fill)
+        inside = front & (sx >= 0) & (sx < source.shape[-1]) & (sy >= 0) & (sy < source.shape[-2])
+        image = _bilinear(source[k], sx, sy, inside, fill)
         for record in pixel_ops:
             image = _pixel_op(record.name, record.config, {n: v[k] for n, v in record.draws.items()}, image)
         out_images[k] = image
         if masks is not None:
-            out_masks[k] = _nearest(labels[k], sx, sy, front, params.ignore_index)
+            out_masks[k] = _nearest(labels[k], sx, sy, inside, params.ignore_index)
     out_images = out_images.to(params.out_dtype)
     if masks is None:
         return out_images
@@ -85,10 +88,8 @@ def _source_points(m: torch.Tensor, h: int, w: int, perspective: bool):
     return sx / hw, sy / hw, hw > 0
 
 
-def _nearest(mask: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, front: torch.Tensor, ignore: int):
-    """Label of source pixel floor(s), ``ignore`` where that pixel is not in the mask."""
-    height, width = mask.shape
-    inside = front & (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
+def _nearest(mask: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, inside: torch.Tensor, ignore: int):
+    """Label of source pixel floor(s) at inside points, ``ignore`` elsewhere."""
     out = torch.full(sx.shape, ignore, dtype=mask.dtype)
     col = torch.floor(sx[inside]).long()
     row = torch.floor(sy[inside]).long()
@@ -96,26 +97,21 @@ def _nearest(mask: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, front: torc
     return out
 
 
-def _bilinear(image: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, front: torch.Tensor, fill: torch.Tensor):
-    """Bilinear sample of a C×H×W image at (sx − 0.5, sy − 0.5); outside taps read ``fill``."""
+def _bilinear(image: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, inside: torch.Tensor, fill: torch.Tensor):
+    """Bilinear sample of a C×H×W image at (sx − 0.5, sy − 0.5) with taps clamped to the
+    image, at inside points; ``fill`` elsewhere."""
     c, height, width = image.shape
-    finite = front & torch.isfinite(sx) & torch.isfinite(sy)
-    # Points that are not finite or are behind the camera read fill from every tap.
-    ix = torch.where(finite, sx - 0.5, -10.0).clamp(-10.0, width + 10.0)
-    iy = torch.where(finite, sy - 0.5, -10.0).clamp(-10.0, height + 10.0)
-    x0 = torch.floor(ix)
-    y0 = torch.floor(iy)
-    wx = ix - x0
-    wy = iy - y0
-    out = torch.zeros((c,) + sx.shape, dtype=torch.float32)
+    out = fill.view(c, 1, 1).expand(c, *sx.shape).clone()
+    ix, iy = sx[inside] - 0.5, sy[inside] - 0.5
+    x0, y0 = torch.floor(ix), torch.floor(iy)
+    wx, wy = ix - x0, iy - y0
+    value = torch.zeros((c, ix.numel()), dtype=torch.float32)
     for dy, weight_y in ((0, 1.0 - wy), (1, wy)):
         for dx, weight_x in ((0, 1.0 - wx), (1, wx)):
-            col = (x0 + dx).long()
-            row = (y0 + dy).long()
-            inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
-            tap = fill.view(c, 1, 1).expand(c, *sx.shape).clone()
-            tap[:, inside] = image[:, row[inside], col[inside]]
-            out += tap * (weight_y * weight_x)
+            col = (x0 + dx).long().clamp(0, width - 1)
+            row = (y0 + dy).long().clamp(0, height - 1)
+            value += image[:, row, col] * (weight_y * weight_x)
+    out[:, inside] = value
     return out
 
 

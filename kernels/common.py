@@ -34,7 +34,8 @@ def source_coords(mat_ptr, b, x, y, PERSPECTIVE: tl.constexpr):
     """Map output pixel centres (x, y) of sample ``b`` to source coordinates.
 
     Returns ``(sx, sy, front)`` where ``front`` is False where the homogeneous ``w <= 0`` or
-    the coordinate is NaN; callers still test the range, which also rejects infinities.
+    the coordinate is NaN; :func:`source_inside` adds the range test, which also rejects
+    infinities.
     """
     base = mat_ptr + b.to(tl.int64) * 9
     m00 = tl.load(base + 0)
@@ -74,38 +75,46 @@ def tile_sources(mat_ptr, PERSPECTIVE: tl.constexpr, BLOCK_H: tl.constexpr, BLOC
 
 
 @triton.jit
-def bilinear_taps(sx, sy, front, H, W):
-    """Offsets, in-image masks and weights of the four bilinear taps at (sx − 0.5, sy − 0.5).
+def source_inside(sx, sy, front, H, W):
+    """Whether each source point lies in the H×W image: in [0, W)×[0, H), finite and in front.
 
-    Returns ``(o00, m00, m01, m10, m11, wx, wy)``: ``o00`` is the flat int64 offset of the
-    top-left tap within a plane (the others are +1, +W, +W+1); ``mYX`` says whether each tap is inside
-    the H×W image. Points that are not finite, behind the camera, or more than two pixels
-    outside have every tap outside.
+    The one definition of *inside* for every kernel: masks gather only there, and images
+    sample the image only there (``fill`` elsewhere), so image content and labels end at
+    the same edge.
     """
-    near = front & (sx > -2.0) & (sx < W + 2.0) & (sy > -2.0) & (sy < H + 2.0)
-    ix = tl.where(near, sx - 0.5, -3.0)
-    iy = tl.where(near, sy - 0.5, -3.0)
+    return front & (sx >= 0.0) & (sx < W) & (sy >= 0.0) & (sy < H)
+
+
+@triton.jit
+def bilinear_taps(sx, sy, inside, H, W):
+    """The four bilinear taps at (sx − 0.5, sy − 0.5), clamped to the image (edge replicate).
+
+    Returns ``(row0, row1, col0, col1, wx, wy)``: int64 offsets of the two tap rows within a
+    plane (row index × W), the two tap columns, and the weights of the second row and column.
+    Clamping only moves taps of inside points that hang over the border by half a pixel at
+    most, onto the edge pixel. Outside points get tap 0; callers mask their loads.
+    """
+    ix = tl.where(inside, sx - 0.5, 0.0)
+    iy = tl.where(inside, sy - 0.5, 0.0)
     x0f = tl.floor(ix)
     y0f = tl.floor(iy)
     x0 = x0f.to(tl.int32)
     y0 = y0f.to(tl.int32)
-    vx0 = (x0 >= 0) & (x0 < W)
-    vx1 = (x0 + 1 >= 0) & (x0 + 1 < W)
-    vy0 = (y0 >= 0) & (y0 < H)
-    vy1 = (y0 + 1 >= 0) & (y0 + 1 < H)
-    return y0.to(tl.int64) * W + x0, vy0 & vx0, vy0 & vx1, vy1 & vx0, vy1 & vx1, ix - x0f, iy - y0f
+    row0 = tl.maximum(y0, 0).to(tl.int64) * W
+    row1 = tl.minimum(y0 + 1, H - 1).to(tl.int64) * W
+    return row0, row1, tl.maximum(x0, 0), tl.minimum(x0 + 1, W - 1), ix - x0f, iy - y0f
 
 
 @triton.jit
-def bilinear_sample(plane_ptr, o00, m00, m01, m10, m11, wx, wy, W, fill, SCALE: tl.constexpr):
-    """Bilinear value of one plane from :func:`bilinear_taps`; outside taps read ``fill``."""
-    v00 = tl.where(m00, tl.load(plane_ptr + o00, mask=m00, other=0).to(tl.float32) * SCALE, fill)
-    v01 = tl.where(m01, tl.load(plane_ptr + o00 + 1, mask=m01, other=0).to(tl.float32) * SCALE, fill)
-    v10 = tl.where(m10, tl.load(plane_ptr + o00 + W, mask=m10, other=0).to(tl.float32) * SCALE, fill)
-    v11 = tl.where(m11, tl.load(plane_ptr + o00 + W + 1, mask=m11, other=0).to(tl.float32) * SCALE, fill)
+def bilinear_sample(plane_ptr, row0, row1, col0, col1, wx, wy, inside, fill, SCALE: tl.constexpr):
+    """Bilinear value of one plane from :func:`bilinear_taps` at inside points, ``fill`` elsewhere."""
+    v00 = tl.load(plane_ptr + row0 + col0, mask=inside, other=0).to(tl.float32) * SCALE
+    v01 = tl.load(plane_ptr + row0 + col1, mask=inside, other=0).to(tl.float32) * SCALE
+    v10 = tl.load(plane_ptr + row1 + col0, mask=inside, other=0).to(tl.float32) * SCALE
+    v11 = tl.load(plane_ptr + row1 + col1, mask=inside, other=0).to(tl.float32) * SCALE
     top = v00 * (1.0 - wx) + v01 * wx
     bottom = v10 * (1.0 - wx) + v11 * wx
-    return top * (1.0 - wy) + bottom * wy
+    return tl.where(inside, top * (1.0 - wy) + bottom * wy, fill)
 
 
 @triton.jit

@@ -31,7 +31,7 @@ import triton.language as tl
 
 from gpuaug.transforms.color import GRAY_WEIGHTS
 
-from .common import bilinear_sample, bilinear_taps, hash_normal, launch, tile_sources
+from .common import bilinear_sample, bilinear_taps, hash_normal, launch, source_inside, tile_sources
 
 # Two pixels per thread: the whole colour chain on four output pixels per thread needs
 # more than 128 registers (bench/results/kernels-sm90.md).
@@ -111,12 +111,13 @@ def fused_image_kernel(
     BLOCK_W: tl.constexpr,
 ):
     b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    o00, m00, m01, m10, m11, wx, wy = bilinear_taps(sx, sy, front, H, W)
+    inside = source_inside(sx, sy, front, H, W)
+    row0, row1, col0, col1, wx, wy = bilinear_taps(sx, sy, inside, H, W)
     area = tl.cast(H, tl.int64) * W  # tl.cast: H is a constexpr when it equals 1
     src = src_ptr + b.to(tl.int64) * 3 * area
-    r = bilinear_sample(src, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 0), SCALE)
-    g = bilinear_sample(src + area, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 1), SCALE)
-    bl = bilinear_sample(src + 2 * area, o00, m00, m01, m10, m11, wx, wy, W, tl.load(fill_ptr + 2), SCALE)
+    r = bilinear_sample(src, row0, row1, col0, col1, wx, wy, inside, tl.load(fill_ptr + 0), SCALE)
+    g = bilinear_sample(src + area, row0, row1, col0, col1, wx, wy, inside, tl.load(fill_ptr + 1), SCALE)
+    bl = bilinear_sample(src + 2 * area, row0, row1, col0, col1, wx, wy, inside, tl.load(fill_ptr + 2), SCALE)
     in_tile = (rows < h) & (cols < w)
 
     jitter = jitter_ptr + b * 5

@@ -13,7 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import launch, tile_sources
+from .common import launch, source_inside, tile_sources
 
 NUM_WARPS = 8
 
@@ -33,7 +33,7 @@ def gather_nearest_kernel(
     BLOCK_W: tl.constexpr,
 ):
     b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    inside = front & (sx >= 0.0) & (sx < W) & (sy >= 0.0) & (sy < H)
+    inside = source_inside(sx, sy, front, H, W)
     ix = tl.where(inside, tl.floor(sx), 0.0).to(tl.int32)
     iy = tl.where(inside, tl.floor(sy), 0.0).to(tl.int32)
     src = src_ptr + b.to(tl.int64) * H * W

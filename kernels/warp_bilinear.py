@@ -5,17 +5,17 @@ Layout: source ``src`` is a contiguous B×C×H×W tensor, uint8 (read as value/2
 output→source; ``fill`` is a C-vector of float32 in the output scale.
 
 Each program handles one BLOCK_H×BLOCK_W output tile of one sample: source coordinates are
-computed once in registers and reused for every channel. The image is sampled at
-``s − 0.5`` in index space (``align_corners=False``); each of the four taps that falls
-outside the source reads ``fill``, so pixels within half a pixel of the border blend
-towards it, exactly like ``grid_sample`` with zeros padding when fill = 0.
+computed once in registers and reused for every channel. A point inside the image (the
+masks' rule: [0, W)×[0, H), finite, w > 0) is sampled at ``s − 0.5`` in index space
+(``align_corners=False``) with its taps clamped to the image, like ``F.interpolate``; a
+point outside reads ``fill``. So image content ends exactly where mask labels do.
 """
 
 import torch
 import triton
 import triton.language as tl
 
-from .common import bilinear_sample, bilinear_taps, launch, tile_sources
+from .common import bilinear_sample, bilinear_taps, launch, source_inside, tile_sources
 
 NUM_WARPS = 8
 
@@ -37,13 +37,14 @@ def warp_bilinear_kernel(
     BLOCK_W: tl.constexpr,
 ):
     b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    o00, m00, m01, m10, m11, wx, wy = bilinear_taps(sx, sy, front, H, W)
+    inside = source_inside(sx, sy, front, H, W)
+    row0, row1, col0, col1, wx, wy = bilinear_taps(sx, sy, inside, H, W)
     in_tile = (rows < h) & (cols < w)
     out_off = rows.to(tl.int64) * w + cols
     for c in range(C):
         plane = b.to(tl.int64) * C + c
         f = tl.load(fill_ptr + c)
-        value = bilinear_sample(src_ptr + plane * H * W, o00, m00, m01, m10, m11, wx, wy, W, f, SCALE)
+        value = bilinear_sample(src_ptr + plane * H * W, row0, row1, col0, col1, wx, wy, inside, f, SCALE)
         tl.store(out_ptr + plane * h * w + out_off, value, mask=in_tile)
 
 

@@ -134,7 +134,11 @@ def test_invert_round_trip_on_the_coordinate_probe():
     back_masks = aug.invert(out_masks, params)
     defined = back_images[:, 2] > 0.999
     assert defined.float().mean() > 0.3
-    # Image coordinates come back to within interpolation error; labels to within a pixel.
+    # Away from the view's edge and the frame's (where taps are clamped to the edge pixel, up
+    # to half a pixel off), image coordinates come back to within interpolation error; labels
+    # to within a pixel.
+    defined &= -torch.nn.functional.max_pool2d(-defined[:, None].float(), 3, 1, 1)[:, 0] > 0.5
+    defined[:, [0, -1]] = defined[:, :, [0, -1]] = False
     for axis in (0, 1):
         assert (back_images[:, axis] - images[:, axis])[defined].abs().max() < 0.05
     known = back_masks[:, 0] != 255
