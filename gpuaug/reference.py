@@ -129,6 +129,7 @@ def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torc
         if "saturation" in draws:
             x = kornia.enhance.adjust_saturation_with_gray_subtraction(x, float(draws["saturation"]))
         if "hue" in draws:
+            # The hue rotation of record: the torch path and the fused kernel are tested against it.
             x = kornia.enhance.adjust_hue(x, 2.0 * math.pi * float(draws["hue"])).clamp(0.0, 1.0)
     elif name == "RandomGrayscale" and applied:
         x = kornia.color.rgb_to_grayscale(x).expand_as(x)

@@ -49,7 +49,11 @@ def _clamp01(x):
 
 @triton.jit
 def _shift_hue(r, g, b, shift):
-    """torchvision's RGB → HSV, hue += shift (fraction of the circle), HSV → RGB."""
+    """torchvision's RGB → HSV, hue += shift (fraction of the circle), HSV → RGB.
+
+    One of three hue implementations (docs/design.md): ``gpuaug.reference`` is the truth,
+    this per-pixel sector table and the torch path's closed form are tested against it.
+    """
     maxc = tl.maximum(tl.maximum(r, g), b)
     minc = tl.minimum(tl.minimum(r, g), b)
     same = maxc == minc

@@ -117,8 +117,9 @@ def _shift_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Rotate the hue of RGB images in [0, 1] by ``shift`` (B, fraction of the circle).
 
     torchvision's RGB → HSV conversion and an equivalent closed form of its HSV → RGB, as
-    whole-batch tensor ops (the fused kernel computes the same per pixel with the sector
-    table; the reference uses kornia's HSV code).
+    whole-batch tensor ops. One of three hue implementations (docs/design.md): the
+    reference's (kornia's HSV code) is the truth; this one and the fused kernel's sector
+    table are tested against it.
     """
     r, g, b = images.unbind(dim=1)
     maxc = torch.maximum(torch.maximum(r, g), b)
