@@ -21,7 +21,9 @@ def check_mask(mask: torch.Tensor, num_classes: int, ignore_index: int = 255) ->
     """Raise if ``mask`` is not a valid label mask; return None when it is.
 
     Valid means an integer dtype (never float or bool) and every label in
-    [0, ``num_classes``) or equal to ``ignore_index``.
+    [0, ``num_classes``) or equal to ``ignore_index``. The comparison is exact on every
+    integer dtype: nothing wraps (an int8 mask cannot hold ``ignore_index=255``, so its
+    label −1 is invalid, not ignore; ``num_classes=300`` accepts every non-negative int8).
 
     Args:
         mask: labels of any shape (typically B×H×W or B×1×H×W), on any device.
@@ -29,7 +31,8 @@ def check_mask(mask: torch.Tensor, num_classes: int, ignore_index: int = 255) ->
         ignore_index: the one label allowed outside [0, num_classes).
 
     Raises:
-        TypeError: float or bool mask (or not a tensor).
+        TypeError: float or bool mask (or not a tensor); a ``num_classes`` or ``ignore_index``
+            that is not an int.
         ValueError: labels outside the valid set; the message lists the offending labels
             and how many pixels carry each.
     """
@@ -41,15 +44,33 @@ def check_mask(mask: torch.Tensor, num_classes: int, ignore_index: int = 255) ->
             "normalised or thresholded somewhere: keep masks integer end to end"
         )
     num_classes = check_num_classes(num_classes)
-    bad = (mask < 0) | (mask >= num_classes)
-    bad &= mask != ignore_index
-    count = int(bad.sum())  # the one host read
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index: expected an int, got {type(ignore_index).__name__}")
+    bad = _labels_outside(mask, num_classes, ignore_index)
+    count = 0 if bad is None else int(bad.sum())  # the one host read
     if count == 0:
         return None
     labels, pixels = torch.unique(mask[bad], return_counts=True)
     shown = ", ".join(f"{v} ({n} px)" for v, n in zip(labels[:20].tolist(), pixels[:20].tolist(), strict=True))
     more = f" and {len(labels) - 20} more labels" if len(labels) > 20 else ""
     raise ValueError(f"mask: {count} pixels have labels outside [0, {num_classes}) ∪ {{{ignore_index}}}: {shown}{more}")
+
+
+def _labels_outside(mask: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor | None:
+    """Where ``mask`` holds a label outside [0, num_classes) ∪ {ignore_index}; None when its dtype cannot.
+
+    Compares with the mask's own dtype (no int64 copy of the mask) but only against bounds that
+    dtype can hold, so nothing wraps: a bound beyond the dtype's range excludes no label, and
+    an ignore value the dtype cannot hold matches no label.
+    """
+    info = torch.iinfo(mask.dtype)
+    bad = mask < 0 if info.min < 0 else None
+    if num_classes - 1 < info.max:
+        above = mask > num_classes - 1
+        bad = above if bad is None else bad.logical_or_(above)
+    if bad is not None and info.min <= ignore_index <= info.max:
+        bad &= mask != ignore_index
+    return bad
 
 
 @dataclass(frozen=True)

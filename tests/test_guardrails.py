@@ -31,6 +31,44 @@ def test_check_mask_reports_bad_labels_and_counts():
         gpuaug.check_mask(mask, num_classes=0)
 
 
+MASK_DTYPES = [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64]
+#: Labels worth probing: around 0, the classic ignore values, and the edges of every dtype.
+EDGE_LABELS = [-(2**63), -(2**31), -32768, -129, -128, -127, -100, -1, 0, 1, 2, 99, 100, 126, 127, 128, 155, 156]
+EDGE_LABELS += [254, 255, 256, 299, 300, 32767, 32768, 2**31 - 1, 2**31, 2**63 - 1]
+
+
+@pytest.mark.parametrize("dtype", MASK_DTYPES)
+@pytest.mark.parametrize("num_classes", [1, 3, 100, 127, 128, 255, 256, 300, 2**31, 2**64])
+@pytest.mark.parametrize("ignore_index", [255, -100, -1, 0, 127, 2**31, 2**64])
+def test_check_mask_is_exact_on_every_integer_dtype(dtype, num_classes, ignore_index):
+    info = torch.iinfo(dtype)
+    labels = [v for v in EDGE_LABELS if info.min <= v <= info.max]
+    assert info.min in labels and info.max in labels
+    mask = torch.tensor(labels, dtype=dtype).view(1, 1, -1)
+    before = mask.clone()
+    invalid = [v for v in labels if not (0 <= v < num_classes or v == ignore_index)]
+    if not invalid:
+        assert gpuaug.check_mask(mask, num_classes, ignore_index) is None
+    else:
+        shown = ", ".join(f"{v} (1 px)" for v in invalid[:20])
+        more = f" and {len(invalid) - 20} more labels" if len(invalid) > 20 else ""
+        outside = f"outside [0, {num_classes}) ∪ {{{ignore_index}}}"
+        message = f"mask: {len(invalid)} pixels have labels {outside}: {shown}{more}"
+        with pytest.raises(ValueError) as error:
+            gpuaug.check_mask(mask, num_classes, ignore_index)
+        assert str(error.value) == message
+    assert torch.equal(mask, before)
+
+
+def test_check_mask_narrow_dtypes_do_not_wrap():
+    # The cases that wrapped when the bounds were compared in the mask dtype.
+    with pytest.raises(ValueError, match=r"mask: 1 pixels have labels outside \[0, 3\) ∪ \{255\}: -1 \(1 px\)"):
+        gpuaug.check_mask(torch.tensor([[0, -1, 2]], dtype=torch.int8), num_classes=3, ignore_index=255)
+    assert gpuaug.check_mask(torch.tensor([[0, 100, 127]], dtype=torch.int8), num_classes=300) is None
+    with pytest.raises(ValueError, match=r"outside \[0, 3\) ∪ \{-100\}: 156 \(1 px\)"):
+        gpuaug.check_mask(torch.tensor([[0, 156]], dtype=torch.uint8), num_classes=3, ignore_index=-100)
+
+
 def test_check_mask_catches_a_normalised_or_interpolated_mask():
     mask = torch.randint(0, 3, (2, 8, 8))
     with pytest.raises(TypeError):
