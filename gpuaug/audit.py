@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from gpuaug import probe
+from gpuaug._checks import check_int, check_size
 
 __all__ = ["AuditReport", "check_pair", "format_table", "main"]
 
@@ -115,14 +116,18 @@ def check_pair(
         seed: the torch seed set before each call.
         device: where the probes are made (CPU by default).
     """
-    height, width = image_size
+    if not callable(fn):
+        raise TypeError(f"fn: expected a callable fn(images, masks) -> (images, masks), got {type(fn).__name__}")
+    height, width = check_size(image_size, "image_size")
+    if check_int(batch_size, "batch_size") < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size}")
     images, masks = probe.coordinate_probe(batch_size, height, width, ignore_index, device)
     torch.manual_seed(seed)
-    out_images, out_masks = fn(images, masks)
+    out_images, out_masks = _call(fn, images, masks)
     metrics = probe.measure_alignment(out_images, out_masks, width, ignore_index)
     sparse_images, sparse_masks = probe.label_probe(batch_size, height, width, device=device)
     torch.manual_seed(seed)
-    _, sparse_out = fn(sparse_images, sparse_masks)
+    _, sparse_out = _call(fn, sparse_images, sparse_masks)
     return AuditReport(
         alignment_px=metrics["alignment_px"],
         mean_offset_px=metrics["mean_offset_px"],
@@ -133,6 +138,14 @@ def check_pair(
         per_sample=probe.varies_across_batch(out_images),
         inside_pixels=metrics["inside_pixels"],
     )
+
+
+def _call(fn: PairFn, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``fn(images, masks)``, checked to be an (images, masks) pair of tensors."""
+    out = fn(images, masks)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        raise TypeError(f"fn: expected fn(images, masks) to return (images, masks) tensors, got {type(out).__name__}")
+    return out[0], out[1]
 
 
 def format_table(reports: dict[str, AuditReport], extra: dict[str, dict[str, str]] | None = None) -> str:

@@ -27,7 +27,7 @@ import math
 import torch
 
 from gpuaug import _hash
-from gpuaug.compose import Params, check_params
+from gpuaug.compose import Params, check_params, check_params_type
 
 __all__ = ["apply"]
 
@@ -44,6 +44,7 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
         CPU tensors: ``(images, masks)`` when masks are given, else the images alone. Images
         are float32 B×C×h×w; masks keep their dtype and layout.
     """
+    check_params_type(params)
     images = images.cpu()
     masks = masks.cpu() if masks is not None else None
     params = params.to("cpu")
