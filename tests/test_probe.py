@@ -93,6 +93,23 @@ def test_demo_prints_table_and_writes_overlay(tmp_path, capsys):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_demo_overlay_pairs_the_same_scenes(monkeypatch):
+    drawn = {}
+
+    def capture(images, masks, out, **kwargs):
+        drawn.update(images=images, masks=masks, **kwargs)
+        return out
+
+    monkeypatch.setattr(demo, "save_overlay", capture)
+    demo.run(batch=6, size=16, out="unused.png", device=torch.device("cpu"), seed=3)
+    assert drawn["titles"] == [f"{name} #{k}" for k in range(4) for name in ("naive (3 bugs)", "gpuaug")]
+    images, masks = drawn["images"], drawn["masks"]
+    assert images.shape[0] == masks.shape[0] == 8
+    # Side by side, the same scene with the same draws: identical images, only the masks differ.
+    assert torch.equal(images[0::2], images[1::2]) and not torch.equal(masks[0::2], masks[1::2])
+    assert len({tuple(image.flatten()[:50].tolist()) for image in images[1::2]}) == 4  # four different scenes
+
+
 def test_report_to_dict_and_str():
     result = report(gpuaug.Compose(OPS))
     data = result.to_dict()
