@@ -205,9 +205,10 @@ def default_pipelines(size: int, ignore_index: int = 255) -> dict[str, PairFn]:
     }
     pipelines["gpuaug"] = Compose(ops, ignore_index=ignore_index)
     for name, factory in (("kornia", peers.kornia_pipeline), ("albumentations", peers.albumentations_pipeline)):
-        fn = factory(size, ignore_index)
-        if fn is not None:
-            pipelines[name] = fn
+        try:
+            pipelines[name] = factory(size, ignore_index)
+        except ImportError:
+            continue  # not installed: no row
     return pipelines
 
 

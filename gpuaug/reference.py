@@ -27,6 +27,7 @@ import math
 import torch
 
 from gpuaug import _hash
+from gpuaug._optional import require
 from gpuaug.compose import Params, check_params, check_params_type
 
 __all__ = ["apply"]
@@ -122,7 +123,7 @@ def _bilinear(image: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, front: to
 
 def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torch.Tensor:
     """One pixel op on one C×h×w float32 image, from its record."""
-    import kornia
+    kornia = require("kornia", "kornia", "gpuaug.reference (its pixel ops)")
 
     x = image.unsqueeze(0)
     applied = bool(draws.get("applied", True))

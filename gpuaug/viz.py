@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from gpuaug._checks import check_images, check_int
+from gpuaug._optional import require
 
 __all__ = ["save_overlay"]
 
@@ -25,14 +26,8 @@ CHAR_WIDTH = 0.75
 
 
 def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError("gpuaug.viz needs matplotlib: pip install 'gpuaug[viz]' (or pip install matplotlib)") from exc
-    return plt
+    require("matplotlib", "viz", "gpuaug.viz").use("Agg")
+    return require("matplotlib.pyplot", "viz", "gpuaug.viz")
 
 
 def save_overlay(

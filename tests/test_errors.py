@@ -4,6 +4,7 @@ whose message starts with the argument the caller passed.
 One table: each row is a call, the exception type and a regex the message must match.
 """
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 import gpuaug
-from gpuaug import audit, backends, metrics, reference, viz
+from gpuaug import audit, backends, metrics, peers, reference, viz
 from gpuaug.functional import warp_image, warp_mask
 
 AUG = gpuaug.Compose([gpuaug.RandomHorizontalFlip()])
@@ -1037,6 +1038,50 @@ def test_channels_first_batches_near_the_channels_last_rule_are_accepted(shape):
     out_images, out_masks = AUG(images, masks)
     assert out_images.shape == shape and out_masks.shape == masks.shape
     assert warp_image(images, torch.eye(3).expand(shape[0], 3, 3), shape[2:]).shape == shape
+
+
+JITTER = gpuaug.Compose([gpuaug.RandomHorizontalFlip(), gpuaug.ColorJitter(0.2, 0.2)])
+
+
+@pytest.mark.parametrize(
+    ("modules", "call", "match"),
+    [
+        (
+            ("matplotlib", "matplotlib.pyplot"),
+            lambda: viz.save_overlay(IMAGES, MASKS, OVERLAY),
+            r"gpuaug.viz needs matplotlib: pip install 'gpuaug\[viz\]'",
+        ),
+        (
+            ("kornia",),
+            lambda: reference.apply(IMAGES, MASKS, JITTER.sample(IMAGES)),
+            r"gpuaug.reference \(its pixel ops\) needs kornia: pip install 'gpuaug\[kornia\]'",
+        ),
+        (
+            ("kornia", "kornia.augmentation"),
+            lambda: peers.kornia_pipeline(8),
+            r"gpuaug.peers.kornia_pipeline needs kornia: pip install 'gpuaug\[kornia\]'",
+        ),
+        (
+            ("albumentations",),
+            lambda: peers.albumentations_pipeline(8),
+            r"gpuaug.peers.albumentations_pipeline needs albumentations: pip install 'gpuaug\[bench\]'",
+        ),
+    ],
+)
+def test_missing_optional_dependency_names_the_extra(monkeypatch, modules, call, match):
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)  # what an uninstalled module looks like to import
+    with pytest.raises(ImportError, match=match):
+        call()
+
+
+def test_the_engine_runs_without_kornia(monkeypatch):
+    for module in ("kornia", "kornia.augmentation"):
+        monkeypatch.setitem(sys.modules, module, None)
+    out_images, out_masks = JITTER(IMAGES, MASKS)
+    geometric = AUG.sample(IMAGES)
+    assert torch.equal(reference.apply(IMAGES, MASKS, geometric)[1], AUG.apply(IMAGES, MASKS, geometric)[1])
+    assert "kornia" not in audit.default_pipelines(8) and "gpuaug" in audit.default_pipelines(8)
 
 
 def test_triton_on_cpu_without_interpreter(monkeypatch):

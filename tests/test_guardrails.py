@@ -143,21 +143,6 @@ def test_overlay_writes_png_of_expected_size(tmp_path):
     assert png_size(one) == (352, 396)
 
 
-def test_overlay_without_matplotlib_says_how_to_install(monkeypatch, tmp_path):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("No module named 'matplotlib'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    with pytest.raises(ImportError, match=r"pip install 'gpuaug\[viz\]'"):
-        viz.save_overlay(torch.rand(1, 3, 4, 4), torch.zeros(1, 4, 4, dtype=torch.int64), tmp_path / "x.png")
-
-
 @pytest.mark.parametrize(
     "images",
     [
