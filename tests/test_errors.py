@@ -731,23 +731,14 @@ FUNCTIONAL = [
 ]
 
 GUARDRAILS = [
-    case(
-        "check-mask-float32",
-        lambda: gpuaug.check_mask(MASKS.float(), 3),
-        TypeError,
-        r"mask: expected integer labels, got torch.float32",
-    ),
-    case(
-        "check-mask-float16",
-        lambda: gpuaug.check_mask(MASKS.half(), 3),
-        TypeError,
-        r"mask: expected integer labels, got torch.float16",
-    ),
-    case(
-        "check-mask-bool",
-        lambda: gpuaug.check_mask(MASKS.bool(), 3),
-        TypeError,
-        r"mask: expected integer labels, got torch.bool",
+    *(
+        case(
+            f"check-mask-{dtype}",
+            lambda t=dtype: gpuaug.check_mask(MASKS.to(t), 3),
+            TypeError,
+            rf"mask: expected integer labels, got {dtype}",
+        )
+        for dtype in (torch.float32, torch.float16, torch.bool)
     ),
     case(
         "check-mask-numpy",
