@@ -91,10 +91,13 @@ def pipeline_fn(library, pipeline, device, out_size):
             compiled = torch.compile(aug.apply)
             return lambda images, masks: compiled(images, masks, aug.sample(images, generator))
         return lambda images, masks: aug(images, masks, generator=generator)
-    if library == "kornia":
-        return peers.kornia_pipeline(out_size, full=full)
-    if library == "albumentations" and device == "cpu":
-        return peers.albumentations_pipeline(out_size, full=full)
+    try:
+        if library == "kornia":
+            return peers.kornia_pipeline(out_size, full=full)
+        if library == "albumentations" and device == "cpu":
+            return peers.albumentations_pipeline(out_size, full=full)
+    except ImportError:
+        pass  # the peer is not installed
     return None
 
 

@@ -8,7 +8,7 @@ nearest-neighbour gather (dtype and ``ignore_index`` kept), once.
 from gpuaug import audit, functional, metrics, naive, peers, probe, reference, viz
 from gpuaug.compose import Compose, Params
 from gpuaug.data import to_device
-from gpuaug.guardrails import ClassPixelMonitor, check_mask
+from gpuaug.guardrails import ClassPixelMonitor, check_image_values, check_mask
 from gpuaug.transforms import (
     CenterCrop,
     ColorJitter,
@@ -34,6 +34,7 @@ __all__ = [
     "Params",
     "ClassPixelMonitor",
     "check_mask",
+    "check_image_values",
     "to_device",
     "CenterCrop",
     "ColorJitter",

@@ -12,7 +12,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         choices=["demo", "audit"],
-        help="demo: the classic mask bugs next to gpuaug on synthetic scenes; audit: probe pipelines side by side",
+        help="demo: the classic mask bugs next to gpuaug on synthetic scenes; audit: probe pipelines side by side "
+        "(yours with audit --pipeline module:function)",
     )
     args = parser.parse_args(argv[:1])
     if args.command == "demo":

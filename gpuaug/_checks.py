@@ -7,6 +7,8 @@ was received. Nothing here copies or modifies a tensor.
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -15,19 +17,35 @@ IMAGE_DTYPES = (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch
 MASK_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
-def check_images(images: object) -> tuple[int, int, int, int]:
-    """Check a B×C×H×W image batch and return (B, C, H, W)."""
+#: Channel counts a channels-last image has in its last dimension (grey, RGB, RGBA).
+CHANNELS_LAST_SIZES = (1, 3, 4)
+
+
+def check_images(images: object, name: str = "images", *, guess_layout: bool = True) -> tuple[int, int, int, int]:
+    """Check a B×C×H×W image batch and return (B, C, H, W).
+
+    With ``guess_layout``, a batch that looks channels-last (B×H×W×C passed as B×C×H×W) is
+    rejected with a hint to permute it. The rule: C > 4, H > 4 and W in {1, 3, 4}. Every
+    channels-last batch of grey, RGB or RGBA images larger than 4×4 matches it; a real
+    B×C×H×W batch matches only with 5 or more channels, a width of 1, 3 or 4 px and a
+    height above 4 px (never grey, RGB or RGBA, never an image of 5 px or wider).
+    """
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images: expected a torch.Tensor, got {type(images).__name__}")
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(images).__name__}")
     if images.dim() != 4:
-        raise ValueError(f"images: expected a 4-D tensor B×C×H×W, got shape {tuple(images.shape)}")
+        raise ValueError(f"{name}: expected a 4-D tensor B×C×H×W, got shape {tuple(images.shape)}")
     if images.dtype not in IMAGE_DTYPES:
-        raise TypeError(f"images: expected dtype uint8, float16, bfloat16, float32 or float64, got {images.dtype}")
+        raise TypeError(f"{name}: expected dtype uint8, float16, bfloat16, float32 or float64, got {images.dtype}")
     b, c, h, w = images.shape
     if h == 0 or w == 0:
-        raise ValueError(f"images: height and width must be positive, got shape {tuple(images.shape)}")
+        raise ValueError(f"{name}: height and width must be positive, got shape {tuple(images.shape)}")
     if c == 0:
-        raise ValueError(f"images: expected at least one channel, got shape {tuple(images.shape)}")
+        raise ValueError(f"{name}: expected at least one channel, got shape {tuple(images.shape)}")
+    if guess_layout and c > 4 and h > 4 and w in CHANNELS_LAST_SIZES:
+        raise ValueError(
+            f"{name}: shape {tuple(images.shape)} looks like channels-last B×H×W×C (an image {c}×{h} with {w} "
+            f"channels); gpuaug expects B×C×H×W: pass {name}.permute(0, 3, 1, 2)"
+        )
     return b, c, h, w
 
 
@@ -62,10 +80,27 @@ def check_pair(images: torch.Tensor, masks: torch.Tensor) -> None:
         raise ValueError(f"masks: expected the images' device {images.device}, got {masks.device}")
 
 
+def check_int(value: object, name: str) -> int:
+    """Return ``value`` as an int: a Python int, an integer numpy scalar or a 0-d integer tensor.
+
+    Bools and floats (of any kind) raise TypeError. A 0-d tensor is read once (a host sync
+    when it lives on a GPU).
+    """
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 0 or value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"{name}: expected an int, got a {value.dtype} tensor of shape {tuple(value.shape)}")
+        return int(value)
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+
+
 def check_ignore_index(value: object, dtype: torch.dtype, name: str = "ignore_index") -> int:
     """Check that an ignore value is an int the mask dtype can hold, and return it."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    value = check_int(value, name)
     info = torch.iinfo(dtype)
     if not info.min <= value <= info.max:
         raise ValueError(
@@ -96,28 +131,39 @@ def check_size(size: object, name: str) -> tuple[int, int]:
         pair = size
     else:
         raise TypeError(f"{name}: expected an int or a (height, width) pair, got {size!r}")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise TypeError(f"{name}: expected ints, got {size!r}")
+    if not all(v > 0 for v in pair):
         raise ValueError(f"{name}: expected positive ints, got {size!r}")
     return int(pair[0]), int(pair[1])
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_fill(fill: object, channels: int | None = None) -> tuple[float, ...]:
-    """Normalise a float or per-channel sequence fill to a tuple of floats (output scale)."""
-    if isinstance(fill, (int, float)) and not isinstance(fill, bool):
-        return (float(fill),)
-    if isinstance(fill, Sequence) and not isinstance(fill, str) and len(fill) > 0:
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in fill):
+    """Normalise a float or per-channel sequence fill to a tuple of finite floats (output scale)."""
+    if _is_number(fill):
+        values: tuple[float, ...] = (float(fill),)
+    elif isinstance(fill, Sequence) and not isinstance(fill, str) and len(fill) > 0:
+        if not all(_is_number(v) for v in fill):
             raise TypeError(f"fill: expected numbers, got {fill!r}")
         values = tuple(float(v) for v in fill)
-        if channels is not None and len(values) not in (1, channels):
-            raise ValueError(f"fill: expected 1 or {channels} values (one per channel), got {len(values)}")
-        return values
-    raise TypeError(f"fill: expected a float or a non-empty sequence of floats, got {fill!r}")
+    else:
+        raise TypeError(f"fill: expected a float or a non-empty sequence of floats, got {fill!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"fill: expected finite values, got {fill!r}")
+    if channels is not None and len(values) not in (1, channels):
+        raise ValueError(f"fill: expected 1 or {channels} values (one per channel), got {len(values)}")
+    return values
 
 
 def check_probability(p: object, name: str = "p") -> float:
     """Check a probability in [0, 1]."""
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+    if not _is_number(p):
+        raise TypeError(f"{name}: expected a probability (a number in [0, 1]), got {p!r}")
+    if not 0.0 <= p <= 1.0:
         raise ValueError(f"{name}: expected a probability in [0, 1], got {p!r}")
     return float(p)
 
@@ -129,15 +175,17 @@ def check_range(
 
     ``low`` bounds the values from below (inclusive); ``positive`` requires them to be > 0.
     """
-    if symmetric and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if symmetric and _is_number(value):
         if value < 0:
             raise ValueError(f"{name}: a single number must be non-negative, got {value}")
         pair: tuple[float, float] = (-float(value), float(value))
-    elif isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+    elif isinstance(value, Sequence) and len(value) == 2 and all(_is_number(v) for v in value):
         pair = (float(value[0]), float(value[1]))
     else:
         expected = "a number or a (min, max) pair" if symmetric else "a (min, max) pair"
         raise TypeError(f"{name}: expected {expected}, got {value!r}")
+    if not all(math.isfinite(v) for v in pair):
+        raise ValueError(f"{name}: expected finite values, got {value!r}")
     if pair[0] > pair[1]:
         raise ValueError(f"{name}: expected min <= max, got {value!r}")
     if low is not None and pair[0] < low:
@@ -149,6 +197,8 @@ def check_range(
 
 def check_num_classes(num_classes: object) -> int:
     """Check a class count (a positive int) and return it."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise TypeError(f"num_classes: expected a positive int, got {type(num_classes).__name__}")
+    if num_classes < 1:
         raise ValueError(f"num_classes: expected a positive int, got {num_classes!r}")
     return num_classes

@@ -7,12 +7,15 @@ survived. It works for gpuaug, for peers (kornia, albumentations, wrapped), and 
 user's own code, on CPU or CUDA, including pipelines that change the output size.
 
 ``python -m gpuaug audit`` runs it on the naive pipeline with each classic bug, on gpuaug,
-and on kornia / albumentations when they are installed, and prints the table.
+and on kornia / albumentations when they are installed, and prints the table;
+``python -m gpuaug audit --pipeline module:function`` audits your own pair transform
+instead and exits non-zero when it is not ok.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 from collections.abc import Callable
@@ -21,8 +24,9 @@ from dataclasses import asdict, dataclass
 import torch
 
 from gpuaug import probe
+from gpuaug._checks import check_int, check_size
 
-__all__ = ["AuditReport", "check_pair", "format_table", "main"]
+__all__ = ["AuditReport", "check_pair", "format_table", "load_pipeline", "main"]
 
 PairFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -115,14 +119,18 @@ def check_pair(
         seed: the torch seed set before each call.
         device: where the probes are made (CPU by default).
     """
-    height, width = image_size
+    if not callable(fn):
+        raise TypeError(f"fn: expected a callable fn(images, masks) -> (images, masks), got {type(fn).__name__}")
+    height, width = check_size(image_size, "image_size")
+    if check_int(batch_size, "batch_size") < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size}")
     images, masks = probe.coordinate_probe(batch_size, height, width, ignore_index, device)
     torch.manual_seed(seed)
-    out_images, out_masks = fn(images, masks)
+    out_images, out_masks = _call(fn, images, masks)
     metrics = probe.measure_alignment(out_images, out_masks, width, ignore_index)
     sparse_images, sparse_masks = probe.label_probe(batch_size, height, width, device=device)
     torch.manual_seed(seed)
-    _, sparse_out = fn(sparse_images, sparse_masks)
+    _, sparse_out = _call(fn, sparse_images, sparse_masks)
     return AuditReport(
         alignment_px=metrics["alignment_px"],
         mean_offset_px=metrics["mean_offset_px"],
@@ -133,6 +141,14 @@ def check_pair(
         per_sample=probe.varies_across_batch(out_images),
         inside_pixels=metrics["inside_pixels"],
     )
+
+
+def _call(fn: PairFn, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``fn(images, masks)``, checked to be an (images, masks) pair of tensors."""
+    out = fn(images, masks)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        raise TypeError(f"fn: expected fn(images, masks) to return (images, masks) tensors, got {type(out).__name__}")
+    return out[0], out[1]
 
 
 def format_table(reports: dict[str, AuditReport], extra: dict[str, dict[str, str]] | None = None) -> str:
@@ -189,15 +205,46 @@ def default_pipelines(size: int, ignore_index: int = 255) -> dict[str, PairFn]:
     }
     pipelines["gpuaug"] = Compose(ops, ignore_index=ignore_index)
     for name, factory in (("kornia", peers.kornia_pipeline), ("albumentations", peers.albumentations_pipeline)):
-        fn = factory(size, ignore_index)
-        if fn is not None:
-            pipelines[name] = fn
+        try:
+            pipelines[name] = factory(size, ignore_index)
+        except ImportError:
+            continue  # not installed: no row
     return pipelines
 
 
+def load_pipeline(spec: str) -> PairFn:
+    """The pair transform named by ``spec`` = ``"module:function"`` (the module is imported).
+
+    Raises:
+        ValueError: a spec that is not ``module:function``, a module that cannot be imported,
+            a missing attribute or one that is not callable; the message says which.
+    """
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"--pipeline: expected module:function (e.g. my_project.augment:pair), got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"--pipeline: cannot import module {module_name!r}: {exc}") from exc
+    fn = module
+    for part in attribute.split("."):
+        if not hasattr(fn, part):
+            raise ValueError(f"--pipeline: module {module_name!r} has no attribute {attribute!r}")
+        fn = getattr(fn, part)
+    if not callable(fn):
+        raise ValueError(f"--pipeline: {spec} is a {type(fn).__name__}, expected fn(images, masks) -> (images, masks)")
+    return fn
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m gpuaug audit``."""
+    """Entry point of ``python -m gpuaug audit``; returns 1 when a ``--pipeline`` is not ok."""
     parser = argparse.ArgumentParser(prog="python -m gpuaug audit", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pipeline",
+        metavar="MODULE:FUNCTION",
+        help="audit your own pair transform fn(images, masks) -> (images, masks) instead of the built-in "
+        "pipelines, e.g. my_project.augment:train_pair (imported from the current directory or sys.path)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
     parser.add_argument("--size", type=int, default=48, help="output size of the audited chain (default 48)")
     parser.add_argument("--image-size", type=int, default=64, help="probe image size (default 64)")
@@ -206,16 +253,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    size = (args.image_size, args.image_size)
+    if args.pipeline is not None:
+        try:
+            fn = load_pipeline(args.pipeline)
+        except ValueError as exc:
+            parser.error(str(exc))
+        report = check_pair(fn, size, args.batch, seed=args.seed, device=device)
+        print(f"gpuaug audit of {args.pipeline}: probes {args.batch}x{size[0]}x{size[1]} on {device}, ignore_index=255")
+        print(report)
+        _write_json(args.json, {args.pipeline: report})
+        return 0 if report.ok else 1
     reports = {}
     for name, fn in default_pipelines(args.size).items():
         if name == "albumentations" and device.type != "cpu":
             continue
-        size = (args.image_size, args.image_size)
         reports[name] = check_pair(fn, size, args.batch, seed=args.seed, device=device)
     print(f"gpuaug audit: probes {args.batch}x{args.image_size}x{args.image_size} on {device}, ignore_index=255")
     print(format_table(reports))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({name: r.to_dict() for name, r in reports.items()}, f, indent=2)
-        print(f"reports written to {args.json}")
+    _write_json(args.json, reports)
     return 0
+
+
+def _write_json(path: str | None, reports: dict[str, AuditReport]) -> None:
+    if path:
+        with open(path, "w") as f:
+            json.dump({name: r.to_dict() for name, r in reports.items()}, f, indent=2)
+        print(f"reports written to {path}")

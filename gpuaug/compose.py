@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
 
 from gpuaug import _hash, backends, fusion
-from gpuaug._checks import check_fill, check_ignore_index, check_images, check_pair, check_size
-from gpuaug.functional import _to_device, identity_matrix, warp_batch, warp_image, warp_mask
+from gpuaug._checks import (
+    check_fill,
+    check_ignore_index,
+    check_images,
+    check_int,
+    check_masks,
+    check_pair,
+    check_size,
+)
+from gpuaug.functional import _to_device, identity_matrix, warp_batch
 from gpuaug.transforms.base import Draw, Op, PixelOp
 
 OUT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -82,6 +90,7 @@ class Params:
 
         Reads sample ``i`` back to the host, so it synchronises on CUDA; it is for logs.
         """
+        i = check_int(i, "i")
         if not -self.batch_size <= i < self.batch_size:
             raise IndexError(f"i: sample {i} is out of range for a batch of {self.batch_size}")
         (hi, wi), (ho, wo) = self.in_size, self.out_size
@@ -120,6 +129,8 @@ class Params:
     @classmethod
     def from_dict(cls, data: dict, device: torch.device | str | None = None) -> Params:
         """Rebuild Params from :meth:`to_dict` output, on ``device`` (CPU by default)."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"data: expected a dict from Params.to_dict(), got {type(data).__name__}")
         keys = {"matrix", "in_size", "out_size", "ignore_index", "fill", "perspective", "geometric", "out_dtype", "ops"}
         missing = keys - set(data)
         if missing:
@@ -129,12 +140,12 @@ class Params:
             OpRecord(
                 r["name"],
                 {
-                    k: torch.tensor(v["data"], dtype=getattr(torch, v["dtype"]), device=device)
+                    k: torch.tensor(v["data"], dtype=_dtype(v["dtype"], f"ops[{i}].draws.{k}.dtype"), device=device)
                     for k, v in r["draws"].items()
                 },
                 r["config"],
             )
-            for r in data["ops"]
+            for i, r in enumerate(data["ops"])
         )
         return cls(
             matrix=matrix,
@@ -144,9 +155,17 @@ class Params:
             fill=tuple(float(v) for v in data["fill"]),
             perspective=bool(data["perspective"]),
             geometric=bool(data["geometric"]),
-            out_dtype=getattr(torch, data["out_dtype"]),
+            out_dtype=_dtype(data["out_dtype"], "out_dtype"),
             ops=ops,
         )
+
+
+def _dtype(name: object, key: str) -> torch.dtype:
+    """The torch dtype called ``name`` (as :meth:`Params.to_dict` writes it); ``key`` names the entry."""
+    dtype = getattr(torch, name, None) if isinstance(name, str) else None
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"{key}: unknown dtype {name!r}; expected a torch dtype name such as 'float32'")
+    return dtype
 
 
 def _format(value: torch.Tensor) -> str:
@@ -203,14 +222,16 @@ class Compose:
         for k, op in enumerate(ops):
             if not isinstance(op, (Op, PixelOp)):
                 raise TypeError(f"ops[{k}]: expected a gpuaug op (gpuaug.transforms), got {type(op).__name__}")
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise TypeError(f"ignore_index: expected an int, got {type(ignore_index).__name__}")
+        if not isinstance(out_dtype, torch.dtype):
+            raise TypeError(f"out_dtype: expected a torch.dtype, got {type(out_dtype).__name__}")
         if out_dtype not in OUT_DTYPES:
             raise ValueError(f"out_dtype: expected torch.float32, torch.bfloat16 or torch.float16, got {out_dtype}")
+        if not isinstance(backend, str):
+            raise TypeError(f"backend: expected a str, got {type(backend).__name__}")
         if backend not in backends.BACKENDS:
             raise ValueError(f"backend: expected one of {backends.BACKENDS}, got {backend!r}")
         self.ops = list(ops)
-        self.ignore_index = ignore_index
+        self.ignore_index = check_int(ignore_index, "ignore_index")
         self.fill = check_fill(fill)
         self.out_dtype = out_dtype
         self.backend = backend
@@ -282,8 +303,7 @@ class Compose:
         if seed is not None:
             if generator is not None:
                 raise ValueError("generator, seed: pass one source of randomness, not both")
-            if isinstance(seed, bool) or not isinstance(seed, int):
-                raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+            seed = check_int(seed, "seed")
             ids = torch.arange(b, device=device) if sample_ids is None else _sample_ids(sample_ids, b, device)
             return Draw(b, device, keys=_hash.sample_keys(seed, ids))
         if sample_ids is not None:
@@ -310,7 +330,9 @@ class Compose:
         params: Params,
         out_size: int | tuple[int, int] | None = None,
         fill: float = 0.0,
-    ) -> torch.Tensor:
+        *,
+        return_valid: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Warp per-pixel predictions on augmented images back to the source frame (test-time augmentation).
 
         Uses the inverse of each sample's matrix: float predictions (logits or
@@ -323,32 +345,55 @@ class Compose:
             params: the params the augmented batch was made with.
             out_size: size of the source frame to return (default ``params.in_size``); a
                 different size rescales it, e.g. to the original resolution.
-            fill: value of float predictions where undefined.
+            fill: value of float predictions where undefined (finite; a float or one per channel).
+            return_valid: also return where the augmented view covered the source frame.
 
         Returns:
-            float32 B×K×H×W for float predictions, labels of the input dtype and layout otherwise.
+            float32 B×K×H×W for float predictions, labels of the input dtype and layout
+            otherwise. With ``return_valid``, ``(inverted, valid)``: ``valid`` is a B×H×W bool
+            tensor, True at the source pixels the augmented view covered, by the masks'
+            nearest-gather convention (exactly where inverted labels are not ignore). To
+            average TTA views: ``sum(valid · inverted) / sum(valid)`` per pixel.
         """
-        if not isinstance(params, Params):
-            raise TypeError(f"params: expected gpuaug.Params, got {type(params).__name__}")
+        check_params_type(params)
         if not isinstance(predictions, torch.Tensor):
             raise TypeError(f"predictions: expected a torch.Tensor, got {type(predictions).__name__}")
-        if tuple(predictions.shape[-2:]) != tuple(params.out_size) or predictions.shape[0] != params.batch_size:
+        labels = not predictions.is_floating_point()
+        if labels:
+            b, h, w = check_masks(predictions, "predictions")
+            channels = None
+        else:
+            # Logits may have many channels on a narrow map: no channels-last guess here.
+            b, channels, h, w = check_images(predictions, "predictions", guess_layout=False)
+        if (b, h, w) != (params.batch_size, *params.out_size):
             raise ValueError(
                 f"predictions: expected {params.batch_size} maps of the augmented size {params.out_size}, "
                 f"got shape {tuple(predictions.shape)}"
             )
-        height, width = check_size(out_size if out_size is not None else params.in_size, "out_size")
+        if params.device != predictions.device:
+            raise ValueError(
+                f"params: on {params.device}, predictions on {predictions.device}; use params.to(predictions.device)"
+            )
+        fills = check_fill(fill, channels)
+        if labels:
+            check_ignore_index(params.ignore_index, predictions.dtype, "params.ignore_index")
+        size = check_size(out_size if out_size is not None else params.in_size, "out_size")
         # Source frame pixel → source coordinate (a rescale), then → augmented coordinate (the inverse).
         inverse = torch.linalg.inv_ex(params.matrix.double())[0]
         rescale = torch.diag(
-            torch.tensor([params.in_size[1] / width, params.in_size[0] / height, 1.0], dtype=torch.float64)
+            torch.tensor([params.in_size[1] / size[1], params.in_size[0] / size[0], 1.0], dtype=torch.float64)
         )
         matrix = (inverse @ _to_device(rescale, inverse.device)).float()
-        if predictions.is_floating_point():
-            return warp_image(predictions, matrix, (height, width), fill, self.backend, perspective=params.perspective)
-        return warp_mask(
-            predictions, matrix, (height, width), params.ignore_index, self.backend, perspective=params.perspective
+        warp = (None, predictions) if labels else (predictions, None)
+        out_images, out_masks = warp_batch(
+            *warp, matrix, size, fills, params.ignore_index, self.backend, params.perspective
         )
+        inverted = out_masks if labels else out_images
+        if not return_valid:
+            return inverted
+        ones = torch.ones((b, h, w), dtype=torch.uint8, device=predictions.device)
+        covered = warp_batch(None, ones, matrix, size, fills, 0, self.backend, params.perspective)[1]
+        return inverted, covered.bool()
 
     def __call__(
         self,
@@ -366,23 +411,31 @@ class Compose:
 def _sample_ids(sample_ids, batch: int, device: torch.device) -> torch.Tensor:
     """B int64 sample ids on ``device`` (moved without a host sync)."""
     if isinstance(sample_ids, torch.Tensor):
-        if sample_ids.is_floating_point() or sample_ids.dtype == torch.bool or sample_ids.shape != (batch,):
+        if sample_ids.is_floating_point() or sample_ids.is_complex() or sample_ids.dtype == torch.bool:
+            raise TypeError(f"sample_ids: expected {batch} integer ids (one per sample), got {sample_ids.dtype}")
+        if sample_ids.shape != (batch,):
             raise ValueError(
-                f"sample_ids: expected {batch} integer ids (one per sample), "
-                f"got {sample_ids.dtype} of shape {tuple(sample_ids.shape)}"
+                f"sample_ids: expected {batch} integer ids (one per sample), got shape {tuple(sample_ids.shape)}"
             )
         return _to_device(sample_ids.long(), device)
-    ids = list(sample_ids)
-    if len(ids) != batch or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+    if isinstance(sample_ids, (str, bytes)) or not hasattr(sample_ids, "__iter__"):
+        raise TypeError(f"sample_ids: expected {batch} integer ids (a tensor or a sequence), got {sample_ids!r}")
+    ids = [check_int(i, "sample_ids") for i in sample_ids]
+    if len(ids) != batch:
         raise ValueError(f"sample_ids: expected {batch} integer ids (one per sample), got {sample_ids!r}")
     return _to_device(torch.tensor(ids, dtype=torch.int64), device)
+
+
+def check_params_type(params: object) -> None:
+    """Raise TypeError unless ``params`` is a :class:`Params` (a dict needs :meth:`Params.from_dict`)."""
+    if not isinstance(params, Params):
+        raise TypeError(f"params: expected gpuaug.Params, got {type(params).__name__}")
 
 
 def check_params(images: torch.Tensor, masks: torch.Tensor | None, params: object) -> None:
     """Check that ``params`` fit this batch (and the masks, when given)."""
     b, c, h, w = check_images(images)
-    if not isinstance(params, Params):
-        raise TypeError(f"params: expected gpuaug.Params, got {type(params).__name__}")
+    check_params_type(params)
     if params.batch_size != b:
         raise ValueError(f"params: sampled for a batch of {params.batch_size}, got images with batch size {b}")
     if tuple(params.in_size) != (h, w):

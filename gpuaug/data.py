@@ -32,7 +32,12 @@ def to_device(batch, device: torch.device | str, non_blocking: bool = True):
     them) so the copy is asynchronous; other objects are returned as they are. Tuples,
     named tuples, lists and dicts keep their type.
     """
-    device = torch.device(device)
+    if not isinstance(device, (torch.device, str, int)) or isinstance(device, bool):
+        raise TypeError(f"device: expected a torch.device or a str such as 'cuda', got {type(device).__name__}")
+    try:
+        device = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device: {exc}") from exc
     if isinstance(batch, torch.Tensor):
         if batch.device == device:
             return batch

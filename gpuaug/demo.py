@@ -3,7 +3,9 @@
 Runs the same geometric chain twice, through :class:`gpuaug.naive.NaivePipeline` with the
 classic bugs (independent mask params, bilinear float mask, zero padding) and through
 :class:`gpuaug.Compose`; measures both with the coordinate probes of :mod:`gpuaug.probe`;
-times both on a synthetic scene batch; prints a table and writes an overlay PNG.
+times both on a synthetic scene batch; prints a table and writes an overlay PNG that shows
+the same scenes through both pipelines side by side, with the same random draws (so the
+images match and only the masks differ).
 """
 
 from __future__ import annotations
@@ -49,21 +51,16 @@ def _time_ms(fn: Callable[[], object], device: torch.device, repeats: int = 7) -
 def run(batch: int, size: int, out: str | None, device: torch.device, seed: int) -> str:
     """Run the demo and return the table; writes the overlay PNG to ``out`` when given."""
     ops = _ops(size)
-    naive = NaivePipeline(ops)
-    aug = Compose(ops, ignore_index=255)
+    pipelines = {"naive (3 bugs)": NaivePipeline(ops), "gpuaug": Compose(ops, ignore_index=255)}
     generator = torch.Generator(device).manual_seed(seed)
-
-    def naive_pair(images, masks):
-        return naive(images, masks, generator=generator)
-
-    def gpuaug_pair(images, masks):
-        return aug(images, masks, generator=generator)
-
     images, masks = make_scenes(batch, 2 * size, 2 * size, generator=generator, device=device)
-    reports, times, outputs = {}, {}, {}
-    for name, fn in (("naive (3 bugs)", naive_pair), ("gpuaug", gpuaug_pair)):
+    reports, times = {}, {}
+    for name, pipeline in pipelines.items():
+
+        def fn(images, masks, pipeline=pipeline):
+            return pipeline(images, masks, generator=generator)
+
         reports[name] = check_pair(fn, (size, size), batch, seed=seed, device=device)
-        outputs[name] = fn(images, masks)
         times[name] = f"{_time_ms(lambda fn=fn: fn(images, masks), device):.1f}"
     table = format_table(reports, {"ms/batch": times})
     lines = [
@@ -78,16 +75,25 @@ def run(batch: int, size: int, out: str | None, device: torch.device, seed: int)
         "image labelled as a real class.",
     ]
     if out is not None:
-        lines.append(_overlay(outputs, out))
+        lines.append(_overlay(pipelines, images, masks, seed, out))
     return "\n".join(lines)
 
 
-def _overlay(outputs: dict, out: str) -> str:
-    """Draw the first samples of both pipelines; a missing matplotlib is reported, not raised."""
-    shown = 4
-    images = torch.cat([outputs[name][0][:shown] for name in outputs])
-    masks = torch.cat([outputs[name][1][:shown].float() for name in outputs])
-    titles = [f"{name} #{k}" for name in outputs for k in range(min(shown, outputs[name][0].shape[0]))]
+def _overlay(pipelines: dict, images: torch.Tensor, masks: torch.Tensor, seed: int, out: str) -> str:
+    """Draw the first scenes through every pipeline side by side; a missing matplotlib is reported, not raised.
+
+    Each pipeline draws from a generator seeded alike, so a scene gets the same image
+    parameters in each and the cells of a pair differ only by what the pipeline does to masks.
+    """
+    shown = min(4, images.shape[0])
+    outputs = {}
+    for name, pipeline in pipelines.items():
+        generator = torch.Generator(images.device).manual_seed(seed)
+        outputs[name] = pipeline(images[:shown], masks[:shown], generator=generator)
+    # Sample k of every pipeline next to each other: naive #0, gpuaug #0, naive #1, ...
+    images = torch.stack([outputs[name][0][k] for k in range(shown) for name in outputs])
+    masks = torch.stack([outputs[name][1][k].float() for k in range(shown) for name in outputs])
+    titles = [f"{name} #{k}" for k in range(shown) for name in outputs]
     try:
         path = save_overlay(images, masks, out, ignore_index=255, titles=titles, max_samples=len(titles))
     except ImportError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gpuaug._checks import check_num_classes
+from gpuaug._checks import check_int, check_num_classes
 
 __all__ = ["confusion_matrix", "miou", "class_index"]
 
@@ -54,11 +54,17 @@ def miou(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_inde
 
 def _counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int):
     """The K×K confusion matrix and, per target class, pixels predicted outside [0, K)."""
-    if pred.is_floating_point() or target.is_floating_point() or pred.dtype == torch.bool:
+    for name, labels in (("pred", pred), ("target", target)):
+        if not isinstance(labels, torch.Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(labels).__name__}")
+    if any(t.is_floating_point() or t.is_complex() or t.dtype == torch.bool for t in (pred, target)):
         raise TypeError(f"pred, target: expected integer labels, got {pred.dtype} and {target.dtype}")
     if pred.numel() != target.numel():
         raise ValueError(f"pred: expected as many pixels as target ({target.numel()}), got {pred.numel()}")
+    if pred.device != target.device:
+        raise ValueError(f"pred: expected target's device {target.device}, got {pred.device}")
     k = check_num_classes(num_classes)
+    ignore_index = check_int(ignore_index, "ignore_index")
     t = class_index(target, k, ignore_index)
     p = pred.reshape(-1).long()
     in_range = (p >= 0) & (p < k)

@@ -4,20 +4,20 @@ The chain: RandomResizedCrop(size, scale=(0.3, 1.0)) → horizontal flip (p = 0.
 RandomAffine(15°, translate ±10 %, scale 0.9–1.1); the "full" variant adds
 ColorJitter(0.4, 0.4, 0.4, 0.1) and ImageNet Normalize. Each builder returns a pair
 transform ``fn(images, masks) -> (images, masks)`` on float32 B×3×H×W images and integer
-B×1×H×W masks, or None when the peer is not installed. Peers are run as their users run
-them: kornia's ``AugmentationSequential`` on the batch's device, albumentations as a
-per-sample loop over HWC numpy arrays on the CPU.
+B×1×H×W masks; a peer that is not installed raises ImportError naming the gpuaug extra that
+brings it (``kornia``, ``bench``). Peers are run as their users run them: kornia's
+``AugmentationSequential`` on the batch's device, albumentations as a per-sample loop over
+HWC numpy arrays on the CPU.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
-__all__ = ["gpuaug_ops", "kornia_pipeline", "albumentations_pipeline", "MEAN", "STD"]
+from gpuaug._optional import require
+from gpuaug.audit import PairFn
 
-PairFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+__all__ = ["gpuaug_ops", "kornia_pipeline", "albumentations_pipeline", "MEAN", "STD"]
 
 CROP_SCALE = (0.3, 1.0)
 DEGREES = 15.0
@@ -42,12 +42,9 @@ def gpuaug_ops(size: int, full: bool = False) -> list:
     return ops
 
 
-def kornia_pipeline(size: int, ignore_index: int = 255, full: bool = False) -> PairFn | None:
+def kornia_pipeline(size: int, ignore_index: int = 255, full: bool = False) -> PairFn:
     """The chain as kornia's AugmentationSequential (it pads masks with 0, it has no ignore value)."""
-    try:
-        import kornia.augmentation as K
-    except ImportError:
-        return None
+    K = require("kornia.augmentation", "kornia", "gpuaug.peers.kornia_pipeline")
     ops = [
         K.RandomResizedCrop((size, size), scale=CROP_SCALE),
         K.RandomHorizontalFlip(),
@@ -59,16 +56,13 @@ def kornia_pipeline(size: int, ignore_index: int = 255, full: bool = False) -> P
     return lambda images, masks: tuple(aug(images, masks))
 
 
-def albumentations_pipeline(size: int, ignore_index: int = 255, full: bool = False) -> PairFn | None:
+def albumentations_pipeline(size: int, ignore_index: int = 255, full: bool = False) -> PairFn:
     """The chain as albumentations, per sample on the CPU.
 
     OpenCV has no int64 warps, so masks go through int32 and back, as a user must.
     """
-    try:
-        import albumentations as A
-        import cv2
-    except ImportError:
-        return None
+    A = require("albumentations", "bench", "gpuaug.peers.albumentations_pipeline")
+    cv2 = require("cv2", "bench", "gpuaug.peers.albumentations_pipeline")
     ops = [
         A.RandomResizedCrop(size=(size, size), scale=CROP_SCALE),
         A.HorizontalFlip(),

@@ -29,7 +29,8 @@ import math
 import torch
 
 from gpuaug import _hash
-from gpuaug.compose import Params, check_params
+from gpuaug._optional import require
+from gpuaug.compose import Params, check_params, check_params_type
 
 __all__ = ["apply"]
 
@@ -46,6 +47,7 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
         CPU tensors: ``(images, masks)`` when masks are given, else the images alone. Images
         are float32 B×C×h×w; masks keep their dtype and layout.
     """
+    check_params_type(params)
     images = images.cpu()
     masks = masks.cpu() if masks is not None else None
     params = params.to("cpu")
@@ -117,7 +119,7 @@ def _bilinear(image: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, inside: t
 
 def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torch.Tensor:
     """One pixel op on one C×h×w float32 image, from its record."""
-    import kornia
+    kornia = require("kornia", "kornia", "gpuaug.reference (its pixel ops)")
 
     x = image.unsqueeze(0)
     applied = bool(draws.get("applied", True))

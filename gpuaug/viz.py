@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from gpuaug._checks import check_images, check_int
+from gpuaug._optional import require
+
 __all__ = ["save_overlay"]
+
+#: Grid cell size in inches (width, height), samples per row and resolution of the PNG.
+CELL = (3.2, 3.6)
+COLUMNS = 4
+DPI = 110
+#: Caption font sizes tried in turn (points), the caption's share of the cell height, and
+#: the advance of one monospace character in ems: DejaVu Sans Mono's is 0.6, which hinting
+#: rounds up to whole pixels (up to 0.72 at 4 pt and 100 dpi), hence the margin.
+FONT_SIZES = (6.0, 5.5, 5.0, 4.5, 4.0)
+CAPTION_HEIGHT = 0.3
+CHAR_WIDTH = 0.75
 
 
 def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError("gpuaug.viz needs matplotlib: pip install 'gpuaug[viz]' (or pip install matplotlib)") from exc
-    return plt
+    require("matplotlib", "viz", "gpuaug.viz").use("Agg")
+    return require("matplotlib.pyplot", "viz", "gpuaug.viz")
 
 
 def save_overlay(
@@ -29,6 +38,8 @@ def save_overlay(
     params=None,
     max_samples: int = 8,
     titles: Sequence[str] | None = None,
+    mean: float | Sequence[float] | None = None,
+    std: float | Sequence[float] | None = None,
 ) -> Path:
     """Write a PNG grid of images with a colour-coded mask overlay and the label contours.
 
@@ -37,52 +48,118 @@ def save_overlay(
             channel as grey).
         masks: B×H×W or B×1×H×W labels (float masks are rounded for display).
         path: where to write the PNG.
-        ignore_index: pixels with this label are shown hatched white, not coloured.
+        ignore_index: pixels with this label are hatched with black and white stripes (visible
+            on any image), not coloured.
         params: optional :class:`gpuaug.Params`; each sample's ``describe(i)`` becomes its caption.
         max_samples: at most this many samples are drawn.
         titles: optional caption per sample (overrides ``params``).
+        mean, std: the arguments of a :class:`gpuaug.Normalize` the images went through; the
+            overlay shows ``images · std + mean`` (pass both or neither).
 
     Returns:
-        The path written. The grid has up to 4 samples a row; each cell is 352×396 px.
+        The path written. The grid has up to 4 samples a row; each cell is 352×396 px. Long
+        captions are wrapped to the cell's width and set smaller when they are tall.
     """
+    fig = _figure(images, masks, ignore_index, params, max_samples, titles, mean, std)
+    path = Path(path)
+    fig.savefig(path, dpi=DPI)
+    _pyplot().close(fig)
+    return path
+
+
+def _figure(images, masks, ignore_index, params, max_samples, titles, mean, std):
+    """The overlay figure of :func:`save_overlay` (arguments checked here)."""
     plt = _pyplot()
-    n = min(images.shape[0], max_samples)
+    b, _, h, w = check_images(images)
+    if not isinstance(masks, torch.Tensor):
+        raise TypeError(f"masks: expected a torch.Tensor, got {type(masks).__name__}")
+    if not (masks.dim() == 3 or (masks.dim() == 4 and masks.shape[1] == 1)):
+        raise ValueError(f"masks: expected B×H×W or B×1×H×W, got shape {tuple(masks.shape)}")
+    if masks.shape[0] != b or tuple(masks.shape[-2:]) != (h, w):
+        raise ValueError(f"masks: shape {tuple(masks.shape)} does not match images of shape {tuple(images.shape)}")
+    ignore_index = check_int(ignore_index, "ignore_index")
+    max_samples = check_int(max_samples, "max_samples")
+    if max_samples < 1:
+        raise ValueError(f"max_samples: expected a positive int, got {max_samples}")
+    n = min(b, max_samples)
     if n == 0:
         raise ValueError("images: expected at least one sample to draw")
-    scale = 255.0 if images.dtype == torch.uint8 else 1.0
-    images = images[:n].detach().float().cpu() / scale
-    labels = masks[:n].detach().cpu().reshape(n, *masks.shape[-2:])
+    if titles is not None and len(titles) < n:
+        raise ValueError(f"titles: expected a caption for each of the {n} samples drawn, got {len(titles)}")
+    rgb = _display_rgb(images[:n], mean, std)
+    labels = masks[:n].detach().cpu().reshape(n, h, w)
     labels = labels.round().long() if labels.is_floating_point() else labels.long()
-    cols = min(n, 4)
+    cols = min(n, COLUMNS)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(CELL[0] * cols, CELL[1] * rows), dpi=DPI, squeeze=False)
     cmap = plt.get_cmap("tab20")
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= n:
             continue
-        rgb = images[k, :3] if images.shape[1] >= 3 else images[k, :1].expand(3, -1, -1)
-        ax.imshow(rgb.clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
-        label = labels[k]
-        ignore = label == ignore_index
-        colours = torch.tensor(cmap(label.remainder(20).numpy().ravel())).float().view(*label.shape, 4)
-        colours[..., 3] = torch.where(ignore, 0.0, 0.45)
-        edge = torch.zeros_like(ignore)
-        edge[:, 1:] |= label[:, 1:] != label[:, :-1]
-        edge[1:, :] |= label[1:, :] != label[:-1, :]
-        colours[edge] = torch.tensor([0.0, 0.0, 0.0, 0.9])
-        ax.imshow(colours.numpy(), interpolation="nearest")
-        if ignore.any():
-            ax.contourf(ignore.float().numpy(), levels=[0.5, 1.5], colors="none", hatches=["////"])
+        ax.imshow(rgb[k].permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.imshow(_mask_rgba(labels[k], ignore_index, cmap).numpy(), interpolation="nearest")
         if titles is not None:
             caption = titles[k]
         elif params is not None:
             caption = params.describe(k)
         else:
             caption = f"sample {k}"
-        ax.set_title(caption, fontsize=6, loc="left", family="monospace")
+        text, size = _fit_caption(caption)
+        ax.set_title(text, fontsize=size, loc="center", family="monospace", multialignment="left")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def _display_rgb(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """n×3×H×W float32 in [0, 1] on the CPU: uint8 read as value/255, a Normalize undone, grey as RGB."""
+    from gpuaug.transforms.color import Normalize
+
+    if (mean is None) != (std is None):
+        raise ValueError("mean, std: pass both (the Normalize to undo) or neither")
+    x = images.detach().cpu().float()
+    if images.dtype == torch.uint8:
+        x = x / 255.0
+    if mean is not None:
+        m, s = Normalize(mean, std).constants(x.shape[1], x.device)
+        x = x * s.view(1, -1, 1, 1) + m.view(1, -1, 1, 1)
+    x = x[:, :3] if x.shape[1] >= 3 else x[:, :1].expand(-1, 3, -1, -1)
+    return x.clamp(0.0, 1.0)
+
+
+def _mask_rgba(label: torch.Tensor, ignore_index: int, cmap) -> torch.Tensor:
+    """H×W×4 overlay: translucent class colours, dark contours, black-and-white stripes on ignore."""
+    height, width = label.shape
+    colours = torch.tensor(cmap(label.remainder(20).numpy().ravel())).float().view(height, width, 4)
+    ignore = label == ignore_index
+    colours[..., 3] = torch.where(ignore, 0.0, 0.45)
+    edge = torch.zeros_like(ignore)
+    edge[:, 1:] |= label[:, 1:] != label[:, :-1]
+    edge[1:, :] |= label[1:, :] != label[:-1, :]
+    colours[edge] = torch.tensor([0.0, 0.0, 0.0, 0.9])
+    # Diagonal stripes, a white and a black line per period, so ignore shows on black and on white.
+    period = max(4, max(height, width) // 24)
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    phase = (rows + cols) % period
+    white, black = ignore & (phase < period // 4), ignore & (phase >= period // 2) & (phase < 3 * period // 4)
+    colours[white] = torch.tensor([1.0, 1.0, 1.0, 0.9])
+    colours[black] = torch.tensor([0.0, 0.0, 0.0, 0.9])
+    return colours
+
+
+def _fit_caption(caption: str) -> tuple[str, float]:
+    """``caption`` wrapped to the cell's width at the largest font size whose lines fit its height."""
+    width_pt, height_pt = CELL[0] * 72 * 0.95, CELL[1] * 72 * CAPTION_HEIGHT
+    for size in FONT_SIZES:
+        chars = int(width_pt / (CHAR_WIDTH * size))
+        lines = [
+            wrapped
+            for line in caption.splitlines()
+            for wrapped in textwrap.wrap(line, chars, subsequent_indent="    ", drop_whitespace=False) or [""]
+        ]
+        fits = int(height_pt / (1.3 * size))  # matplotlib's line spacing is 1.2 of the font's height
+        if len(lines) <= fits:
+            break
+    if len(lines) > fits:
+        lines = lines[: fits - 1] + ["…"]
+    return "\n".join(lines), size

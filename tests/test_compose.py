@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 import torch
 
 import gpuaug
@@ -86,11 +85,6 @@ def test_params_round_trip_through_json():
     assert torch.equal(reference.apply(images, masks, restored)[1], out[1])
 
 
-def test_from_dict_rejects_incomplete_data():
-    with pytest.raises(ValueError, match="missing keys"):
-        gpuaug.Params.from_dict({"matrix": []})
-
-
 def test_describe_logs_each_op():
     images, _ = data()
     params = gpuaug.Compose(OPS).sample(images, torch.Generator().manual_seed(0))
@@ -100,8 +94,6 @@ def test_describe_logs_each_op():
     assert f"RandomHorizontalFlip: applied={flipped}" in text
     assert f"top={int(params.ops[0].draws['top'][1])}" in text
     assert "angle=" in text and "matrix (output->source)" in text
-    with pytest.raises(IndexError, match="out of range"):
-        params.describe(4)
 
 
 def test_params_to_device_moves_every_tensor():

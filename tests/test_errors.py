@@ -1,125 +1,1078 @@
-"""Every bad input gets a clear TypeError / ValueError naming the argument and the expectation."""
+"""Every bad input to the public API gets a TypeError (wrong type) or a ValueError (wrong value)
+whose message starts with the argument the caller passed.
 
+One table: each row is a call, the exception type and a regex the message must match.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
 import gpuaug
-from gpuaug import backends
+from gpuaug import audit, backends, metrics, peers, reference, viz
 from gpuaug.functional import warp_image, warp_mask
 
 AUG = gpuaug.Compose([gpuaug.RandomHorizontalFlip()])
 IMAGES = torch.rand(2, 3, 8, 8)
 MASKS = torch.zeros(2, 8, 8, dtype=torch.int64)
 EYE = torch.eye(3).expand(2, 3, 3)
+PARAMS = AUG.sample(IMAGES, torch.Generator().manual_seed(0))
+LOGITS = torch.rand(2, 5, 8, 8)
+#: Only written to if an overlay check regresses and lets the call through.
+OVERLAY = Path(tempfile.gettempdir()) / "gpuaug_test_errors_overlay.png"
+
+
+def params_dict(**changes):
+    data = PARAMS.to_dict()
+    data.update(changes)
+    return data
+
+
+def pair(images, masks):
+    return images, masks
+
+
+def with_draw_dtype(dtype):
+    data = PARAMS.to_dict()
+    data["ops"][0]["draws"]["applied"]["dtype"] = dtype
+    return data
+
+
+def case(name, call, error, match):
+    return pytest.param(call, error, match, id=name)
+
+
+BATCHES = [
+    case(
+        "masks-float",
+        lambda: AUG(IMAGES, MASKS.float()),
+        TypeError,
+        r"masks: expected an integer label dtype .* got torch.float32",
+    ),
+    case(
+        "masks-bool",
+        lambda: AUG(IMAGES, MASKS.bool()),
+        TypeError,
+        r"masks: expected an integer label dtype .* got torch.bool",
+    ),
+    case(
+        "masks-batch",
+        lambda: AUG(IMAGES, MASKS[:1]),
+        ValueError,
+        r"masks: batch size 1 does not match images batch size 2",
+    ),
+    case(
+        "masks-size",
+        lambda: AUG(IMAGES, MASKS[:, :7]),
+        ValueError,
+        r"masks: spatial size 7×8 does not match images spatial size 8×8",
+    ),
+    case(
+        "masks-2d", lambda: AUG(IMAGES, MASKS[0]), ValueError, r"masks: expected B×H×W or B×1×H×W, got shape \(8, 8\)"
+    ),
+    case(
+        "masks-4d",
+        lambda: AUG(IMAGES, torch.zeros(2, 3, 8, 8, dtype=torch.int64)),
+        ValueError,
+        r"masks: a 4-D mask must be B×1×H×W",
+    ),
+    case("masks-numpy", lambda: AUG(IMAGES, MASKS.numpy()), TypeError, r"masks: expected a torch.Tensor, got ndarray"),
+    case(
+        "masks-device",
+        lambda: AUG(IMAGES, MASKS.to("meta")),
+        ValueError,
+        r"masks: expected the images' device cpu, got meta",
+    ),
+    case(
+        "images-3d",
+        lambda: AUG(IMAGES[0], MASKS),
+        ValueError,
+        r"images: expected a 4-D tensor B×C×H×W, got shape \(3, 8, 8\)",
+    ),
+    case(
+        "images-int32",
+        lambda: AUG(IMAGES.to(torch.int32), MASKS),
+        TypeError,
+        r"images: expected dtype uint8, float16, .* got torch.int32",
+    ),
+    case(
+        "images-numpy", lambda: AUG(IMAGES.numpy(), MASKS), TypeError, r"images: expected a torch.Tensor, got ndarray"
+    ),
+    case(
+        "images-empty",
+        lambda: AUG(torch.rand(2, 3, 0, 8), MASKS),
+        ValueError,
+        r"images: height and width must be positive",
+    ),
+    case(
+        "images-no-channel", lambda: AUG(torch.rand(2, 0, 8, 8)), ValueError, r"images: expected at least one channel"
+    ),
+    case(
+        "images-channels-last-rgb",
+        lambda: AUG(torch.rand(2, 40, 30, 3)),
+        ValueError,
+        r"images: shape \(2, 40, 30, 3\) looks like channels-last B×H×W×C .* "
+        r"expects B×C×H×W: pass images.permute\(0, 3, 1, 2\)",
+    ),
+    case(
+        "images-channels-last-grey",
+        lambda: AUG(torch.rand(2, 32, 32, 1), torch.zeros(2, 32, 32, dtype=torch.int64)),
+        ValueError,
+        r"images: shape \(2, 32, 32, 1\) looks like channels-last",
+    ),
+    case(
+        "images-channels-last-crop",
+        lambda: gpuaug.Compose([gpuaug.RandomCrop(224)])(torch.rand(1, 400, 300, 3)),
+        ValueError,
+        r"images: .* looks like channels-last",
+    ),
+    case(
+        "ignore-int8",
+        lambda: gpuaug.Compose([gpuaug.RandomHorizontalFlip()], ignore_index=255)(IMAGES, MASKS.to(torch.int8)),
+        ValueError,
+        r"ignore_index: 255 cannot be stored in mask dtype torch.int8 \(range \[-128, 127\]\)",
+    ),
+    case(
+        "ignore-uint8",
+        lambda: gpuaug.Compose([gpuaug.RandomHorizontalFlip()], ignore_index=-100)(IMAGES, MASKS.to(torch.uint8)),
+        ValueError,
+        r"ignore_index: -100 cannot be stored in mask dtype torch.uint8",
+    ),
+    case(
+        "ignore-int16",
+        lambda: gpuaug.Compose([gpuaug.RandomHorizontalFlip()], ignore_index=40000)(IMAGES, MASKS.to(torch.int16)),
+        ValueError,
+        r"ignore_index: 40000 cannot be stored in mask dtype torch.int16",
+    ),
+    case(
+        "fill-channels",
+        lambda: gpuaug.Compose([gpuaug.RandomHorizontalFlip()], fill=[0.1, 0.2])(IMAGES),
+        ValueError,
+        r"fill: expected 1 or 3 values \(one per channel\), got 2",
+    ),
+    case(
+        "random-crop-larger",
+        lambda: gpuaug.Compose([gpuaug.RandomCrop(10)])(IMAGES, MASKS),
+        ValueError,
+        r"size: RandomCrop's crop 10×10 is larger than its input canvas 8×8; pass pad_if_needed=True",
+    ),
+    case(
+        "grayscale-one-channel",
+        lambda: gpuaug.Compose([gpuaug.RandomGrayscale()])(IMAGES[:, :1]),
+        ValueError,
+        r"images: RandomGrayscale needs 3 \(RGB\) channels, got 1",
+    ),
+    case(
+        "normalize-channels",
+        lambda: gpuaug.Compose([gpuaug.Normalize([0.1, 0.2, 0.3], 1.0)])(IMAGES[:, :1]),
+        ValueError,
+        r"mean: expected 1 or 1 values \(one per channel\), got 3",
+    ),
+    case(
+        "blur-too-large",
+        lambda: gpuaug.Compose([gpuaug.GaussianBlur(17, p=1.0)])(IMAGES[:, :1]),
+        ValueError,
+        r"kernel_size: \(17, 17\) is too large for a reflect border on 8×8",
+    ),
+]
+
+RANDOMNESS = [
+    case(
+        "generator-int",
+        lambda: AUG(IMAGES, MASKS, generator=0),
+        TypeError,
+        r"generator: expected a torch.Generator, got int",
+    ),
+    case(
+        "generator-and-seed",
+        lambda: AUG(IMAGES, generator=torch.Generator(), seed=1),
+        ValueError,
+        r"generator, seed: pass one source of randomness, not both",
+    ),
+    case(
+        "ids-without-seed",
+        lambda: AUG(IMAGES, sample_ids=[0, 1]),
+        ValueError,
+        r"sample_ids: only used with seed=; pass seed too",
+    ),
+    case(
+        "ids-count",
+        lambda: AUG(IMAGES, seed=1, sample_ids=[1]),
+        ValueError,
+        r"sample_ids: expected 2 integer ids \(one per sample\)",
+    ),
+    case(
+        "ids-float-tensor",
+        lambda: AUG(IMAGES, seed=1, sample_ids=torch.zeros(2)),
+        TypeError,
+        r"sample_ids: expected 2 integer ids .* got torch.float32",
+    ),
+    case(
+        "ids-bool-tensor",
+        lambda: AUG(IMAGES, seed=1, sample_ids=torch.zeros(2, dtype=torch.bool)),
+        TypeError,
+        r"sample_ids: expected 2 integer ids .* got torch.bool",
+    ),
+    case(
+        "ids-tensor-shape",
+        lambda: AUG(IMAGES, seed=1, sample_ids=torch.zeros(2, 1, dtype=torch.int64)),
+        ValueError,
+        r"sample_ids: expected 2 integer ids \(one per sample\), got shape \(2, 1\)",
+    ),
+    case(
+        "ids-float",
+        lambda: AUG(IMAGES, seed=1, sample_ids=[0, 1.5]),
+        TypeError,
+        r"sample_ids: expected an int, got float",
+    ),
+    case(
+        "ids-bool",
+        lambda: AUG(IMAGES, seed=1, sample_ids=[0, True]),
+        TypeError,
+        r"sample_ids: expected an int, got bool",
+    ),
+    case(
+        "ids-int",
+        lambda: AUG(IMAGES, seed=1, sample_ids=5),
+        TypeError,
+        r"sample_ids: expected 2 integer ids \(a tensor or a sequence\)",
+    ),
+    case("seed-str", lambda: AUG(IMAGES, MASKS, seed="epoch"), TypeError, r"seed: expected an int, got str"),
+    case("seed-float", lambda: AUG(IMAGES, seed=1.0), TypeError, r"seed: expected an int, got float"),
+    case("seed-bool", lambda: AUG(IMAGES, seed=True), TypeError, r"seed: expected an int, got bool"),
+    case("seed-numpy-float", lambda: AUG(IMAGES, seed=np.float64(1)), TypeError, r"seed: expected an int, got float64"),
+    case("seed-numpy-bool", lambda: AUG(IMAGES, seed=np.bool_(True)), TypeError, r"seed: expected an int, got bool"),
+    case(
+        "seed-float-tensor",
+        lambda: AUG(IMAGES, seed=torch.tensor(1.0)),
+        TypeError,
+        r"seed: expected an int, got a torch.float32 tensor of shape \(\)",
+    ),
+    case(
+        "seed-bool-tensor",
+        lambda: AUG(IMAGES, seed=torch.tensor(True)),
+        TypeError,
+        r"seed: expected an int, got a torch.bool tensor",
+    ),
+    case(
+        "seed-1d-tensor",
+        lambda: AUG(IMAGES, seed=torch.tensor([1])),
+        TypeError,
+        r"seed: expected an int, got a torch.int64 tensor of shape \(1,\)",
+    ),
+]
+
+COMPOSE = [
+    case(
+        "ops-single",
+        lambda: gpuaug.Compose(gpuaug.RandomHorizontalFlip()),
+        TypeError,
+        r"ops: expected a list of gpuaug ops, got RandomHorizontalFlip",
+    ),
+    case(
+        "ops-function",
+        lambda: gpuaug.Compose([gpuaug.RandomHorizontalFlip(), lambda x: x]),
+        TypeError,
+        r"ops\[1\]: expected a gpuaug op .* got function",
+    ),
+    case(
+        "ignore-float",
+        lambda: gpuaug.Compose([], ignore_index=255.0),
+        TypeError,
+        r"ignore_index: expected an int, got float",
+    ),
+    case(
+        "ignore-bool",
+        lambda: gpuaug.Compose([], ignore_index=True),
+        TypeError,
+        r"ignore_index: expected an int, got bool",
+    ),
+    case(
+        "fill-str",
+        lambda: gpuaug.Compose([], fill="black"),
+        TypeError,
+        r"fill: expected a float or a non-empty sequence",
+    ),
+    case("fill-items", lambda: gpuaug.Compose([], fill=[0.1, "a"]), TypeError, r"fill: expected numbers"),
+    case(
+        "fill-nan", lambda: gpuaug.Compose([], fill=float("nan")), ValueError, r"fill: expected finite values, got nan"
+    ),
+    case(
+        "fill-inf",
+        lambda: gpuaug.Compose([], fill=[0.0, float("inf"), 0.0]),
+        ValueError,
+        r"fill: expected finite values",
+    ),
+    case(
+        "out-dtype-int8",
+        lambda: gpuaug.Compose([], out_dtype=torch.int8),
+        ValueError,
+        r"out_dtype: expected torch.float32",
+    ),
+    case(
+        "out-dtype-str",
+        lambda: gpuaug.Compose([], out_dtype="float16"),
+        TypeError,
+        r"out_dtype: expected a torch.dtype, got str",
+    ),
+    case(
+        "backend-cuda",
+        lambda: gpuaug.Compose([], backend="cuda"),
+        ValueError,
+        r"backend: expected one of \('auto', 'triton', 'torch'\), got 'cuda'",
+    ),
+    case("backend-none", lambda: gpuaug.Compose([], backend=None), TypeError, r"backend: expected a str, got NoneType"),
+    case(
+        "apply-batch",
+        lambda: AUG.apply(torch.rand(3, 3, 8, 8), None, PARAMS),
+        ValueError,
+        r"params: sampled for a batch of 2, got images with batch size 3",
+    ),
+    case(
+        "apply-size",
+        lambda: AUG.apply(torch.rand(2, 3, 9, 8), None, PARAMS),
+        ValueError,
+        r"params: sampled for 8×8 images, got 9×8",
+    ),
+    case(
+        "apply-dict",
+        lambda: AUG.apply(IMAGES, None, PARAMS.to_dict()),
+        TypeError,
+        r"params: expected gpuaug.Params, got dict",
+    ),
+    case(
+        "apply-device",
+        lambda: AUG.apply(IMAGES, None, PARAMS.to("meta")),
+        ValueError,
+        r"params: on meta, images on cpu; use params.to\(images.device\)",
+    ),
+    case(
+        "reference-dict",
+        lambda: reference.apply(IMAGES, MASKS, PARAMS.to_dict()),
+        TypeError,
+        r"params: expected gpuaug.Params, got dict",
+    ),
+    case(
+        "reference-masks",
+        lambda: reference.apply(IMAGES, MASKS.float(), PARAMS),
+        TypeError,
+        r"masks: expected an integer label dtype",
+    ),
+]
+
+INVERT = [
+    case(
+        "predictions-size",
+        lambda: AUG.invert(torch.zeros(2, 5, 16, 16), PARAMS),
+        ValueError,
+        r"predictions: expected 2 maps of the augmented size \(8, 8\), got shape \(2, 5, 16, 16\)",
+    ),
+    case(
+        "predictions-batch",
+        lambda: AUG.invert(torch.zeros(3, 8, 8, dtype=torch.int64), PARAMS),
+        ValueError,
+        r"predictions: expected 2 maps of the augmented size",
+    ),
+    case(
+        "predictions-numpy",
+        lambda: AUG.invert(LOGITS.numpy(), PARAMS),
+        TypeError,
+        r"predictions: expected a torch.Tensor, got ndarray",
+    ),
+    case(
+        "predictions-bool",
+        lambda: AUG.invert(MASKS.bool(), PARAMS),
+        TypeError,
+        r"predictions: expected an integer label dtype",
+    ),
+    case(
+        "predictions-float-3d",
+        lambda: AUG.invert(MASKS.float(), PARAMS),
+        ValueError,
+        r"predictions: expected a 4-D tensor B×C×H×W",
+    ),
+    case(
+        "predictions-labels-4d",
+        lambda: AUG.invert(torch.zeros(2, 5, 8, 8, dtype=torch.int64), PARAMS),
+        ValueError,
+        r"predictions: a 4-D mask must be B×1×H×W",
+    ),
+    case(
+        "predictions-int8-ignore",
+        lambda: AUG.invert(MASKS.to(torch.int8), PARAMS),
+        ValueError,
+        r"params.ignore_index: 255 cannot be stored in mask dtype torch.int8",
+    ),
+    case("invert-params-none", lambda: AUG.invert(LOGITS, None), TypeError, r"params: expected gpuaug.Params"),
+    case(
+        "invert-params-device",
+        lambda: AUG.invert(LOGITS, PARAMS.to("meta")),
+        ValueError,
+        r"params: on meta, predictions on cpu; use params.to\(predictions.device\)",
+    ),
+    case(
+        "invert-fill-nan",
+        lambda: AUG.invert(LOGITS, PARAMS, fill=float("nan")),
+        ValueError,
+        r"fill: expected finite values",
+    ),
+    case(
+        "invert-fill-inf-labels",
+        lambda: AUG.invert(MASKS, PARAMS, fill=float("-inf")),
+        ValueError,
+        r"fill: expected finite values",
+    ),
+    case(
+        "invert-fill-channels",
+        lambda: AUG.invert(LOGITS, PARAMS, fill=[0.0, 1.0]),
+        ValueError,
+        r"fill: expected 1 or 5 values",
+    ),
+    case(
+        "invert-out-size",
+        lambda: AUG.invert(LOGITS, PARAMS, out_size=(0, 4)),
+        ValueError,
+        r"out_size: expected positive ints, got \(0, 4\)",
+    ),
+]
+
+PARAMS_CASES = [
+    case("from-dict-missing", lambda: gpuaug.Params.from_dict({"matrix": []}), ValueError, r"data: missing keys"),
+    case(
+        "from-dict-list",
+        lambda: gpuaug.Params.from_dict([]),
+        TypeError,
+        r"data: expected a dict from Params.to_dict\(\), got list",
+    ),
+    case(
+        "from-dict-out-dtype",
+        lambda: gpuaug.Params.from_dict(params_dict(out_dtype="float99")),
+        ValueError,
+        r"out_dtype: unknown dtype 'float99'",
+    ),
+    case(
+        "from-dict-out-dtype-function",
+        lambda: gpuaug.Params.from_dict(params_dict(out_dtype="zeros")),
+        ValueError,
+        r"out_dtype: unknown dtype 'zeros'",
+    ),
+    case(
+        "from-dict-draw-dtype",
+        lambda: gpuaug.Params.from_dict(with_draw_dtype("boolean")),
+        ValueError,
+        r"ops\[0\].draws.applied.dtype: unknown dtype 'boolean'",
+    ),
+    case("describe-range", lambda: PARAMS.describe(4), IndexError, r"i: sample 4 is out of range for a batch of 2"),
+    case("describe-str", lambda: PARAMS.describe("0"), TypeError, r"i: expected an int, got str"),
+]
+
+OPS = [
+    case(
+        "flip-p",
+        lambda: gpuaug.RandomHorizontalFlip(p=1.5),
+        ValueError,
+        r"p: expected a probability in \[0, 1\], got 1.5",
+    ),
+    case(
+        "flip-p-nan",
+        lambda: gpuaug.RandomVerticalFlip(p=float("nan")),
+        ValueError,
+        r"p: expected a probability in \[0, 1\], got nan",
+    ),
+    case(
+        "flip-p-str",
+        lambda: gpuaug.RandomHorizontalFlip(p="0.5"),
+        TypeError,
+        r"p: expected a probability \(a number in \[0, 1\]\), got '0.5'",
+    ),
+    case("flip-p-bool", lambda: gpuaug.RandomVerticalFlip(p=True), TypeError, r"p: expected a probability"),
+    case("rrc-size", lambda: gpuaug.RandomResizedCrop(0), ValueError, r"size: expected positive ints, got 0"),
+    case(
+        "rrc-size-float",
+        lambda: gpuaug.RandomResizedCrop(2.5),
+        TypeError,
+        r"size: expected an int or a \(height, width\) pair",
+    ),
+    case(
+        "rrc-size-items", lambda: gpuaug.RandomResizedCrop((8, 2.5)), TypeError, r"size: expected ints, got \(8, 2.5\)"
+    ),
+    case(
+        "rrc-scale-order",
+        lambda: gpuaug.RandomResizedCrop(8, scale=(0.9, 0.1)),
+        ValueError,
+        r"scale: expected min <= max",
+    ),
+    case(
+        "rrc-scale-inf",
+        lambda: gpuaug.RandomResizedCrop(8, scale=(0.5, float("inf"))),
+        ValueError,
+        r"scale: expected finite values",
+    ),
+    case(
+        "rrc-ratio", lambda: gpuaug.RandomResizedCrop(8, ratio=(0, 1)), ValueError, r"ratio: expected positive values"
+    ),
+    case("rrc-p", lambda: gpuaug.RandomResizedCrop(8, p=2), ValueError, r"p: expected a probability in \[0, 1\]"),
+    case(
+        "crop-size", lambda: gpuaug.RandomCrop("big"), TypeError, r"size: expected an int or a \(height, width\) pair"
+    ),
+    case("crop-p", lambda: gpuaug.RandomCrop(8, p=-0.1), ValueError, r"p: expected a probability in \[0, 1\]"),
+    case(
+        "center-crop-size", lambda: gpuaug.CenterCrop((4, 0)), ValueError, r"size: expected positive ints, got \(4, 0\)"
+    ),
+    case(
+        "resize-size", lambda: gpuaug.Resize((2, 3, 4)), TypeError, r"size: expected an int or a \(height, width\) pair"
+    ),
+    case("resize-str", lambda: gpuaug.Resize("big"), TypeError, r"size: expected an int or a \(height, width\) pair"),
+    case(
+        "affine-degrees", lambda: gpuaug.RandomAffine(-5), ValueError, r"degrees: a single number must be non-negative"
+    ),
+    case(
+        "affine-translate",
+        lambda: gpuaug.RandomAffine(5, translate=(0.5, 2)),
+        ValueError,
+        r"translate: expected fractions in \[0, 1\]",
+    ),
+    case(
+        "affine-translate-type",
+        lambda: gpuaug.RandomAffine(5, translate=("a", 0)),
+        TypeError,
+        r"translate: expected numbers",
+    ),
+    case(
+        "affine-translate-shape",
+        lambda: gpuaug.RandomAffine(5, translate=0.1),
+        TypeError,
+        r"translate: expected \(max fraction",
+    ),
+    case("affine-scale", lambda: gpuaug.RandomAffine(5, scale=(0, 1)), ValueError, r"scale: expected positive values"),
+    case(
+        "affine-shear",
+        lambda: gpuaug.RandomAffine(5, shear="x"),
+        TypeError,
+        r"shear: expected a number or a \(min, max\) pair",
+    ),
+    case(
+        "rotation-degrees",
+        lambda: gpuaug.RandomRotation("a lot"),
+        TypeError,
+        r"degrees: expected a number or a \(min, max\) pair",
+    ),
+    case(
+        "rotation-nan", lambda: gpuaug.RandomRotation((0, float("nan"))), ValueError, r"degrees: expected finite values"
+    ),
+    case("rotation-p", lambda: gpuaug.RandomRotation(10, p=2), ValueError, r"p: expected a probability in \[0, 1\]"),
+    case(
+        "perspective-scale",
+        lambda: gpuaug.RandomPerspective(1.5),
+        ValueError,
+        r"distortion_scale: expected a probability in \[0, 1\]",
+    ),
+    case("perspective-p", lambda: gpuaug.RandomPerspective(p="x"), TypeError, r"p: expected a probability"),
+    case("scale-range", lambda: gpuaug.RandomScale((0.0, 2.0)), ValueError, r"scale_range: expected positive values"),
+    case("scale-range-type", lambda: gpuaug.RandomScale("x"), TypeError, r"scale_range: expected a \(min, max\) pair"),
+    case("jitter-hue", lambda: gpuaug.ColorJitter(hue=0.6), ValueError, r"hue: expected values in \[-0.5, 0.5\]"),
+    case(
+        "jitter-brightness",
+        lambda: gpuaug.ColorJitter(brightness=-1),
+        ValueError,
+        r"brightness: a single number must be non-negative",
+    ),
+    case(
+        "jitter-brightness-type",
+        lambda: gpuaug.ColorJitter(brightness="a"),
+        TypeError,
+        r"brightness: expected a \(min, max\) pair",
+    ),
+    case(
+        "jitter-contrast",
+        lambda: gpuaug.ColorJitter(contrast=(-0.5, 1)),
+        ValueError,
+        r"contrast: values must be >= 0.0",
+    ),
+    case("jitter-p", lambda: gpuaug.ColorJitter(0.1, p=None), TypeError, r"p: expected a probability"),
+    case("grayscale-p", lambda: gpuaug.RandomGrayscale(p=1.5), ValueError, r"p: expected a probability in \[0, 1\]"),
+    case(
+        "blur-even",
+        lambda: gpuaug.GaussianBlur(4),
+        ValueError,
+        r"kernel_size: expected odd positive ints, got \(4, 4\)",
+    ),
+    case(
+        "blur-str",
+        lambda: gpuaug.GaussianBlur("3"),
+        TypeError,
+        r"kernel_size: expected an int or a \(height, width\) pair of ints, got '3'",
+    ),
+    case(
+        "blur-float",
+        lambda: gpuaug.GaussianBlur((3, 3.0)),
+        TypeError,
+        r"kernel_size: expected an int or a \(height, width\) pair",
+    ),
+    case("blur-sigma", lambda: gpuaug.GaussianBlur(3, sigma=0), ValueError, r"sigma: expected positive values"),
+    case("noise-std", lambda: gpuaug.GaussianNoise(std=(-1, 1)), ValueError, r"std: values must be >= 0.0"),
+    case(
+        "noise-std-nan", lambda: gpuaug.GaussianNoise(std=(0, float("nan"))), ValueError, r"std: expected finite values"
+    ),
+    case("noise-mean", lambda: gpuaug.GaussianNoise(mean="0"), TypeError, r"mean: expected a number"),
+    case("normalize-std-zero", lambda: gpuaug.Normalize([0.5], [0.0]), ValueError, r"std: expected positive values"),
+    case(
+        "normalize-mean-type",
+        lambda: gpuaug.Normalize("a", 1),
+        TypeError,
+        r"mean: expected a number or a sequence of numbers",
+    ),
+    case("normalize-std-nan", lambda: gpuaug.Normalize(0.5, float("nan")), ValueError, r"std: expected finite values"),
+    case(
+        "normalize-counts",
+        lambda: gpuaug.Normalize([0.5, 0.5], [0.2, 0.2, 0.2]),
+        ValueError,
+        r"mean, std: expected the same number",
+    ),
+    case(
+        "normalize-0-255",
+        lambda: gpuaug.Normalize((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
+        ValueError,
+        r"mean, std: gpuaug works on images in \[0, 1\] \(uint8 is read as value/255\).*"
+        r"Normalize\(\(0.485, 0.456, 0.406\), \(0.229, 0.224, 0.225\)\)",
+    ),
+    case(
+        "normalize-std-255",
+        lambda: gpuaug.Normalize(0.5, 58.395),
+        ValueError,
+        r"std: gpuaug works on images in \[0, 1\]",
+    ),
+    case(
+        "normalize-mean-255",
+        lambda: gpuaug.Normalize([0.4, 128.0, 0.4], 0.2),
+        ValueError,
+        r"mean: gpuaug works on images in \[0, 1\]",
+    ),
+]
+
+FUNCTIONAL = [
+    case(
+        "warp-matrix-shape",
+        lambda: warp_image(IMAGES, torch.eye(3), 8),
+        ValueError,
+        r"matrix: expected shape \(2, 3, 3\), got \(3, 3\)",
+    ),
+    case(
+        "warp-matrix-int",
+        lambda: warp_mask(MASKS, EYE.long(), 8),
+        TypeError,
+        r"matrix: expected a floating-point tensor, got torch.int64",
+    ),
+    case(
+        "warp-matrix-list",
+        lambda: warp_image(IMAGES, EYE.tolist(), 8),
+        TypeError,
+        r"matrix: expected a torch.Tensor, got list",
+    ),
+    case(
+        "warp-matrix-device",
+        lambda: warp_image(IMAGES, EYE.to("meta"), 8),
+        ValueError,
+        r"matrix: expected the data's device cpu, got meta",
+    ),
+    case(
+        "warp-out-size",
+        lambda: warp_image(IMAGES, EYE, (0, 4)),
+        ValueError,
+        r"out_size: expected positive ints, got \(0, 4\)",
+    ),
+    case("warp-backend", lambda: warp_mask(MASKS, EYE, 8, backend="cuda"), ValueError, r"backend: expected one of"),
+    case(
+        "warp-fill-nan",
+        lambda: warp_image(IMAGES, EYE, 8, fill=float("nan")),
+        ValueError,
+        r"fill: expected finite values",
+    ),
+    case(
+        "warp-channels-last",
+        lambda: warp_image(torch.rand(2, 16, 16, 3), EYE, 8),
+        ValueError,
+        r"images: .* looks like channels-last",
+    ),
+    case(
+        "warp-mask-float",
+        lambda: warp_mask(MASKS.float(), EYE, 8),
+        TypeError,
+        r"masks: expected an integer label dtype",
+    ),
+    case(
+        "warp-mask-fill-int8",
+        lambda: warp_mask(MASKS.to(torch.int8), EYE, 8, fill=255),
+        ValueError,
+        r"fill: 255 cannot be stored in mask dtype torch.int8 \(range \[-128, 127\]\)",
+    ),
+    case(
+        "warp-mask-fill-uint8",
+        lambda: warp_mask(MASKS.to(torch.uint8), EYE, 8, fill=-100),
+        ValueError,
+        r"fill: -100 cannot be stored in mask dtype torch.uint8",
+    ),
+    case(
+        "warp-mask-fill-int16",
+        lambda: warp_mask(MASKS.to(torch.int16), EYE, 8, fill=40000),
+        ValueError,
+        r"fill: 40000 cannot be stored in mask dtype torch.int16",
+    ),
+    case(
+        "warp-mask-fill-float",
+        lambda: warp_mask(MASKS, EYE, 8, fill=255.0),
+        TypeError,
+        r"fill: expected an int, got float",
+    ),
+]
+
+GUARDRAILS = [
+    *(
+        case(
+            f"check-mask-{dtype}",
+            lambda t=dtype: gpuaug.check_mask(MASKS.to(t), 3),
+            TypeError,
+            rf"mask: expected integer labels, got {dtype}",
+        )
+        for dtype in (torch.float32, torch.float16, torch.bool)
+    ),
+    case(
+        "check-mask-numpy",
+        lambda: gpuaug.check_mask(MASKS.numpy(), 3),
+        TypeError,
+        r"mask: expected a torch.Tensor, got ndarray",
+    ),
+    case(
+        "check-mask-classes",
+        lambda: gpuaug.check_mask(MASKS, num_classes=0),
+        ValueError,
+        r"num_classes: expected a positive int, got 0",
+    ),
+    case(
+        "check-mask-classes-type",
+        lambda: gpuaug.check_mask(MASKS, num_classes=3.0),
+        TypeError,
+        r"num_classes: expected a positive int, got float",
+    ),
+    case(
+        "check-mask-ignore",
+        lambda: gpuaug.check_mask(MASKS, 3, ignore_index="255"),
+        TypeError,
+        r"ignore_index: expected an int, got str",
+    ),
+    case(
+        "check-mask-labels",
+        lambda: gpuaug.check_mask(MASKS + 3, 3),
+        ValueError,
+        r"mask: 128 pixels have labels outside \[0, 3\)",
+    ),
+    case(
+        "image-values-255",
+        lambda: gpuaug.check_image_values(IMAGES * 255),
+        ValueError,
+        r"images: expected values in \[0, 1\] \(gpuaug's scale; uint8 is read as value/255\).*divide by 255",
+    ),
+    case(
+        "image-values-nan",
+        lambda: gpuaug.check_image_values(IMAGES.index_fill(3, torch.tensor([2]), float("nan"))),
+        ValueError,
+        r"images: expected values in \[0, 1\] .* got 0 values outside it, 48 NaN and 0 inf",
+    ),
+    case(
+        "image-values-inf",
+        lambda: gpuaug.check_image_values(torch.tensor([0.5, float("inf"), -float("inf")])),
+        ValueError,
+        r"images: .* got 0 values outside it, 0 NaN and 2 inf, finite values in \[0.5, 0.5\]",
+    ),
+    case(
+        "image-values-negative",
+        lambda: gpuaug.check_image_values(IMAGES - 0.5),
+        ValueError,
+        r"images: expected values in \[0, 1\]",
+    ),
+    case(
+        "image-values-int",
+        lambda: gpuaug.check_image_values(MASKS),
+        TypeError,
+        r"images: expected uint8 or floating-point values, got torch.int64",
+    ),
+    case(
+        "image-values-numpy",
+        lambda: gpuaug.check_image_values(IMAGES.numpy()),
+        TypeError,
+        r"images: expected a torch.Tensor, got ndarray",
+    ),
+    case("monitor-classes", lambda: gpuaug.ClassPixelMonitor(0), ValueError, r"num_classes: expected a positive int"),
+    case(
+        "monitor-classes-type",
+        lambda: gpuaug.ClassPixelMonitor("21"),
+        TypeError,
+        r"num_classes: expected a positive int, got str",
+    ),
+    case(
+        "monitor-ignore",
+        lambda: gpuaug.ClassPixelMonitor(4, ignore_index=None),
+        TypeError,
+        r"ignore_index: expected an int, got NoneType",
+    ),
+    case("monitor-empty", lambda: gpuaug.ClassPixelMonitor(4).report(), RuntimeError, r"no batch seen yet"),
+    case(
+        "monitor-after-float",
+        lambda: gpuaug.ClassPixelMonitor(4).update(MASKS, MASKS.float()),
+        TypeError,
+        r"masks_after: expected an integer label dtype",
+    ),
+    case(
+        "monitor-before-numpy",
+        lambda: gpuaug.ClassPixelMonitor(4).update(MASKS.numpy(), MASKS),
+        TypeError,
+        r"masks_before: expected a torch.Tensor",
+    ),
+    case(
+        "monitor-device",
+        lambda: gpuaug.ClassPixelMonitor(4).update(MASKS, MASKS.to("meta")),
+        ValueError,
+        r"masks_after: expected masks_before's device cpu, got meta",
+    ),
+    case(
+        "monitor-ratio",
+        lambda: monitored().report(min_ratio=0),
+        ValueError,
+        r"min_ratio: expected a positive ratio, got 0",
+    ),
+    case(
+        "monitor-ratio-type",
+        lambda: monitored().report(min_ratio="0.5"),
+        TypeError,
+        r"min_ratio: expected a positive ratio, got str",
+    ),
+    case(
+        "miou-float", lambda: metrics.miou(MASKS.float(), MASKS, 3), TypeError, r"pred, target: expected integer labels"
+    ),
+    case(
+        "miou-bool-target",
+        lambda: metrics.miou(MASKS, MASKS.bool(), 3),
+        TypeError,
+        r"pred, target: expected integer labels",
+    ),
+    case(
+        "confusion-list",
+        lambda: metrics.confusion_matrix(MASKS.tolist(), MASKS, 3),
+        TypeError,
+        r"pred: expected a torch.Tensor, got list",
+    ),
+    case(
+        "confusion-target",
+        lambda: metrics.confusion_matrix(MASKS, None, 3),
+        TypeError,
+        r"target: expected a torch.Tensor, got NoneType",
+    ),
+    case(
+        "confusion-pixels",
+        lambda: metrics.confusion_matrix(MASKS[:1], MASKS, 3),
+        ValueError,
+        r"pred: expected as many pixels as target \(128\), got 64",
+    ),
+    case(
+        "confusion-device",
+        lambda: metrics.confusion_matrix(MASKS.to("meta"), MASKS, 3),
+        ValueError,
+        r"pred: expected target's device cpu",
+    ),
+    case("miou-classes", lambda: metrics.miou(MASKS, MASKS, 0), ValueError, r"num_classes: expected a positive int"),
+    case(
+        "miou-classes-type", lambda: metrics.miou(MASKS, MASKS, 2.0), TypeError, r"num_classes: expected a positive int"
+    ),
+    case(
+        "confusion-ignore",
+        lambda: metrics.confusion_matrix(MASKS, MASKS, 3, ignore_index=None),
+        TypeError,
+        r"ignore_index: expected an int",
+    ),
+]
+
+TOOLS = [
+    case(
+        "to-device-str", lambda: gpuaug.to_device(IMAGES, "gpu9"), ValueError, r"device: Invalid device string: 'gpu9'"
+    ),
+    case(
+        "to-device-none", lambda: gpuaug.to_device(IMAGES, None), TypeError, r"device: expected a torch.device or a str"
+    ),
+    case(
+        "audit-fn",
+        lambda: audit.check_pair(3),
+        TypeError,
+        r"fn: expected a callable fn\(images, masks\) -> \(images, masks\), got int",
+    ),
+    case(
+        "audit-size",
+        lambda: audit.check_pair(pair, image_size=0),
+        ValueError,
+        r"image_size: expected positive ints, got 0",
+    ),
+    case(
+        "audit-batch",
+        lambda: audit.check_pair(pair, batch_size=0),
+        ValueError,
+        r"batch_size: expected a positive int, got 0",
+    ),
+    case(
+        "audit-batch-type",
+        lambda: audit.check_pair(pair, batch_size=2.0),
+        TypeError,
+        r"batch_size: expected an int, got float",
+    ),
+    case(
+        "audit-returns-images",
+        lambda: audit.check_pair(lambda images, masks: images),
+        TypeError,
+        r"fn: expected fn\(images, masks\) to return \(images, masks\) tensors, got Tensor",
+    ),
+    case(
+        "overlay-empty",
+        lambda: viz.save_overlay(IMAGES[:0], MASKS[:0], OVERLAY),
+        ValueError,
+        r"images: expected at least one sample",
+    ),
+    case(
+        "overlay-images",
+        lambda: viz.save_overlay(IMAGES.numpy(), MASKS, OVERLAY),
+        TypeError,
+        r"images: expected a torch.Tensor",
+    ),
+    case(
+        "overlay-masks",
+        lambda: viz.save_overlay(IMAGES, MASKS.tolist(), OVERLAY),
+        TypeError,
+        r"masks: expected a torch.Tensor, got list",
+    ),
+    case(
+        "overlay-masks-shape",
+        lambda: viz.save_overlay(IMAGES, MASKS[:, :4], OVERLAY),
+        ValueError,
+        r"masks: shape \(2, 4, 8\) does not match images of shape \(2, 3, 8, 8\)",
+    ),
+    case(
+        "overlay-masks-channels",
+        lambda: viz.save_overlay(IMAGES, MASKS[:, None].expand(-1, 2, -1, -1), OVERLAY),
+        ValueError,
+        r"masks: expected B×H×W or B×1×H×W",
+    ),
+    case(
+        "overlay-max-samples",
+        lambda: viz.save_overlay(IMAGES, MASKS, OVERLAY, max_samples=0),
+        ValueError,
+        r"max_samples: expected a positive int, got 0",
+    ),
+    case(
+        "overlay-titles",
+        lambda: viz.save_overlay(IMAGES, MASKS, OVERLAY, titles=["one"]),
+        ValueError,
+        r"titles: expected a caption for each of the 2 samples drawn, got 1",
+    ),
+    case(
+        "overlay-mean-alone",
+        lambda: viz.save_overlay(IMAGES, MASKS, OVERLAY, mean=0.5),
+        ValueError,
+        r"mean, std: pass both",
+    ),
+    case(
+        "overlay-mean-255",
+        lambda: viz.save_overlay(IMAGES, MASKS, OVERLAY, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
+        ValueError,
+        r"mean, std: gpuaug works on images in \[0, 1\]",
+    ),
+    case(
+        "overlay-mean-channels",
+        lambda: viz.save_overlay(IMAGES, MASKS, OVERLAY, mean=(0.5, 0.5), std=0.2),
+        ValueError,
+        r"mean: expected 1 or 3 values",
+    ),
+]
+
+
+def monitored():
+    monitor = gpuaug.ClassPixelMonitor(4)
+    monitor.update(MASKS, MASKS)
+    return monitor
 
 
 @pytest.mark.parametrize(
-    ("images", "masks", "error", "match"),
-    [
-        (IMAGES, MASKS.float(), TypeError, r"masks: expected an integer label dtype .* got torch.float32"),
-        (IMAGES, MASKS.bool(), TypeError, r"masks: expected an integer label dtype .* got torch.bool"),
-        (IMAGES, MASKS[:1], ValueError, r"masks: batch size 1 does not match images batch size 2"),
-        (IMAGES, MASKS[:, :7], ValueError, r"masks: spatial size 7×8 does not match images spatial size 8×8"),
-        (IMAGES, MASKS[0], ValueError, r"masks: expected B×H×W or B×1×H×W, got shape \(8, 8\)"),
-        (IMAGES, torch.zeros(2, 3, 8, 8, dtype=torch.int64), ValueError, r"masks: a 4-D mask must be B×1×H×W"),
-        (IMAGES[0], MASKS, ValueError, r"images: expected a 4-D tensor B×C×H×W, got shape \(3, 8, 8\)"),
-        (IMAGES.to(torch.int32), MASKS, TypeError, r"images: expected dtype uint8, float16, .* got torch.int32"),
-        (IMAGES.numpy(), MASKS, TypeError, r"images: expected a torch.Tensor, got ndarray"),
-        (torch.rand(2, 3, 0, 8), MASKS, ValueError, r"images: height and width must be positive"),
-        (IMAGES, MASKS.numpy(), TypeError, r"masks: expected a torch.Tensor, got ndarray"),
-    ],
+    ("call", "error", "match"),
+    BATCHES + RANDOMNESS + COMPOSE + INVERT + PARAMS_CASES + OPS + FUNCTIONAL + GUARDRAILS + TOOLS,
 )
-def test_bad_batches(images, masks, error, match):
-    with pytest.raises(error, match=match):
-        AUG(images, masks)
+def test_bad_input(call, error, match):
+    with pytest.raises(error, match=match) as raised:
+        call()
+    assert type(raised.value) is error  # not a subclass (a bare AttributeError is no ValueError either)
+
+
+def test_bad_inputs_are_not_modified():
+    images, masks = IMAGES.clone(), MASKS.clone()
+    with pytest.raises(ValueError):
+        gpuaug.Compose([gpuaug.RandomCrop(10)])(images, masks)
+    assert torch.equal(images, IMAGES) and torch.equal(masks, MASKS)
 
 
 @pytest.mark.parametrize(
-    ("dtype", "ignore", "match"),
-    [
-        (torch.int8, 255, r"ignore_index: 255 cannot be stored in mask dtype torch.int8 \(range \[-128, 127\]\)"),
-        (torch.uint8, -100, r"ignore_index: -100 cannot be stored in mask dtype torch.uint8"),
-        (torch.int16, 40000, r"ignore_index: 40000 cannot be stored in mask dtype torch.int16"),
-    ],
+    "shape",
+    [(2, 3, 4, 4), (2, 1, 3, 3), (1, 4, 8, 3), (2, 3, 40, 1), (2, 5, 4, 4), (1, 8, 3, 3), (1, 6, 8, 5), (1, 64, 2, 7)],
 )
-def test_ignore_index_must_fit_mask_dtype(dtype, ignore, match):
-    aug = gpuaug.Compose([gpuaug.RandomHorizontalFlip()], ignore_index=ignore)
-    with pytest.raises(ValueError, match=match):
-        aug(IMAGES, MASKS.to(dtype))
-    with pytest.raises(ValueError, match=match.replace("ignore_index", "fill")):
-        warp_mask(MASKS.to(dtype), EYE, 8, fill=ignore)
+def test_channels_first_batches_near_the_channels_last_rule_are_accepted(shape):
+    # The rule refuses C > 4 with H > 4 and W in {1, 3, 4}: grey / RGB / RGBA, 5+ px wide or <= 4 px tall pass.
+    images = torch.rand(shape)
+    masks = torch.zeros(shape[0], *shape[2:], dtype=torch.int64)
+    out_images, out_masks = AUG(images, masks)
+    assert out_images.shape == shape and out_masks.shape == masks.shape
+    assert warp_image(images, torch.eye(3).expand(shape[0], 3, 3), shape[2:]).shape == shape
 
 
-def test_params_must_fit_the_batch():
-    params = AUG.sample(IMAGES)
-    with pytest.raises(ValueError, match=r"params: sampled for a batch of 2, got images with batch size 3"):
-        AUG.apply(torch.rand(3, 3, 8, 8), None, params)
-    with pytest.raises(ValueError, match=r"params: sampled for 8×8 images, got 9×8"):
-        AUG.apply(torch.rand(2, 3, 9, 8), None, params)
-    with pytest.raises(TypeError, match=r"params: expected gpuaug.Params, got dict"):
-        AUG.apply(IMAGES, None, params.to_dict())
-
-
-def test_fill_must_match_channels():
-    with pytest.raises(ValueError, match=r"fill: expected 1 or 3 values \(one per channel\), got 2"):
-        gpuaug.Compose([gpuaug.RandomHorizontalFlip()], fill=[0.1, 0.2])(IMAGES)
-    with pytest.raises(TypeError, match=r"fill: expected a float or a non-empty sequence"):
-        gpuaug.Compose([], fill="black")
-
-
-def test_compose_arguments():
-    with pytest.raises(TypeError, match=r"ops: expected a list of gpuaug ops, got RandomHorizontalFlip"):
-        gpuaug.Compose(gpuaug.RandomHorizontalFlip())
-    with pytest.raises(TypeError, match=r"ops\[1\]: expected a gpuaug op .* got function"):
-        gpuaug.Compose([gpuaug.RandomHorizontalFlip(), lambda x: x])
-    with pytest.raises(TypeError, match=r"ignore_index: expected an int, got float"):
-        gpuaug.Compose([], ignore_index=255.0)
-    with pytest.raises(ValueError, match=r"backend: expected one of \('auto', 'triton', 'torch'\), got 'cuda'"):
-        gpuaug.Compose([], backend="cuda")
-    with pytest.raises(TypeError, match=r"generator: expected a torch.Generator, got int"):
-        AUG(IMAGES, MASKS, generator=0)
+JITTER = gpuaug.Compose([gpuaug.RandomHorizontalFlip(), gpuaug.ColorJitter(0.2, 0.2)])
 
 
 @pytest.mark.parametrize(
-    ("factory", "error", "match"),
+    ("modules", "call", "match"),
     [
-        (lambda: gpuaug.RandomHorizontalFlip(p=1.5), ValueError, r"p: expected a probability in \[0, 1\], got 1.5"),
-        (lambda: gpuaug.RandomResizedCrop(0), ValueError, r"size: expected positive ints, got 0"),
-        (lambda: gpuaug.RandomResizedCrop(8, scale=(0.9, 0.1)), ValueError, r"scale: expected min <= max"),
-        (lambda: gpuaug.RandomResizedCrop(8, ratio=(0, 1)), ValueError, r"ratio: expected positive values"),
-        (lambda: gpuaug.RandomCrop("big"), TypeError, r"size: expected an int or a \(height, width\) pair"),
-        (lambda: gpuaug.Resize((2, 3, 4)), TypeError, r"size: expected an int or a \(height, width\) pair"),
-        (lambda: gpuaug.RandomAffine(-5), ValueError, r"degrees: a single number must be non-negative"),
-        (lambda: gpuaug.RandomAffine(5, translate=(0.5, 2)), ValueError, r"translate: expected fractions in \[0, 1\]"),
-        (lambda: gpuaug.RandomAffine(5, scale=(0, 1)), ValueError, r"scale: expected positive values"),
-        (lambda: gpuaug.RandomAffine(5, shear="x"), TypeError, r"shear: expected a number or a \(min, max\) pair"),
-        (lambda: gpuaug.RandomRotation("a lot"), TypeError, r"degrees: expected a number or a \(min, max\) pair"),
-        (lambda: gpuaug.RandomPerspective(1.5), ValueError, r"distortion_scale: expected a probability in \[0, 1\]"),
-        (lambda: gpuaug.RandomScale((0.0, 2.0)), ValueError, r"scale_range: expected positive values"),
+        (
+            ("matplotlib", "matplotlib.pyplot"),
+            lambda: viz.save_overlay(IMAGES, MASKS, OVERLAY),
+            r"gpuaug.viz needs matplotlib: pip install 'gpuaug\[viz\]'",
+        ),
+        (
+            ("kornia",),
+            lambda: reference.apply(IMAGES, MASKS, JITTER.sample(IMAGES)),
+            r"gpuaug.reference \(its pixel ops\) needs kornia: pip install 'gpuaug\[kornia\]'",
+        ),
+        (
+            ("kornia", "kornia.augmentation"),
+            lambda: peers.kornia_pipeline(8),
+            r"gpuaug.peers.kornia_pipeline needs kornia: pip install 'gpuaug\[kornia\]'",
+        ),
+        (
+            ("albumentations",),
+            lambda: peers.albumentations_pipeline(8),
+            r"gpuaug.peers.albumentations_pipeline needs albumentations: pip install 'gpuaug\[bench\]'",
+        ),
     ],
 )
-def test_op_arguments(factory, error, match):
-    with pytest.raises(error, match=match):
-        factory()
+def test_missing_optional_dependency_names_the_extra(monkeypatch, modules, call, match):
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)  # what an uninstalled module looks like to import
+    with pytest.raises(ImportError, match=match):
+        call()
 
 
-def test_random_crop_smaller_image_without_padding():
-    aug = gpuaug.Compose([gpuaug.RandomCrop(10)])
-    with pytest.raises(
-        ValueError, match=r"RandomCrop: the canvas 8×8 is smaller than the crop 10×10; pass pad_if_needed"
-    ):
-        aug(IMAGES, MASKS)
-
-
-def test_functional_arguments():
-    with pytest.raises(ValueError, match=r"matrix: expected shape \(2, 3, 3\), got \(3, 3\)"):
-        warp_image(IMAGES, torch.eye(3), 8)
-    with pytest.raises(TypeError, match=r"matrix: expected a floating-point tensor, got torch.int64"):
-        warp_mask(MASKS, EYE.long(), 8)
-    with pytest.raises(ValueError, match=r"out_size: expected positive ints, got \(0, 4\)"):
-        warp_image(IMAGES, EYE, (0, 4))
-    with pytest.raises(ValueError, match=r"backend: expected one of"):
-        warp_mask(MASKS, EYE, 8, backend="cuda")
+def test_the_engine_runs_without_kornia(monkeypatch):
+    for module in ("kornia", "kornia.augmentation"):
+        monkeypatch.setitem(sys.modules, module, None)
+    out_images, out_masks = JITTER(IMAGES, MASKS)
+    geometric = AUG.sample(IMAGES)
+    assert torch.equal(reference.apply(IMAGES, MASKS, geometric)[1], AUG.apply(IMAGES, MASKS, geometric)[1])
+    assert "kornia" not in audit.default_pipelines(8) and "gpuaug" in audit.default_pipelines(8)
 
 
 def test_triton_on_cpu_without_interpreter(monkeypatch):
@@ -128,13 +1081,3 @@ def test_triton_on_cpu_without_interpreter(monkeypatch):
     with pytest.raises(RuntimeError, match=r"backend='triton' on cpu tensors needs Triton's interpreter"):
         backends.resolve("triton", torch.device("cpu"))
     assert backends.resolve("auto", torch.device("cpu")) == "torch"
-
-
-def test_device_mismatch():
-    # The meta device stands in for a second device, so this runs without a GPU.
-    with pytest.raises(ValueError, match=r"masks: expected the images' device cpu, got meta"):
-        AUG(IMAGES, MASKS.to("meta"))
-    with pytest.raises(ValueError, match=r"matrix: expected the data's device cpu, got meta"):
-        warp_image(IMAGES, EYE.to("meta"), 8)
-    with pytest.raises(ValueError, match=r"params: on meta, images on cpu; use params.to\(images.device\)"):
-        AUG.apply(IMAGES, None, AUG.sample(IMAGES).to("meta"))

@@ -85,7 +85,7 @@ def test_brightness_two_is_clamped_double():
 
 def test_normalize_exact():
     images, _ = rgb()
-    mean, std = [0.1, 0.2, 0.3], [0.5, 0.25, 2.0]
+    mean, std = [0.1, 0.2, 0.3], [0.5, 0.25, 0.8]
     out = gpuaug.Compose([gpuaug.Normalize(mean, std)])(images)
     torch.testing.assert_close(out, (images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1))
 
@@ -197,34 +197,9 @@ def test_hash_normal_is_standard_normal():
     assert abs(torch.corrcoef(torch.stack((z, other)))[0, 1].item()) < 0.01
 
 
-@pytest.mark.parametrize(
-    ("factory", "error", "match"),
-    [
-        (lambda: gpuaug.ColorJitter(hue=0.6), ValueError, r"hue: expected values in \[-0.5, 0.5\]"),
-        (lambda: gpuaug.ColorJitter(brightness=-1), ValueError, r"brightness: a single number must be non-negative"),
-        (lambda: gpuaug.ColorJitter(contrast=(-0.5, 1)), ValueError, r"contrast: values must be >= 0.0"),
-        (lambda: gpuaug.GaussianBlur(4), ValueError, r"kernel_size: expected odd positive ints, got \(4, 4\)"),
-        (lambda: gpuaug.GaussianBlur(3, sigma=0), ValueError, r"sigma: expected positive values"),
-        (lambda: gpuaug.Normalize([0.5], [0.0]), ValueError, r"std: expected positive values"),
-        (lambda: gpuaug.Normalize("a", 1), TypeError, r"mean: expected a number or a sequence of numbers"),
-        (lambda: gpuaug.GaussianNoise(std=(-1, 1)), ValueError, r"std: values must be >= 0.0"),
-        (lambda: gpuaug.Compose([], out_dtype=torch.int8), ValueError, r"out_dtype: expected torch.float32"),
-    ],
-)
-def test_pixel_op_arguments(factory, error, match):
-    with pytest.raises(error, match=match):
-        factory()
-
-
-def test_pixel_ops_check_channels_and_size():
+def test_brightness_and_noise_work_on_any_channel_count():
+    # Their bad-channel counterparts (grayscale, Normalize, a too-large blur) are in test_errors.py.
     gray_images = torch.rand(2, 1, 8, 8)
-    with pytest.raises(ValueError, match=r"images: RandomGrayscale needs 3 \(RGB\) channels, got 1"):
-        gpuaug.Compose([gpuaug.RandomGrayscale()])(gray_images)
-    with pytest.raises(ValueError, match=r"mean: expected 1 or 1 values \(one per channel\), got 3"):
-        gpuaug.Compose([gpuaug.Normalize([0.1, 0.2, 0.3], 1.0)])(gray_images)
-    with pytest.raises(ValueError, match=r"kernel_size: \(17, 17\) is too large for a reflect border on 8×8"):
-        gpuaug.Compose([gpuaug.GaussianBlur(17, p=1.0)])(gray_images)
-    # Brightness and noise work on any channel count.
     out = gpuaug.Compose([gpuaug.ColorJitter(brightness=0.5), gpuaug.GaussianNoise(p=1.0)])(gray_images)
     assert out.shape == gray_images.shape
 

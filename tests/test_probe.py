@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -92,6 +93,23 @@ def test_demo_prints_table_and_writes_overlay(tmp_path, capsys):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_demo_overlay_pairs_the_same_scenes(monkeypatch):
+    drawn = {}
+
+    def capture(images, masks, out, **kwargs):
+        drawn.update(images=images, masks=masks, **kwargs)
+        return out
+
+    monkeypatch.setattr(demo, "save_overlay", capture)
+    demo.run(batch=6, size=16, out="unused.png", device=torch.device("cpu"), seed=3)
+    assert drawn["titles"] == [f"{name} #{k}" for k in range(4) for name in ("naive (3 bugs)", "gpuaug")]
+    images, masks = drawn["images"], drawn["masks"]
+    assert images.shape[0] == masks.shape[0] == 8
+    # Side by side, the same scene with the same draws: identical images, only the masks differ.
+    assert torch.equal(images[0::2], images[1::2]) and not torch.equal(masks[0::2], masks[1::2])
+    assert len({tuple(image.flatten()[:50].tolist()) for image in images[1::2]}) == 4  # four different scenes
+
+
 def test_report_to_dict_and_str():
     result = report(gpuaug.Compose(OPS))
     data = result.to_dict()
@@ -131,6 +149,59 @@ def test_audit_command_lists_every_pipeline(tmp_path, capsys):
     data = json.loads(path.read_text())
     assert data["gpuaug"]["ok"] is True and data["naive: float mask"]["mask_dtype"] == "float32"
     assert data["naive: zero padding"]["outside_not_ignore"] > 0
+
+
+PIPELINES = """
+import gpuaug
+from gpuaug.naive import NaivePipeline
+
+OPS = [gpuaug.RandomResizedCrop(24, scale=(0.5, 1.0)), gpuaug.RandomHorizontalFlip()]
+good = gpuaug.Compose(OPS)
+zero_padding = NaivePipeline.only("ignore_lost", OPS + [gpuaug.RandomRotation(30)])
+not_a_function = 3
+
+def pair(images, masks):
+    return good(images, masks)
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "user_augment.py").write_text(PIPELINES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "user_augment"
+
+
+def test_audit_command_audits_a_users_pipeline(user_module, tmp_path, capsys):
+    from gpuaug.__main__ import main as cli
+
+    path = tmp_path / "mine.json"
+    args = ["--batch", "4", "--image-size", "32"]
+    assert cli(["audit", "--pipeline", f"{user_module}:pair", "--json", str(path), *args]) == 0
+    out = capsys.readouterr().out
+    assert f"gpuaug audit of {user_module}:pair" in out and re.search(r"^ok\s+yes$", out, re.MULTILINE)
+    assert json.loads(path.read_text())[f"{user_module}:pair"]["ok"] is True
+    assert audit.main(["--pipeline", f"{user_module}:good", *args]) == 0  # a callable object works too
+    assert audit.main(["--pipeline", f"{user_module}:zero_padding", *args]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^ok\s+NO$", out, re.MULTILINE) and "outside pixels not ignore" in out
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("user_augment", r"--pipeline: expected module:function \(e.g. my_project.augment:pair\), got 'user_augment'"),
+        (":pair", r"--pipeline: expected module:function"),
+        ("no_such_module_here:pair", r"--pipeline: cannot import module 'no_such_module_here'"),
+        ("user_augment:missing", r"--pipeline: module 'user_augment' has no attribute 'missing'"),
+        ("user_augment:not_a_function", r"--pipeline: user_augment:not_a_function is a int, expected fn\(images"),
+    ],
+)
+def test_audit_command_rejects_a_bad_pipeline_spec(user_module, spec, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        audit.main(["--pipeline", spec])
+    assert exited.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_only_one_bug():

@@ -3,10 +3,12 @@
 import os
 import socket
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import TRITON_DEVICE
 
 import gpuaug
 from gpuaug import probe
@@ -59,19 +61,19 @@ def test_seeded_uniforms_are_uniform():
     assert abs(draws.mean().item()) < 6
 
 
-def test_seed_arguments_are_checked():
-    images, masks = data()
+@pytest.mark.parametrize("seed", [np.int64(7), np.uint8(7), torch.tensor(7), torch.tensor(7, dtype=torch.int16)])
+def test_seed_accepts_integer_numpy_and_torch_scalars(seed):
+    images, _ = data()
     aug = gpuaug.Compose(OPS)
-    with pytest.raises(ValueError, match=r"generator, seed: pass one source of randomness, not both"):
-        aug(images, masks, generator=torch.Generator(), seed=1)
-    with pytest.raises(ValueError, match=r"sample_ids: only used with seed=; pass seed too"):
-        aug(images, masks, sample_ids=list(range(8)))
-    with pytest.raises(ValueError, match=r"sample_ids: expected 8 integer ids \(one per sample\)"):
-        aug(images, masks, seed=1, sample_ids=[1, 2])
-    with pytest.raises(ValueError, match=r"sample_ids: expected 8 integer ids .* got torch.float32"):
-        aug(images, masks, seed=1, sample_ids=torch.zeros(8))
-    with pytest.raises(TypeError, match=r"seed: expected an int, got str"):
-        aug(images, masks, seed="epoch")
+    ids = [40, 3, 17, 9, 5, 71, 2, 8]
+    expected = aug.sample(images, seed=7, sample_ids=ids)
+    scalars = ([np.int64(i) for i in ids], [torch.tensor(i) for i in ids])
+    for sample_ids in (ids, np.array(ids), *scalars, torch.tensor(ids)):
+        params = aug.sample(images, seed=seed, sample_ids=sample_ids)
+        assert torch.equal(params.matrix, expected.matrix)
+        pairs = zip(params.ops, expected.ops, strict=True)
+        assert all(torch.equal(a.draws[k], b.draws[k]) for a, b in pairs for k in a.draws)
+    assert not torch.equal(aug.sample(images, seed=seed + 1, sample_ids=ids).matrix, expected.matrix)
 
 
 def _free_port():
@@ -150,14 +152,39 @@ def test_invert_round_trip_on_the_coordinate_probe():
     assert rescaled.shape == (6, 1, 64, 64) and (rescaled == -1.0).any()
 
 
-def test_invert_checks_its_inputs():
-    images, masks = data()
-    aug = gpuaug.Compose(OPS)
-    params = aug.sample(images, torch.Generator().manual_seed(0))
-    with pytest.raises(ValueError, match=r"predictions: expected 8 maps of the augmented size \(12, 12\)"):
-        aug.invert(torch.zeros(8, 5, 16, 16), params)
-    with pytest.raises(TypeError, match=r"params: expected gpuaug.Params"):
-        aug.invert(torch.zeros(8, 5, 12, 12), None)
+def test_invert_valid_is_the_window_the_view_covered():
+    images, masks = probe.coordinate_probe(3, 10, 14)
+    aug = gpuaug.Compose([gpuaug.CenterCrop((8, 12))])
+    params = aug.sample(images)
+    out_images, out_masks = aug.apply(images, masks, params)
+    expected = torch.zeros(3, 10, 14, dtype=torch.bool)
+    expected[:, 1:9, 1:13] = True  # the centre crop's window in the source frame
+    for predictions in (out_images, out_masks, out_masks[:, 0]):
+        inverted, valid = aug.invert(predictions, params, return_valid=True)
+        assert valid.dtype == torch.bool and torch.equal(valid, expected)
+        assert torch.equal(inverted, aug.invert(predictions, params))
+    # At twice the resolution, every source pixel becomes a 2×2 block.
+    _, valid = aug.invert(out_images, params, out_size=(20, 28), return_valid=True)
+    assert torch.equal(valid, expected.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2))
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_invert_valid_is_exactly_where_labels_come_back(backend):
+    device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(6, 3, 18, 26, generator=g).to(device)
+    crop = gpuaug.RandomResizedCrop((14, 10), scale=(0.3, 1.0))
+    aug = gpuaug.Compose([crop, gpuaug.RandomRotation(30), gpuaug.RandomPerspective(p=1.0)], backend=backend)
+    params = aug.sample(images, torch.Generator(device).manual_seed(4))
+    # A net's label predictions on the augmented view: never the ignore label.
+    predictions = torch.randint(0, 7, (6, 14, 10), generator=g).to(device)
+    logits = torch.rand(6, 4, 14, 10, generator=g).to(device)
+    for out_size in (None, (27, 13)):
+        labels, valid = aug.invert(predictions, params, out_size=out_size, return_valid=True)
+        _, valid_too = aug.invert(logits, params, out_size=out_size, fill=-1.0, return_valid=True)
+        assert valid.shape == labels.shape and torch.equal(valid, labels != 255)
+        assert torch.equal(valid_too, valid)
+        assert 0.1 < valid.float().mean() < 0.9
 
 
 class SceneDataset(torch.utils.data.Dataset):

@@ -122,7 +122,7 @@ class Draw:
         return values.view(self.batch, *shape).to(dtype)
 
     def uniform(self, low: float, high: float) -> torch.Tensor:
-        """B float32 draws uniform in [low, high]."""
+        """B float32 draws uniform in [low, high)."""
         return self.rand().mul_(high - low).add_(low)
 
     def seeds(self) -> torch.Tensor:

@@ -42,9 +42,12 @@ class GaussianBlur(PixelOp):
             kernel_size = (kernel_size, kernel_size)
         if not (
             isinstance(kernel_size, Sequence)
+            and not isinstance(kernel_size, str)
             and len(kernel_size) == 2
-            and all(isinstance(k, int) and k > 0 and k % 2 == 1 for k in kernel_size)
+            and all(isinstance(k, int) and not isinstance(k, bool) for k in kernel_size)
         ):
+            raise TypeError(f"kernel_size: expected an int or a (height, width) pair of ints, got {kernel_size!r}")
+        if not all(k > 0 and k % 2 == 1 for k in kernel_size):
             raise ValueError(f"kernel_size: expected odd positive ints, got {kernel_size!r}")
         self.kernel_size = tuple(kernel_size)
         if isinstance(sigma, (int, float)) and not isinstance(sigma, bool):

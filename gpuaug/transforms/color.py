@@ -8,6 +8,7 @@ On CUDA they run fused into the image kernel (see :mod:`gpuaug.fusion`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -197,8 +198,17 @@ class GaussianNoise(PixelOp):
         return torch.where(_per_sample(draws["applied"]), noisy, images)
 
 
+def _over_255(values: tuple[float, ...]) -> str:
+    """``values`` / 255 as a tuple literal, e.g. ``(0.485, 0.456, 0.406)``."""
+    return "(" + ", ".join(f"{v / 255:.4g}" for v in values) + ")"
+
+
 class Normalize(PixelOp):
     """``(x − mean) / std`` per channel; ``mean`` and ``std`` are numbers or one value per channel.
+
+    gpuaug works on images in [0, 1] (uint8 is read as value/255), so ``mean`` and ``std`` are
+    in that scale too: ImageNet's are (0.485, 0.456, 0.406) and (0.229, 0.224, 0.225). A
+    value above 1 (the 0–255 scale, e.g. 123.675) raises ValueError with the /255 values.
 
     Draws: none. Applied last in a pipeline, it turns the warp's ``fill`` into
     ``(fill − mean) / std``.
@@ -211,16 +221,27 @@ class Normalize(PixelOp):
         self.std = self._values(std, "std")
         if any(s <= 0 for s in self.std):
             raise ValueError(f"std: expected positive values, got {std!r}")
+        above = [name for name, values in (("mean", self.mean), ("std", self.std)) if any(v > 1 for v in values)]
+        if above:
+            raise ValueError(
+                f"{', '.join(above)}: gpuaug works on images in [0, 1] (uint8 is read as value/255), so Normalize "
+                f"takes mean and std in [0, 1] too; got mean={mean!r}, std={std!r}, which look like 0-255 values: "
+                f"you probably meant Normalize({_over_255(self.mean)}, {_over_255(self.std)})"
+            )
         if len(self.mean) != len(self.std) and 1 not in (len(self.mean), len(self.std)):
             raise ValueError(f"mean, std: expected the same number of values, got {len(self.mean)} and {len(self.std)}")
 
     @staticmethod
     def _values(value, name: str) -> tuple[float, ...]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return (float(value),)
-        if isinstance(value, Sequence) and value and all(isinstance(v, (int, float)) for v in value):
-            return tuple(float(v) for v in value)
-        raise TypeError(f"{name}: expected a number or a sequence of numbers, got {value!r}")
+            values: tuple[float, ...] = (float(value),)
+        elif isinstance(value, Sequence) and value and all(isinstance(v, (int, float)) for v in value):
+            values = tuple(float(v) for v in value)
+        else:
+            raise TypeError(f"{name}: expected a number or a sequence of numbers, got {value!r}")
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"{name}: expected finite values, got {value!r}")
+        return values
 
     def _check_channels(self, channels: int) -> None:
         for name, values in (("mean", self.mean), ("std", self.std)):

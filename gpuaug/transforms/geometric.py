@@ -166,7 +166,7 @@ class RandomCrop(Op):
         (h, w), (ch, cw) = size, self.size
         if not self.pad_if_needed and (h < ch or w < cw):
             raise ValueError(
-                f"RandomCrop: the canvas {h}×{w} is smaller than the crop {ch}×{cw}; "
+                f"size: RandomCrop's crop {ch}×{cw} is larger than its input canvas {h}×{w}; "
                 "pass pad_if_needed=True to pad it with fill / ignore_index"
             )
         applied = draw.coin(self.p)
@@ -281,7 +281,9 @@ class RandomAffine(Op):
         if translate is not None:
             if not (isinstance(translate, Sequence) and len(translate) == 2):
                 raise TypeError(f"translate: expected (max fraction of width, of height), got {translate!r}")
-            if not all(isinstance(t, (int, float)) and 0.0 <= t <= 1.0 for t in translate):
+            if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in translate):
+                raise TypeError(f"translate: expected numbers, got {translate!r}")
+            if not all(0.0 <= t <= 1.0 for t in translate):
                 raise ValueError(f"translate: expected fractions in [0, 1], got {translate!r}")
             translate = (float(translate[0]), float(translate[1]))
         self.translate = translate
