@@ -7,7 +7,7 @@ coordinate per axis, unbiased on average, and pixels from outside are exactly ig
 
 import pytest
 import torch
-from conftest import IMAGE_ATOL, TRITON_DEVICE
+from conftest import IMAGE_ATOL
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -63,21 +63,20 @@ def test_torch_path_matches_reference(names, h, w, mask_dtype, seed):
     torch.testing.assert_close(out_images, ref_images, atol=IMAGE_ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("backend", ["triton"])
 @given(names=chains, h=st.integers(1, 19), w=st.integers(1, 19), mask_dtype=mask_dtypes, seed=st.integers(0, 2**31))
-def test_triton_path_matches_reference(names, h, w, mask_dtype, seed):
+def test_triton_path_matches_reference(device, names, h, w, mask_dtype, seed):
     images, masks = batch(2, 3, h, w, mask_dtype, seed)
     aug = gpuaug.Compose(build(names, h, w), ignore_index=7, fill=0.4, backend="triton")
     params = aug.sample(images, torch.Generator().manual_seed(seed))
-    out_images, out_masks = aug.apply(images.to(TRITON_DEVICE), masks.to(TRITON_DEVICE), params.to(TRITON_DEVICE))
+    out_images, out_masks = aug.apply(images.to(device), masks.to(device), params.to(device))
     ref_images, ref_masks = reference.apply(images, masks, params)
     assert torch.equal(out_masks.cpu(), ref_masks)
     torch.testing.assert_close(out_images.cpu(), ref_images, atol=IMAGE_ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("name", sorted(OP_FACTORIES))
-@pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_every_op_matches_reference_on_odd_sizes(name, backend):
-    device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
+def test_every_op_matches_reference_on_odd_sizes(name, backend, device):
     images, masks = batch(4, 3, 17, 29, torch.int64, seed=1)
     images = (images * 255).to(torch.uint8)
     aug = gpuaug.Compose([OP_FACTORIES[name](17, 29)], ignore_index=-100, fill=[0.1, 0.5, 1.0], backend=backend)
