@@ -87,6 +87,27 @@ def test_every_op_matches_reference_on_odd_sizes(name, backend, device):
     torch.testing.assert_close(out_images.cpu(), ref_images, atol=IMAGE_ATOL, rtol=0)
 
 
+# Several tiles each way with odd remainders (2·32 + 5 rows, 2·128 + 5 columns), well past the
+# kernels' tile shape (16×64 today), so a wrong row or column tile offset cannot hide.
+MANY_TILES = (69, 261)
+
+
+@pytest.mark.parametrize("pixel", [False, True], ids=["warp", "fused"])
+def test_outputs_of_many_tiles_match_reference(backend, device, pixel):
+    images, masks = batch(1, 3 if pixel else 2, 23, 50, torch.int16, seed=2)
+    # The zoom-in keeps the whole output inside the source, so every edge and remainder pixel has a real label.
+    ops = [gpuaug.Resize(MANY_TILES), gpuaug.RandomPerspective(0.2, p=1.0), gpuaug.RandomAffine(5, scale=(1.4, 1.5))]
+    if pixel:  # the fused kernel: warp and colour in one pass
+        ops += [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.Normalize([0.4, 0.5, 0.6], [0.2, 0.3, 0.25])]
+    aug = gpuaug.Compose(ops, ignore_index=-100, fill=0.3, backend=backend)
+    params = aug.sample(images, torch.Generator().manual_seed(0))
+    out_images, out_masks = aug.apply(images.to(device), masks.to(device), params.to(device))
+    ref_images, ref_masks = reference.apply(images, masks, params)
+    assert out_masks.shape[-2:] == MANY_TILES and (ref_masks != -100).all()
+    assert torch.equal(out_masks.cpu(), ref_masks)
+    torch.testing.assert_close(out_images.cpu(), ref_images, atol=IMAGE_ATOL, rtol=0)
+
+
 @given(names=chains, h=st.integers(4, 40), w=st.integers(4, 40), seed=st.integers(0, 2**31))
 def test_coordinate_probe_alignment(names, h, w, seed):
     images, masks = probe.coordinate_probe(4, h, w, ignore_index=255)
