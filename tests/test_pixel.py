@@ -74,6 +74,17 @@ def test_pixel_chains_match_reference(backend, device, names, out_dtype, seed):
     assert_images_close(out_images, ref_images)
 
 
+@pytest.mark.parametrize("uint8", [True, False], ids=["uint8", "float"])
+def test_channels_last_input_through_the_fused_path(backend, device, uint8):
+    images, masks = rgb(b=2, uint8=uint8)
+    images = images.contiguous(memory_format=torch.channels_last)
+    assert not images.is_contiguous()  # a strided layout the kernels must not read as B×C×H×W
+    ops = GEOMETRIC + [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.Normalize([0.4, 0.5, 0.6], [0.2, 0.3, 0.25])]
+    (out_images, out_masks), (ref_images, ref_masks), _ = run(ops, images, masks, backend, device)
+    assert torch.equal(out_masks.cpu(), ref_masks)
+    assert_images_close(out_images, ref_images)
+
+
 def test_brightness_two_is_clamped_double():
     images, masks = rgb()
     aug = gpuaug.Compose([gpuaug.ColorJitter(brightness=(2, 2))])
