@@ -60,6 +60,24 @@ def test_seeded_uniforms_are_uniform():
     assert abs(draws.mean().item()) < 6
 
 
+def test_seeded_draws_within_a_sample_are_independent():
+    # Each op, and each parameter of one op, must read its own counters of the sample's key:
+    # over 4096 keyed samples every pair of draws is uncorrelated (5 sigma is 5/64 = 0.078).
+    images = torch.zeros(4096, 1, 2, 2)
+    ops = [
+        gpuaug.RandomHorizontalFlip(),
+        gpuaug.RandomRotation(180),
+        gpuaug.RandomAffine((0, 90), scale=(1.0, 2.0), shear=(0, 10, 0, 10)),
+        gpuaug.GaussianNoise(p=1.0),
+    ]
+    params = gpuaug.Compose(ops).sample(images, seed=5, sample_ids=torch.arange(10_000, 14_096))
+    flip, rotation, affine, noise = (r.draws for r in params.ops)
+    draws = [flip["applied"], rotation["angle"], noise["seed"]]
+    draws += [affine[k] for k in ("angle", "scale", "shear_x", "shear_y")]
+    correlation = torch.corrcoef(torch.stack([d.double() for d in draws]))
+    assert (correlation - torch.eye(len(draws), dtype=torch.float64)).abs().max() < 0.078
+
+
 @pytest.mark.parametrize("seed", [np.int64(7), np.uint8(7), torch.tensor(7), torch.tensor(7, dtype=torch.int16)])
 def test_seed_accepts_integer_numpy_and_torch_scalars(seed):
     images, _ = data()
