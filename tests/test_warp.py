@@ -89,11 +89,12 @@ def test_float_image_dtypes_give_float32(backend, device, dtype):
 
 
 def test_perspective_behind_camera_and_non_finite_are_ignore(backend, device):
-    masks = labels(3, 6, 6).to(device)
-    images = torch.rand(3, 1, 6, 6, device=device)
+    masks = labels(4, 6, 6).to(device)
+    images = torch.rand(4, 1, 6, 6, device=device)
     m = torch.tensor(
         [
             [[1, 0, 0], [0, 1, 0], [0.0, 0.0, -1.0]],  # w = -1 everywhere: behind the camera
+            [[-1, 0, 0], [0, -1, 0], [0.0, 0.0, -1.0]],  # -I: s = (x, y) is inside the image, but w = -1
             [[1, 0, 0], [0, 1, 0], [0.0, 0.0, 0.0]],  # w = 0: division by zero
             [[1, 0, 0], [0, 1, 0], [0.1, 0.0, 1.0]],  # a genuine perspective row
         ],
@@ -102,8 +103,8 @@ def test_perspective_behind_camera_and_non_finite_are_ignore(backend, device):
     )
     out = warp_mask(masks, m, (6, 6), fill=7, backend=backend)
     img = warp_image(images, m, (6, 6), fill=0.5, backend=backend)
-    assert (out[:2] == 7).all()
-    assert (img[:2] == 0.5).all()
+    assert (out[:3] == 7).all()
+    assert (img[:3] == 0.5).all()
     params = Params(m.cpu(), (6, 6), (6, 6), 7, (0.5,), True)
     ref_img, ref_mask = reference.apply(images, masks, params)
     assert torch.equal(out.cpu(), ref_mask)
