@@ -88,6 +88,20 @@ def test_random_crop_pad_if_needed_places_image_inside():
     assert torch.equal(params.ops[0].draws["left"], torch.zeros(64, dtype=top.dtype))
 
 
+@pytest.mark.parametrize(
+    ("crop", "pad", "tops", "lefts"),
+    [
+        ((30, 39), False, [0], [0, 1]),  # one column narrower than the 30×40 image: left is 0 or 1
+        ((29, 40), False, [0, 1], [0]),
+        ((36, 43), True, range(-6, 1), range(-3, 1)),  # larger: the image sits anywhere from H − h to 0
+    ],
+)
+def test_random_crop_draws_every_valid_offset(crop, pad, tops, lefts):
+    draws = sample([gpuaug.RandomCrop(crop, pad_if_needed=pad)], batch=256).ops[0].draws
+    assert set(draws["top"].tolist()) == set(tops)
+    assert set(draws["left"].tolist()) == set(lefts)
+
+
 def test_random_resized_crop_box_and_matrix():
     params = sample([gpuaug.RandomResizedCrop((12, 16), scale=(0.2, 0.9))], batch=64)
     d = params.ops[0].draws
