@@ -9,17 +9,14 @@ constant image whose warp must equal the mask's not-ignore pattern exactly.
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import IMAGE_ATOL, TRITON_DEVICE
+from conftest import IMAGE_ATOL
 
 import gpuaug
 from gpuaug import probe, reference
 from gpuaug.compose import Params
 from gpuaug.functional import warp_image
 
-BACKENDS = [pytest.param("torch", torch.device("cpu"), id="torch"), pytest.param("triton", TRITON_DEVICE, id="triton")]
 
-
-@pytest.mark.parametrize(("backend", "device"), BACKENDS)
 def test_upscale_edges_replicate_like_interpolate(backend, device):
     images = torch.rand(2, 3, 50, 70, generator=torch.Generator().manual_seed(0))
     expected = F.interpolate(images, size=(123, 97), mode="bilinear", align_corners=False)
@@ -30,7 +27,6 @@ def test_upscale_edges_replicate_like_interpolate(backend, device):
     torch.testing.assert_close(reference.apply(images, None, params), expected, atol=IMAGE_ATOL, rtol=0)
 
 
-@pytest.mark.parametrize(("backend", "device"), BACKENDS)
 @pytest.mark.parametrize("perspective", [False, True])
 def test_constant_image_ends_exactly_where_the_mask_does(backend, device, perspective):
     # A constant image through any warp is that constant wherever the mask has a label and
@@ -52,7 +48,6 @@ def test_constant_image_ends_exactly_where_the_mask_does(backend, device, perspe
         torch.testing.assert_close(out_images.cpu(), expected, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize(("backend", "device"), BACKENDS)
 def test_probe_alignment_holds_on_every_inside_pixel(backend, device):
     images, masks = probe.coordinate_probe(4, 23, 31)
     aug = gpuaug.Compose(
@@ -67,7 +62,6 @@ def test_probe_alignment_holds_on_every_inside_pixel(backend, device):
     assert metrics["outside_not_ignore"] == 0
 
 
-@pytest.mark.parametrize(("backend", "device"), BACKENDS)
 def test_outside_points_take_fill_and_edge_points_the_edge_value(backend, device):
     # One row: source x = output x − 0.25, so output pixel 0's centre maps to s = 0.25
     # (inside: clamped to pixel 0) and pixel 4 (of 4 + 1) to s = 4.25 (outside: fill).

@@ -88,6 +88,20 @@ def test_random_crop_pad_if_needed_places_image_inside():
     assert torch.equal(params.ops[0].draws["left"], torch.zeros(64, dtype=top.dtype))
 
 
+@pytest.mark.parametrize(
+    ("crop", "pad", "tops", "lefts"),
+    [
+        ((30, 39), False, [0], [0, 1]),  # one column narrower than the 30×40 image: left is 0 or 1
+        ((29, 40), False, [0, 1], [0]),
+        ((36, 43), True, range(-6, 1), range(-3, 1)),  # larger: the image sits anywhere from H − h to 0
+    ],
+)
+def test_random_crop_draws_every_valid_offset(crop, pad, tops, lefts):
+    draws = sample([gpuaug.RandomCrop(crop, pad_if_needed=pad)], batch=256).ops[0].draws
+    assert set(draws["top"].tolist()) == set(tops)
+    assert set(draws["left"].tolist()) == set(lefts)
+
+
 def test_random_resized_crop_box_and_matrix():
     params = sample([gpuaug.RandomResizedCrop((12, 16), scale=(0.2, 0.9))], batch=64)
     d = params.ops[0].draws
@@ -226,3 +240,36 @@ def test_chain_is_composed_in_float64_and_cast_once(tf32_matmul):
         expected, size = expected @ step.matrix.double(), step.out_size
     assert params.matrix.dtype == torch.float32
     assert torch.equal(params.matrix, expected.to(torch.float32))
+
+
+IDENTITY = scale_translate(1, 1, 0, 0)
+# Every random op with p < 1 on a 30×40 canvas, and the matrix its docstring promises for a
+# sample it is not applied to: identity, the whole image resized, or torchvision's centre crop.
+NOT_APPLIED = {
+    "hflip": (lambda p: gpuaug.RandomHorizontalFlip(p), IDENTITY),
+    "vflip": (lambda p: gpuaug.RandomVerticalFlip(p), IDENTITY),
+    "resized-crop": (lambda p: gpuaug.RandomResizedCrop((12, 16), p=p), scale_translate(40 / 16, 30 / 12, 0, 0)),
+    "crop": (lambda p: gpuaug.RandomCrop((20, 26), p=p), scale_translate(1, 1, (40 - 26) / 2, (30 - 20) / 2)),
+    "crop-padded": (  # the image centred in the larger crop: (36 − 30) / 2 rows above it, (44 − 40) / 2 columns left
+        lambda p: gpuaug.RandomCrop((36, 44), pad_if_needed=True, p=p),
+        scale_translate(1, 1, -(44 - 40) / 2, -(36 - 30) / 2),
+    ),
+    "affine": (lambda p: gpuaug.RandomAffine(30, (0.2, 0.2), (0.7, 1.3), shear=(-10, 10, -5, 5), p=p), IDENTITY),
+    "rotation": (lambda p: gpuaug.RandomRotation(30, p=p), IDENTITY),
+    "scale": (lambda p: gpuaug.RandomScale((0.5, 2.0), p=p), IDENTITY),
+    "perspective": (lambda p: gpuaug.RandomPerspective(0.5, p=p), IDENTITY),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_APPLIED))
+def test_p_below_one_applied_fraction_and_not_applied_matrix(name):
+    factory, neutral = NOT_APPLIED[name]
+    n, p = 4000, 0.3
+    params = sample([factory(p)], batch=n)
+    applied = params.ops[0].draws["applied"]
+    # The applied count is binomial(n, p): within 5 standard deviations.
+    assert abs(int(applied.sum()) - n * p) < 5 * math.sqrt(n * p * (1 - p))
+    assert torch.equal(params.matrix[~applied], neutral.float().expand(int((~applied).sum()), 3, 3))
+    # Applied samples are transformed (a random crop may land on the centre now and then).
+    changed = (params.matrix[applied] != neutral.float()).flatten(1).any(dim=1)
+    assert changed.float().mean() > 0.9

@@ -5,7 +5,7 @@ import json
 import kornia
 import pytest
 import torch
-from conftest import DTYPE_TOLERANCE, IMAGE_ATOL, TRITON_DEVICE
+from conftest import DTYPE_TOLERANCE, IMAGE_ATOL
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,10 +38,9 @@ def rgb(b=4, h=19, w=23, seed=0, uint8=False):
     return ((images * 255).round().to(torch.uint8) if uint8 else images), masks
 
 
-def run(ops, images, masks, backend, out_dtype=torch.float32, seed=0, fill=0.25):
+def run(ops, images, masks, backend, device, out_dtype=torch.float32, seed=0, fill=0.25):
     aug = gpuaug.Compose(ops, fill=fill, out_dtype=out_dtype, backend=backend)
     params = aug.sample(images, torch.Generator().manual_seed(seed))
-    device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
     out = aug.apply(images.to(device), masks.to(device), params.to(device))
     return out, reference.apply(images, masks, params), params
 
@@ -53,11 +52,10 @@ def assert_images_close(actual, expected):
 
 
 @pytest.mark.parametrize("name", sorted(PIXEL_FACTORIES))
-@pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_each_pixel_op_matches_reference(name, backend):
+def test_each_pixel_op_matches_reference(name, backend, device):
     images, masks = rgb(uint8=True)
     (out_images, out_masks), (ref_images, ref_masks), _ = run(
-        GEOMETRIC + [PIXEL_FACTORIES[name]()], images, masks, backend
+        GEOMETRIC + [PIXEL_FACTORIES[name]()], images, masks, backend, device
     )
     assert torch.equal(out_masks.cpu(), ref_masks)
     assert_images_close(out_images, ref_images)
@@ -65,14 +63,24 @@ def test_each_pixel_op_matches_reference(name, backend):
 
 @given(
     names=st.lists(st.sampled_from(sorted(PIXEL_FACTORIES)), min_size=1, max_size=4),
-    backend=st.sampled_from(["torch", "triton"]),
     out_dtype=st.sampled_from([torch.float32, torch.bfloat16, torch.float16]),
     seed=st.integers(0, 2**31),
 )
-def test_pixel_chains_match_reference(names, backend, out_dtype, seed):
+def test_pixel_chains_match_reference(backend, device, names, out_dtype, seed):
     images, masks = rgb(b=3, h=11, w=14, seed=seed % 97)
     ops = GEOMETRIC[:2] + [PIXEL_FACTORIES[n]() for n in names]
-    (out_images, out_masks), (ref_images, ref_masks), _ = run(ops, images, masks, backend, out_dtype, seed)
+    (out_images, out_masks), (ref_images, ref_masks), _ = run(ops, images, masks, backend, device, out_dtype, seed)
+    assert torch.equal(out_masks.cpu(), ref_masks)
+    assert_images_close(out_images, ref_images)
+
+
+@pytest.mark.parametrize("uint8", [True, False], ids=["uint8", "float"])
+def test_channels_last_input_through_the_fused_path(backend, device, uint8):
+    images, masks = rgb(b=2, uint8=uint8)
+    images = images.contiguous(memory_format=torch.channels_last)
+    assert not images.is_contiguous()  # a strided layout the kernels must not read as B×C×H×W
+    ops = GEOMETRIC + [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.Normalize([0.4, 0.5, 0.6], [0.2, 0.3, 0.25])]
+    (out_images, out_masks), (ref_images, ref_masks), _ = run(ops, images, masks, backend, device)
     assert torch.equal(out_masks.cpu(), ref_masks)
     assert_images_close(out_images, ref_images)
 
@@ -90,14 +98,12 @@ def test_normalize_exact():
     torch.testing.assert_close(out, (images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1))
 
 
-def test_fill_is_applied_before_normalize():
+def test_fill_is_applied_before_normalize(backend, device):
     images, _ = rgb(h=8, w=8)
     ops = [gpuaug.CenterCrop(16), gpuaug.Normalize(0.5, 0.25)]
-    for backend in ("torch", "triton"):
-        device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
-        out = gpuaug.Compose(ops, fill=0.9, backend=backend)(images.to(device)).cpu()
-        # Rows 0-2 of the 16×16 output lie wholly above the 8×8 image: every tap reads fill.
-        torch.testing.assert_close(out[:, :, :3], torch.full_like(out[:, :, :3], (0.9 - 0.5) / 0.25))
+    out = gpuaug.Compose(ops, fill=0.9, backend=backend)(images.to(device)).cpu()
+    # Rows 0-2 of the 16×16 output lie wholly above the 8×8 image: every tap reads fill.
+    torch.testing.assert_close(out[:, :, :3], torch.full_like(out[:, :, :3], (0.9 - 0.5) / 0.25))
 
 
 def test_constant_image_stays_constant_under_blur():
@@ -123,10 +129,8 @@ def test_blur_with_fixed_sigma_equals_kornia_reflect():
         (dict(hue=(-0.45, -0.45)), dict(hue=(-0.45, -0.45))),
     ],
 )
-@pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_color_jitter_matches_kornia_color_jitter(ours, theirs, backend):
+def test_color_jitter_matches_kornia_color_jitter(ours, theirs, backend, device):
     images, _ = rgb()
-    device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
     out = gpuaug.Compose([gpuaug.ColorJitter(**ours)], backend=backend)(images.to(device))
     expected = kornia.augmentation.ColorJitter(**theirs, p=1.0)(images)
     torch.testing.assert_close(out.cpu(), expected, atol=IMAGE_ATOL, rtol=0)
@@ -142,26 +146,23 @@ def test_per_sample_draws_differ_across_the_batch():
     assert len({tuple(o.flatten()[:5].tolist()) for o in out}) == 16
 
 
-def test_pixel_ops_never_touch_masks():
-    images, masks = rgb()
+def test_pixel_ops_never_touch_masks(backend, device):
+    images, masks = (t.to(device) for t in rgb())
     ops = [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.GaussianNoise(p=1.0), gpuaug.Normalize(0.5, 0.5)]
-    for backend in ("torch", "triton"):
-        out_images, out_masks = gpuaug.Compose(ops, backend=backend)(images, masks)
-        assert out_masks is masks  # bit-identical, and not even copied
-        assert out_images.shape == images.shape
+    out_images, out_masks = gpuaug.Compose(ops, backend=backend)(images, masks)
+    assert out_masks is masks  # bit-identical, and not even copied
+    assert out_images.shape == images.shape
 
 
-def test_uint8_to_bfloat16_close_to_float32_path():
+def test_uint8_to_bfloat16_close_to_float32_path(backend, device):
     images, masks = rgb(uint8=True)
     ops = GEOMETRIC + [gpuaug.ColorJitter(0.3, 0.3, 0.3, 0.05), gpuaug.Normalize(0.5, 0.25)]
-    for backend in ("torch", "triton"):
-        device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
-        aug16 = gpuaug.Compose(ops, out_dtype=torch.bfloat16, backend=backend)
-        aug32 = gpuaug.Compose(ops, backend=backend)
-        low = aug16(images.to(device), generator=torch.Generator().manual_seed(1))
-        full = aug32(images.to(device), generator=torch.Generator().manual_seed(1))
-        assert low.dtype == torch.bfloat16 and full.dtype == torch.float32
-        torch.testing.assert_close(low.float(), full, atol=2e-2, rtol=1e-2)
+    aug16 = gpuaug.Compose(ops, out_dtype=torch.bfloat16, backend=backend)
+    aug32 = gpuaug.Compose(ops, backend=backend)
+    low = aug16(images.to(device), generator=torch.Generator().manual_seed(1))
+    full = aug32(images.to(device), generator=torch.Generator().manual_seed(1))
+    assert low.dtype == torch.bfloat16 and full.dtype == torch.float32
+    torch.testing.assert_close(low.float(), full, atol=2e-2, rtol=1e-2)
 
 
 def test_params_with_pixel_ops_round_trip_and_replay():
@@ -204,8 +205,9 @@ def test_brightness_and_noise_work_on_any_channel_count():
     assert out.shape == gray_images.shape
 
 
+@pytest.mark.parametrize("backend", ["triton"])
 @pytest.mark.parametrize("out_dtype", [torch.float32, torch.bfloat16])
-def test_fused_triton_path_equals_torch_path(out_dtype):
+def test_fused_triton_path_equals_torch_path(out_dtype, device):
     images, masks = rgb(uint8=True)
     ops = GEOMETRIC + [
         gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.7),
@@ -214,9 +216,7 @@ def test_fused_triton_path_equals_torch_path(out_dtype):
         gpuaug.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
     ]
     params = gpuaug.Compose(ops, out_dtype=out_dtype).sample(images, torch.Generator().manual_seed(5))
-    fused = gpuaug.Compose(ops, backend="triton").apply(
-        images.to(TRITON_DEVICE), masks.to(TRITON_DEVICE), params.to(TRITON_DEVICE)
-    )
+    fused = gpuaug.Compose(ops, backend="triton").apply(images.to(device), masks.to(device), params.to(device))
     plain = gpuaug.Compose(ops, backend="torch").apply(images, masks, params)
     assert torch.equal(fused[1].cpu(), plain[1])
     atol, rtol = DTYPE_TOLERANCE[out_dtype]

@@ -7,7 +7,7 @@ coordinate per axis, unbiased on average, and pixels from outside are exactly ig
 
 import pytest
 import torch
-from conftest import IMAGE_ATOL, TRITON_DEVICE
+from conftest import IMAGE_ATOL
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -63,27 +63,47 @@ def test_torch_path_matches_reference(names, h, w, mask_dtype, seed):
     torch.testing.assert_close(out_images, ref_images, atol=IMAGE_ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("backend", ["triton"])
 @given(names=chains, h=st.integers(1, 19), w=st.integers(1, 19), mask_dtype=mask_dtypes, seed=st.integers(0, 2**31))
-def test_triton_path_matches_reference(names, h, w, mask_dtype, seed):
+def test_triton_path_matches_reference(device, names, h, w, mask_dtype, seed):
     images, masks = batch(2, 3, h, w, mask_dtype, seed)
     aug = gpuaug.Compose(build(names, h, w), ignore_index=7, fill=0.4, backend="triton")
     params = aug.sample(images, torch.Generator().manual_seed(seed))
-    out_images, out_masks = aug.apply(images.to(TRITON_DEVICE), masks.to(TRITON_DEVICE), params.to(TRITON_DEVICE))
+    out_images, out_masks = aug.apply(images.to(device), masks.to(device), params.to(device))
     ref_images, ref_masks = reference.apply(images, masks, params)
     assert torch.equal(out_masks.cpu(), ref_masks)
     torch.testing.assert_close(out_images.cpu(), ref_images, atol=IMAGE_ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("name", sorted(OP_FACTORIES))
-@pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_every_op_matches_reference_on_odd_sizes(name, backend):
-    device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
+def test_every_op_matches_reference_on_odd_sizes(name, backend, device):
     images, masks = batch(4, 3, 17, 29, torch.int64, seed=1)
     images = (images * 255).to(torch.uint8)
     aug = gpuaug.Compose([OP_FACTORIES[name](17, 29)], ignore_index=-100, fill=[0.1, 0.5, 1.0], backend=backend)
     params = aug.sample(images, torch.Generator().manual_seed(3))
     out_images, out_masks = aug.apply(images.to(device), masks.to(device), params.to(device))
     ref_images, ref_masks = reference.apply(images, masks, params)
+    assert torch.equal(out_masks.cpu(), ref_masks)
+    torch.testing.assert_close(out_images.cpu(), ref_images, atol=IMAGE_ATOL, rtol=0)
+
+
+# Several tiles each way with odd remainders (2·32 + 5 rows, 2·128 + 5 columns), well past the
+# kernels' tile shape (16×64 today), so a wrong row or column tile offset cannot hide.
+MANY_TILES = (69, 261)
+
+
+@pytest.mark.parametrize("pixel", [False, True], ids=["warp", "fused"])
+def test_outputs_of_many_tiles_match_reference(backend, device, pixel):
+    images, masks = batch(1, 3 if pixel else 2, 23, 50, torch.int16, seed=2)
+    # The zoom-in keeps the whole output inside the source, so every edge and remainder pixel has a real label.
+    ops = [gpuaug.Resize(MANY_TILES), gpuaug.RandomPerspective(0.2, p=1.0), gpuaug.RandomAffine(5, scale=(1.4, 1.5))]
+    if pixel:  # the fused kernel: warp and colour in one pass
+        ops += [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.Normalize([0.4, 0.5, 0.6], [0.2, 0.3, 0.25])]
+    aug = gpuaug.Compose(ops, ignore_index=-100, fill=0.3, backend=backend)
+    params = aug.sample(images, torch.Generator().manual_seed(0))
+    out_images, out_masks = aug.apply(images.to(device), masks.to(device), params.to(device))
+    ref_images, ref_masks = reference.apply(images, masks, params)
+    assert out_masks.shape[-2:] == MANY_TILES and (ref_masks != -100).all()
     assert torch.equal(out_masks.cpu(), ref_masks)
     torch.testing.assert_close(out_images.cpu(), ref_images, atol=IMAGE_ATOL, rtol=0)
 

@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import TRITON_DEVICE
+from conftest import IMAGE_ATOL
 
 import gpuaug
-from gpuaug import probe
+from gpuaug import probe, reference
+from gpuaug.compose import Params
 
 OPS = [
     gpuaug.RandomResizedCrop(12, scale=(0.3, 1.0)),
@@ -59,6 +60,24 @@ def test_seeded_uniforms_are_uniform():
     chi2 = (((counts - expected) ** 2) / expected).sum().item()
     assert chi2 < 37.7  # 99.9 % quantile of chi-square with 15 degrees of freedom
     assert abs(draws.mean().item()) < 6
+
+
+def test_seeded_draws_within_a_sample_are_independent():
+    # Each op, and each parameter of one op, must read its own counters of the sample's key:
+    # over 4096 keyed samples every pair of draws is uncorrelated (5 sigma is 5/64 = 0.078).
+    images = torch.zeros(4096, 1, 2, 2)
+    ops = [
+        gpuaug.RandomHorizontalFlip(),
+        gpuaug.RandomRotation(180),
+        gpuaug.RandomAffine((0, 90), scale=(1.0, 2.0), shear=(0, 10, 0, 10)),
+        gpuaug.GaussianNoise(p=1.0),
+    ]
+    params = gpuaug.Compose(ops).sample(images, seed=5, sample_ids=torch.arange(10_000, 14_096))
+    flip, rotation, affine, noise = (r.draws for r in params.ops)
+    draws = [flip["applied"], rotation["angle"], noise["seed"]]
+    draws += [affine[k] for k in ("angle", "scale", "shear_x", "shear_y")]
+    correlation = torch.corrcoef(torch.stack([d.double() for d in draws]))
+    assert (correlation - torch.eye(len(draws), dtype=torch.float64)).abs().max() < 0.078
 
 
 @pytest.mark.parametrize("seed", [np.int64(7), np.uint8(7), torch.tensor(7), torch.tensor(7, dtype=torch.int16)])
@@ -168,9 +187,7 @@ def test_invert_valid_is_the_window_the_view_covered():
     assert torch.equal(valid, expected.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2))
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_invert_valid_is_exactly_where_labels_come_back(backend):
-    device = TRITON_DEVICE if backend == "triton" else torch.device("cpu")
+def test_invert_valid_is_exactly_where_labels_come_back(backend, device):
     g = torch.Generator().manual_seed(3)
     images = torch.rand(6, 3, 18, 26, generator=g).to(device)
     crop = gpuaug.RandomResizedCrop((14, 10), scale=(0.3, 1.0))
@@ -185,6 +202,63 @@ def test_invert_valid_is_exactly_where_labels_come_back(backend):
         assert valid.shape == labels.shape and torch.equal(valid, labels != 255)
         assert torch.equal(valid_too, valid)
         assert 0.1 < valid.float().mean() < 0.9
+
+
+def test_invert_to_another_resolution_on_a_non_square_frame(backend, device):
+    # Source 8×10 labelled y·W + x; the view (mirror, 2× upsample) loses nothing, so inverting
+    # it to 4×20 (H halved, W doubled) gives each frame pixel the label of the source pixel
+    # under its centre s = ((j + 0.5)·10/20, (i + 0.5)·8/4), by the coordinate convention
+    # (no s lands on a pixel edge along the mirrored axis, where the round trip could pick either side).
+    height, width, frame = 8, 10, (4, 20)
+    labels = torch.arange(height * width).view(1, height, width).expand(2, -1, -1)
+    aug = gpuaug.Compose([gpuaug.RandomHorizontalFlip(p=1.0), gpuaug.Resize((16, 20))], backend=backend)
+    params = aug.sample(torch.zeros(2, 1, height, width), torch.Generator().manual_seed(0))
+    view = reference.apply(torch.zeros(2, 1, height, width), labels, params)[1]
+    back = aug.invert(view.to(device), params.to(device), out_size=frame)
+    sx = (torch.arange(frame[1]) + 0.5) * (width / frame[1])
+    sy = (torch.arange(frame[0]) + 0.5) * (height / frame[0])
+    expected = sy.floor().long().view(-1, 1) * width + sx.floor().long().view(1, -1)
+    assert back.shape == (2, *frame) and torch.equal(back.cpu(), expected.expand(2, -1, -1))
+    # Float predictions holding each view pixel's source (x, y) come back as the frame pixel's s
+    # (bilinear reproduces a linear ramp exactly away from the border).
+    r, c = torch.meshgrid(torch.arange(16) + 0.5, torch.arange(20) + 0.5, indexing="ij")
+    ramps = torch.stack((width - c / 2, r / 2)).expand(2, -1, -1, -1)
+    back = aug.invert(ramps.to(device), params.to(device), out_size=frame).cpu()
+    expected = torch.stack(torch.broadcast_tensors(sx.view(1, -1), sy.view(-1, 1))).expand(2, -1, -1, -1)
+    torch.testing.assert_close(back[..., 1:-1, 1:-1], expected[..., 1:-1, 1:-1], atol=1e-5, rtol=0)
+
+
+def test_invert_of_a_perspective_chain_to_another_resolution_matches_reference(backend, device):
+    # The inverse map is frame pixel → source (rescale by the sizes' ratios per axis) → view (M⁻¹),
+    # built here independently in float64 and replayed through the reference.
+    images, masks = probe.coordinate_probe(2, 12, 20)
+    ops = [
+        gpuaug.RandomPerspective(0.5, p=1.0),
+        gpuaug.RandomResizedCrop(16, scale=(0.5, 1.0)),
+        gpuaug.RandomRotation(30),
+    ]
+    aug = gpuaug.Compose(ops, backend=backend)
+    params = aug.sample(images, torch.Generator().manual_seed(0))
+    view_images, view_masks = reference.apply(images, masks, params)
+    frame = (18, 45)
+    rescale = torch.diag(torch.tensor([20 / frame[1], 12 / frame[0], 1.0], dtype=torch.float64))
+    inverse = Params((torch.linalg.inv(params.matrix.double()) @ rescale).float(), (16, 16), frame, 255, (-1.0,), True)
+    ref_images, ref_masks = reference.apply(view_images, view_masks, inverse)
+    back_images = aug.invert(view_images.to(device), params.to(device), out_size=frame, fill=-1.0)
+    back_masks = aug.invert(view_masks.to(device), params.to(device), out_size=frame)
+    assert (ref_masks == 255).any() and (ref_masks != 255).any()
+    assert torch.equal(back_masks.cpu(), ref_masks)
+    torch.testing.assert_close(back_images.cpu(), ref_images, atol=IMAGE_ATOL, rtol=0)
+
+
+def test_invert_checks_its_inputs():
+    images, masks = data()
+    aug = gpuaug.Compose(OPS)
+    params = aug.sample(images, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"predictions: expected 8 maps of the augmented size \(12, 12\)"):
+        aug.invert(torch.zeros(8, 5, 16, 16), params)
+    with pytest.raises(TypeError, match=r"params: expected gpuaug.Params"):
+        aug.invert(torch.zeros(8, 5, 12, 12), None)
 
 
 class SceneDataset(torch.utils.data.Dataset):
