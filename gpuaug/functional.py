@@ -132,12 +132,14 @@ def warp_batch(
         out_masks = None if masks is None else gather_nearest(masks, matrix, out_size, ignore_index, perspective)
         return out_images, out_masks
     sx, sy, hw = _source_coords(matrix, out_size, perspective)
-    source = images if images is not None else masks
-    inside = _inside(sx, sy, hw, source.shape[-2], source.shape[-1])
-    out_images = None
-    if images is not None:
-        out_images = _bilinear_torch(images, sx, sy, inside, channel_values(fill, images.shape[1], images.device))
-    out_masks = None if masks is None else _nearest_torch(masks, sx, sy, inside, ignore_index)
+    height, width = (images if images is not None else masks).shape[-2:]
+    outside = _inside(sx, sy, hw, height, width).logical_not_()
+    # Clamp inside points to the edge pixels' centres, which leaves floor(s) as it is and
+    # clamps the bilinear taps to the image; park outside points (NaN included) far away.
+    for s, extent in ((sx, width), (sy, height)):
+        s.clamp_(0.5, extent - 0.5).masked_fill_(outside, -2.0 * extent)
+    out_masks = None if masks is None else _nearest_torch(masks, sx, sy, outside, ignore_index)
+    out_images = None if images is None else _bilinear_torch(images, sx, sy, fill)
     return out_images, out_masks
 
 
@@ -179,42 +181,43 @@ def _inside(sx: torch.Tensor, sy: torch.Tensor, hw: torch.Tensor | None, height:
 
 
 def _nearest_torch(
-    masks: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, inside: torch.Tensor, fill: int
+    masks: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, outside: torch.Tensor, fill: int
 ) -> torch.Tensor:
-    """Labels of source pixels floor(s), gathered with int32 indices; ``fill`` where s is outside."""
+    """Labels of source pixels floor(s), gathered with int32 indices; ``fill`` at ``outside`` points.
+
+    ``sx``, ``sy`` are the clamped coordinates of :func:`warp_batch`: valid indices everywhere.
+    """
     b, height, width = masks.shape[0], masks.shape[-2], masks.shape[-1]
     out_shape = masks.shape[:-2] + tuple(sx.shape[-2:])
     if b == 0:
         return masks.new_empty(out_shape)
-    # Outside points get a valid clamped index (NaN → 0) and `fill` below.
     index_dtype = torch.int32 if b * height * width < 2**31 else torch.int64
-    ix = sx.floor().clamp_(0, width - 1).nan_to_num_(0.0).to(index_dtype)
-    iy = sy.floor().clamp_(0, height - 1).nan_to_num_(0.0).to(index_dtype)
+    ix = sx.floor().clamp_(min=0).to(index_dtype)
+    iy = sy.floor().clamp_(min=0).to(index_dtype)
     base = torch.arange(b, device=masks.device, dtype=index_dtype).mul_(height * width).view(b, 1, 1)
     flat = iy.mul_(width).add_(ix).add_(base)
     labels = masks.reshape(-1).index_select(0, flat.view(-1))
-    return labels.masked_fill_(inside.logical_not().view(-1), fill).view(out_shape)
+    return labels.masked_fill_(outside.view(-1), fill).view(out_shape)
 
 
-def _bilinear_torch(
-    images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, inside: torch.Tensor, fill: torch.Tensor
-) -> torch.Tensor:
-    """Bilinear sample at s − 0.5 with taps clamped to the image (grid_sample's border padding)
-    at inside points; ``fill`` at the others."""
+def _bilinear_torch(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, fill: tuple[float, ...]) -> torch.Tensor:
+    """Bilinear sample at s − 0.5 (``sx``, ``sy`` as clamped and parked by :func:`warp_batch`,
+    normalised here in place); ``fill`` at the parked points."""
     b, c, height, width = images.shape
     h, w = sx.shape[-2:]
     if b == 0:
         return torch.empty((0, c, h, w), dtype=torch.float32, device=images.device)
-    # grid_sample with align_corners=False reads g = 2·s/W − 1; border padding clamps the
-    # point to the edge pixels' centres, which equals clamping each tap to the image.
-    scale = torch.tensor([2.0 / width, 2.0 / height], device=images.device)
-    grid = torch.stack((sx, sy), dim=-1).mul_(scale).sub_(1.0)
-    grid.masked_fill_(inside.logical_not().unsqueeze(-1), 0.0)  # outside: any finite point, replaced below
+    # grid_sample (align_corners=False) reads g = 2·s/W − 1; parked points are so far outside
+    # that zeros padding reads 0 from every tap, and the fill is added back by shifting the image.
+    grid = torch.stack((sx.mul_(2.0 / width).sub_(1.0), sy.mul_(2.0 / height).sub_(1.0)), dim=-1)
     src = images.float()
     if images.dtype == torch.uint8:
         src = src.mul_(1.0 / 255.0)
-    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return torch.where(inside.unsqueeze(1), out, fill.view(1, c, 1, 1)).contiguous()
+    if not any(fill):
+        return F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False).contiguous()
+    fill_c = channel_values(fill, c, images.device).view(1, c, 1, 1)
+    out = F.grid_sample(src - fill_c, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.add_(fill_c).contiguous()
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
