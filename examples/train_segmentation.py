@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="300 steps on 48×48 crops (measured: 220-330 s a run on 2 cores of an AMD EPYC x86-64, torch 2.13 CPU "
-        "build, while other jobs shared the machine)",
+        help="300 steps on 48×48 crops (measured: 28-34 s a run on 2 cores of an AMD EPYC x86-64, torch 2.13 CPU "
+        "build, the machine otherwise idle)",
     )
     parser.add_argument("--ablate", action="store_true", help="also train with each bug alone")
     parser.add_argument("--steps", type=int, help="training steps per run (default 300 quick, 1500 full)")
