@@ -16,17 +16,30 @@ import triton.language as tl
 #: ``bench/results/kernels-sm90.md``.
 BLOCK_H = 16
 BLOCK_W = 64
+#: Registers per thread the assembler may use (``maxnreg``). Without it, ptxas sometimes
+#: spills at 40-80 registers on sm_80 to fit more blocks; with it, no launch spills on
+#: sm_80 or sm_90 (tests/test_compile.py), and at most 128 keeps >= 16 warps per SM.
+MAX_REGISTERS = 128
 
 
 def launch(kernel, batch: int, out_size: tuple[int, int], *args, num_warps: int, **constexprs) -> None:
     """Launch ``kernel`` on a (sample, tile row, tile column) grid covering ``out_size``.
 
     Every kernel is launched without fp fusion, so no FMA merges the steps of the coordinate
-    contract (and the compiled kernels agree with the interpreter and the reference).
+    contract (and the compiled kernels agree with the interpreter and the reference), and
+    with at most :data:`MAX_REGISTERS` registers per thread.
     """
     h, w = out_size
     grid = (batch, triton.cdiv(h, BLOCK_H), triton.cdiv(w, BLOCK_W))
-    kernel[grid](*args, BLOCK_H=BLOCK_H, BLOCK_W=BLOCK_W, num_warps=num_warps, enable_fp_fusion=False, **constexprs)
+    kernel[grid](
+        *args,
+        BLOCK_H=BLOCK_H,
+        BLOCK_W=BLOCK_W,
+        num_warps=num_warps,
+        maxnreg=MAX_REGISTERS,
+        enable_fp_fusion=False,
+        **constexprs,
+    )
 
 
 @triton.jit
@@ -34,8 +47,7 @@ def source_coords(mat_ptr, b, x, y, PERSPECTIVE: tl.constexpr):
     """Map output pixel centres (x, y) of sample ``b`` to source coordinates.
 
     Returns ``(sx, sy, front)`` where ``front`` is False where the homogeneous ``w <= 0`` or
-    the coordinate is NaN; :func:`source_inside` adds the range test, which also rejects
-    infinities.
+    the coordinate is NaN; :func:`source_point` adds the range test (or the padding).
     """
     base = mat_ptr + b.to(tl.int64) * 9
     m00 = tl.load(base + 0)
@@ -75,34 +87,58 @@ def tile_sources(mat_ptr, PERSPECTIVE: tl.constexpr, BLOCK_H: tl.constexpr, BLOC
 
 
 @triton.jit
-def source_inside(sx, sy, front, H, W):
-    """Whether each source point lies in the H×W image: in [0, W)×[0, H), finite and in front.
+def _reflect(s, extent):
+    """Reflect coordinates about 0 and ``extent`` into [0, extent] (period 2·extent).
 
-    The one definition of *inside* for every kernel: masks gather only there, and images
-    sample the image only there (``fill`` elsewhere), so image content and labels end at
-    the same edge.
+    The float32 steps are those of the torch path and the reference: ``q = floor(s / p)``
+    (correctly rounded divide), ``t = s − q·p``, then ``t`` or ``p − t``.
     """
-    return front & (sx >= 0.0) & (sx < W) & (sy >= 0.0) & (sy < H)
+    period = extent * 2.0
+    t = s - tl.floor(tl.math.div_rn(s, period)) * period
+    return tl.where(t < extent, t, period - t)
 
 
 @triton.jit
-def bilinear_taps(sx, sy, inside, H, W):
-    """The four bilinear taps at (sx − 0.5, sy − 0.5), clamped to the image (edge replicate).
+def source_point(sx, sy, front, H, W, PADDING: tl.constexpr):
+    """Where each output pixel reads the H×W source: ``(sx, sy, inside)``.
+
+    ``PADDING`` 0 (constant): a point is *inside* when it lies in [0, W)×[0, H), finite and
+    in front; 1 (replicate) and 2 (reflect): every finite point in front is inside, after
+    reflection about the image border for 2 (replicate needs no mapping: the clamp below
+    is it). Inside points come back clamped to the edge pixels' centres [0.5, W − 0.5] ×
+    [0.5, H − 0.5], which keeps ``floor`` (the mask's pixel) and clamps the bilinear taps
+    to the image; the others come back as (0.5, 0.5), a safe index that callers mask.
+    One definition for every kernel, so image content and labels end at the same edge.
+    """
+    if PADDING == 0:
+        inside = front & (sx >= 0.0) & (sx < W) & (sy >= 0.0) & (sy < H)
+    else:
+        inside = front & (tl.abs(sx) < 3.0e38) & (tl.abs(sy) < 3.0e38)  # finite
+        if PADDING == 2:
+            sx = _reflect(sx, W)
+            sy = _reflect(sy, H)
+    sx = tl.where(inside, tl.minimum(tl.maximum(sx, 0.5), W - 0.5), 0.5)
+    sy = tl.where(inside, tl.minimum(tl.maximum(sy, 0.5), H - 0.5), 0.5)
+    return sx, sy, inside
+
+
+@triton.jit
+def bilinear_taps(sx, sy, H, W):
+    """The four bilinear taps at (sx − 0.5, sy − 0.5) of points from :func:`source_point`.
 
     Returns ``(row0, row1, col0, col1, wx, wy)``: int64 offsets of the two tap rows within a
     plane (row index × W), the two tap columns, and the weights of the second row and column.
-    Clamping only moves taps of inside points that hang over the border by half a pixel at
-    most, onto the edge pixel. Outside points get tap 0; callers mask their loads.
+    The second tap is clamped to the image (edge replicate); the first is inside already.
     """
-    ix = tl.where(inside, sx - 0.5, 0.0)
-    iy = tl.where(inside, sy - 0.5, 0.0)
+    ix = sx - 0.5
+    iy = sy - 0.5
     x0f = tl.floor(ix)
     y0f = tl.floor(iy)
     x0 = x0f.to(tl.int32)
     y0 = y0f.to(tl.int32)
-    row0 = tl.maximum(y0, 0).to(tl.int64) * W
+    row0 = y0.to(tl.int64) * W
     row1 = tl.minimum(y0 + 1, H - 1).to(tl.int64) * W
-    return row0, row1, tl.maximum(x0, 0), tl.minimum(x0 + 1, W - 1), ix - x0f, iy - y0f
+    return row0, row1, x0, tl.minimum(x0 + 1, W - 1), ix - x0f, iy - y0f
 
 
 @triton.jit
