@@ -15,6 +15,10 @@ import torch
 
 IMAGE_DTYPES = (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 MASK_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+#: Where points outside the image read; a kernel's PADDING constexpr is the index here.
+PADDING_MODES = ("constant", "replicate", "reflect")
+#: What masks read outside the image: ``ignore_index``, or the image's padded point.
+MASK_PADDINGS = ("ignore", "same")
 
 
 #: Channel counts a channels-last image has in its last dimension (grey, RGB, RGBA).
@@ -193,6 +197,15 @@ def check_range(
     if positive and pair[0] <= 0:
         raise ValueError(f"{name}: expected positive values, got {value!r}")
     return pair
+
+
+def check_choice(value: object, choices: tuple[str, ...], name: str) -> str:
+    """Check that ``value`` is one of the strings ``choices`` and return it."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected one of {choices}, got {type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
+    return value
 
 
 def check_num_classes(num_classes: object) -> int:

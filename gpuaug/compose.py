@@ -9,6 +9,9 @@ import torch
 
 from gpuaug import _hash, backends, fusion
 from gpuaug._checks import (
+    MASK_PADDINGS,
+    PADDING_MODES,
+    check_choice,
     check_fill,
     check_ignore_index,
     check_images,
@@ -57,6 +60,10 @@ class Params:
         out_dtype: dtype of the output images.
         ops: one :class:`OpRecord` per op, in chain order; geometric ops are replayed through
             ``matrix``, pixel ops from their record.
+        padding_mode: where images read outside the source: "constant" (``fill``),
+            "replicate" or "reflect".
+        mask_padding: what masks read there: "ignore" (``ignore_index``) or "same" (the
+            label of the point the image reads).
     """
 
     matrix: torch.Tensor
@@ -68,6 +75,8 @@ class Params:
     geometric: bool = True
     out_dtype: torch.dtype = torch.float32
     ops: tuple[OpRecord, ...] = ()
+    padding_mode: str = "constant"
+    mask_padding: str = "ignore"
 
     @property
     def batch_size(self) -> int:
@@ -113,6 +122,8 @@ class Params:
             "perspective": self.perspective,
             "geometric": self.geometric,
             "out_dtype": str(self.out_dtype).removeprefix("torch."),
+            "padding_mode": self.padding_mode,
+            "mask_padding": self.mask_padding,
             "ops": [
                 {
                     "name": r.name,
@@ -157,6 +168,9 @@ class Params:
             geometric=bool(data["geometric"]),
             out_dtype=_dtype(data["out_dtype"], "out_dtype"),
             ops=ops,
+            # Absent from dicts written before padding modes existed.
+            padding_mode=check_choice(data.get("padding_mode", "constant"), PADDING_MODES, "padding_mode"),
+            mask_padding=check_choice(data.get("mask_padding", "ignore"), MASK_PADDINGS, "mask_padding"),
         )
 
 
@@ -195,6 +209,15 @@ class Compose:
         out_dtype: dtype of the output images: float32, bfloat16 or float16.
         backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch". On Triton
             the warp and the colour ops run fused in one kernel (see :mod:`gpuaug.fusion`).
+        padding_mode: where images read when the source point is outside the image:
+            "constant" (``fill``), "replicate" (the nearest edge pixel) or "reflect" (the
+            point reflected about the image border, ``grid_sample``'s "reflection"); then
+            sampled like any inside point. Points behind the camera or non-finite take
+            ``fill`` in every mode. Crop padding (``RandomCrop(pad_if_needed=True)``,
+            ``CenterCrop``) follows it too.
+        mask_padding: "ignore" (masks get ``ignore_index`` outside the image) or "same"
+            (the label at ``floor`` of the point the image reads, exactly, on every backend;
+            with ``padding_mode="constant"`` it is the same as "ignore").
 
     Shape:
         - images: B×C×H×W, uint8 or float16/bfloat16/float32/float64, any memory format.
@@ -216,6 +239,8 @@ class Compose:
         *,
         out_dtype: torch.dtype = torch.float32,
         backend: str = "auto",
+        padding_mode: str = "constant",
+        mask_padding: str = "ignore",
     ):
         if isinstance(ops, (Op, PixelOp)) or not isinstance(ops, Sequence):
             raise TypeError(f"ops: expected a list of gpuaug ops, got {type(ops).__name__}")
@@ -235,10 +260,13 @@ class Compose:
         self.fill = check_fill(fill)
         self.out_dtype = out_dtype
         self.backend = backend
+        self.padding_mode = check_choice(padding_mode, PADDING_MODES, "padding_mode")
+        self.mask_padding = check_choice(mask_padding, MASK_PADDINGS, "mask_padding")
 
     def __repr__(self) -> str:
         inner = ",\n".join(f"    {op!r}" for op in self.ops)
         settings = f"ignore_index={self.ignore_index}, fill={self.fill}, out_dtype={self.out_dtype}"
+        settings += f", padding_mode={self.padding_mode!r}, mask_padding={self.mask_padding!r}"
         return f"Compose([\n{inner}\n], {settings}, backend={self.backend!r})"
 
     def sample(
@@ -289,6 +317,8 @@ class Compose:
             geometric=bool(geometric),
             out_dtype=self.out_dtype,
             ops=tuple(records),
+            padding_mode=self.padding_mode,
+            mask_padding=self.mask_padding,
         )
         device = images.device
         if draw.device == device:
@@ -463,9 +493,9 @@ def apply_params(images: torch.Tensor, masks: torch.Tensor | None, params: Param
         out_dtype = params.out_dtype if fused == len(pixel) else torch.float32
         out = fusion.fused_image(images, params, pixel[:fused], out_dtype)
         if masks is not None and params.geometric:
-            labels = warp_batch(None, masks, *_warp_args(params), resolved, params.perspective)[1]
+            labels = warp_batch(None, masks, *_warp_args(params), resolved, params.perspective, **_paddings(params))[1]
     elif params.geometric:
-        out, labels = warp_batch(images, masks, *_warp_args(params), resolved, params.perspective)
+        out, labels = warp_batch(images, masks, *_warp_args(params), resolved, params.perspective, **_paddings(params))
     else:
         out = images.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
         if images.dtype == torch.uint8:
@@ -480,3 +510,11 @@ def apply_params(images: torch.Tensor, masks: torch.Tensor | None, params: Param
 
 def _warp_args(params: Params) -> tuple:
     return params.matrix, params.out_size, params.fill, params.ignore_index
+
+
+def _paddings(params: Params) -> dict[str, str]:
+    """The padding modes of the image and mask warps (masks: "constant" means ignore outside)."""
+    return {
+        "image_padding": params.padding_mode,
+        "mask_padding": params.padding_mode if params.mask_padding == "same" else "constant",
+    }

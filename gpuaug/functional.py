@@ -30,7 +30,16 @@ import torch
 import torch.nn.functional as F
 
 from gpuaug import backends
-from gpuaug._checks import check_fill, check_ignore_index, check_images, check_masks, check_matrix, check_size
+from gpuaug._checks import (
+    PADDING_MODES,
+    check_choice,
+    check_fill,
+    check_ignore_index,
+    check_images,
+    check_masks,
+    check_matrix,
+    check_size,
+)
 
 __all__ = [
     "warp_image",
@@ -50,6 +59,7 @@ def warp_image(
     backend: str = "auto",
     *,
     perspective: bool = True,
+    padding_mode: str = "constant",
 ) -> torch.Tensor:
     """Resample images bilinearly through per-sample output→source matrices.
 
@@ -64,6 +74,10 @@ def warp_image(
         backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch".
         perspective: divide by the homogeneous coordinate. Passing False for a matrix whose
             last row is (0, 0, 1) skips a division that would be exact anyway.
+        padding_mode: "constant" (outside points take ``fill``), "replicate" (they read the
+            nearest edge pixel) or "reflect" (the point reflected about the image border,
+            as ``grid_sample``'s "reflection"); then only points behind the camera or
+            non-finite take ``fill``.
 
     Returns:
         Contiguous float32 tensor B×C×h×w.
@@ -71,7 +85,9 @@ def warp_image(
     b, c, _, _ = check_images(images)
     mat = check_matrix(matrix, b, images.device)
     size = check_size(out_size, "out_size")
-    return warp_batch(images, None, mat, size, check_fill(fill, c), 0, backend, perspective)[0]
+    check_choice(padding_mode, PADDING_MODES, "padding_mode")
+    fill = check_fill(fill, c)
+    return warp_batch(images, None, mat, size, fill, 0, backend, perspective, image_padding=padding_mode)[0]
 
 
 def warp_mask(
@@ -82,6 +98,7 @@ def warp_mask(
     backend: str = "auto",
     *,
     perspective: bool = True,
+    padding_mode: str = "constant",
 ) -> torch.Tensor:
     """Resample integer label masks with nearest-neighbour gather through per-sample matrices.
 
@@ -95,6 +112,9 @@ def warp_mask(
         fill: the ignore value written outside the source; must fit the mask dtype.
         backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch".
         perspective: divide by the homogeneous coordinate (see :func:`warp_image`).
+        padding_mode: "constant" (outside points get ``fill``), or "replicate" / "reflect":
+            they take the label of the same padded point as :func:`warp_image` reads, and
+            only points behind the camera or non-finite get ``fill``.
 
     Returns:
         Contiguous tensor B×h×w or B×1×h×w, same dtype as ``masks``.
@@ -103,7 +123,8 @@ def warp_mask(
     mat = check_matrix(matrix, b, masks.device)
     size = check_size(out_size, "out_size")
     check_ignore_index(fill, masks.dtype, "fill")
-    return warp_batch(None, masks, mat, size, (0.0,), fill, backend, perspective)[1]
+    check_choice(padding_mode, PADDING_MODES, "padding_mode")
+    return warp_batch(None, masks, mat, size, (0.0,), fill, backend, perspective, mask_padding=padding_mode)[1]
 
 
 def warp_batch(
@@ -115,30 +136,51 @@ def warp_batch(
     ignore_index: int,
     backend: str,
     perspective: bool,
+    *,
+    image_padding: str = "constant",
+    mask_padding: str = "constant",
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Warp images and/or masks of one batch through one float32 matrix; inputs already checked."""
+    """Warp images and/or masks of one batch through one float32 matrix; inputs already checked.
+
+    ``image_padding`` / ``mask_padding`` are padding modes (:data:`PADDING_MODES`); when
+    both are not "constant" they must be the same (masks then read the image's point).
+    """
     device = matrix.device
     if backends.resolve(backend, device) == "triton":
         from gpuaug.kernels.gather_nearest import gather_nearest
         from gpuaug.kernels.warp_bilinear import warp_bilinear
 
-        out_images = (
-            None
-            if images is None
-            else warp_bilinear(
-                images, matrix, out_size, channel_values(fill, images.shape[1], images.device), perspective
-            )
-        )
-        out_masks = None if masks is None else gather_nearest(masks, matrix, out_size, ignore_index, perspective)
+        out_images = None
+        if images is not None:
+            fill_values = channel_values(fill, images.shape[1], images.device)
+            padding = PADDING_MODES.index(image_padding)
+            out_images = warp_bilinear(images, matrix, out_size, fill_values, perspective, padding)
+        out_masks = None
+        if masks is not None:
+            padding = PADDING_MODES.index(mask_padding)
+            out_masks = gather_nearest(masks, matrix, out_size, ignore_index, perspective, padding)
         return out_images, out_masks
     sx, sy, hw = _source_coords(matrix, out_size, perspective)
     height, width = (images if images is not None else masks).shape[-2:]
-    outside = _inside(sx, sy, hw, height, width).logical_not_()
-    # Clamp inside points to the edge pixels' centres, which leaves floor(s) as it is and
-    # clamps the bilinear taps to the image; park outside points (NaN included) far away.
+    in_image = _inside(sx, sy, hw, height, width)
+    padded = {image_padding, mask_padding} - {"constant"}
+    if len(padded) > 1:
+        raise ValueError(f"image_padding, mask_padding: expected one padding mode, got {sorted(padded)}")
+    if padded:
+        valid = torch.isfinite(sx).logical_and_(torch.isfinite(sy))
+        if hw is not None:
+            valid.logical_and_(hw > 0)
+        if padded == {"reflect"}:
+            sx, sy = _reflect(sx, width), _reflect(sy, height)
+    image_outside = (valid if image_padding != "constant" else in_image).logical_not()
+    mask_outside = (valid if mask_padding != "constant" else in_image).logical_not()
+    # Clamp points to the edge pixels' centres, which leaves floor(s) of inside points as it
+    # is and clamps the bilinear taps to the image; park the images' outside points (NaN
+    # included, so masks read a valid index there too) far away.
+    park = image_outside if images is not None else mask_outside
     for s, extent in ((sx, width), (sy, height)):
-        s.clamp_(0.5, extent - 0.5).masked_fill_(outside, -2.0 * extent)
-    out_masks = None if masks is None else _nearest_torch(masks, sx, sy, outside, ignore_index)
+        s.clamp_(0.5, extent - 0.5).masked_fill_(park, -2.0 * extent)
+    out_masks = None if masks is None else _nearest_torch(masks, sx, sy, mask_outside, ignore_index)
     out_images = None if images is None else _bilinear_torch(images, sx, sy, fill)
     return out_images, out_masks
 
@@ -172,6 +214,13 @@ def _source_coords(
         return sx, sy, None
     hw = row(2)
     return sx.div_(hw), sy.div_(hw), hw
+
+
+def _reflect(s: torch.Tensor, extent: int) -> torch.Tensor:
+    """Coordinates reflected about 0 and ``extent`` into [0, extent], in the kernels' float32 steps."""
+    period = 2.0 * extent
+    t = s - torch.floor(s / period) * period
+    return torch.where(t < extent, t, period - t)
 
 
 def _inside(sx: torch.Tensor, sy: torch.Tensor, hw: torch.Tensor | None, height: int, width: int) -> torch.Tensor:

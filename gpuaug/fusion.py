@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from gpuaug._checks import PADDING_MODES
 from gpuaug.functional import channel_values
 from gpuaug.transforms.base import PixelOp
 from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, RandomGrayscale
@@ -72,6 +73,7 @@ def fused_image(images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dic
         channel_values(params.fill, 3, device),
         params.perspective,
         out_dtype,
+        padding=PADDING_MODES.index(params.padding_mode),
         jitter=torch.stack(jitter, dim=1).contiguous(),
         gray=gray.contiguous(),
         noise=noise.contiguous(),

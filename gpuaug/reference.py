@@ -9,7 +9,9 @@ sample b:
    ``sx = (M00·x + M01·y) + M02``, ``sy = (M10·x + M11·y) + M12`` and, when the params have
    a perspective row, ``w = (M20·x + M21·y) + M22``, ``sx = sx / w``, ``sy = sy / w``;
 3. the point is *inside* when ``0 <= sx < W`` and ``0 <= sy < H`` (so finite) and, with a
-   perspective row, ``w > 0``;
+   perspective row, ``w > 0``; with a padding mode every finite point with ``w > 0`` is,
+   after reflection about the border (``reflect``) or as it is (``replicate``: the clamps
+   below move it to the edge); masks follow the padding with ``mask_padding="same"``;
 4. mask: the label of source pixel ``(floor(sy), floor(sx))`` at inside points,
    ``ignore_index`` elsewhere;
 5. image: bilinear interpolation at ``(sx − 0.5, sy − 0.5)`` in index space at inside
@@ -62,15 +64,24 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
         labels = masks.reshape(b, masks.shape[-2], masks.shape[-1])
         out_masks = torch.empty((b, h, w), dtype=masks.dtype)
     pixel_ops = [r for r in params.ops if r.config is not None]
+    height, width = source.shape[-2:]
     for k in range(b):
         sx, sy, front = _source_points(params.matrix[k], h, w, params.perspective)
-        inside = front & (sx >= 0) & (sx < source.shape[-1]) & (sy >= 0) & (sy < source.shape[-2])
-        image = _bilinear(source[k], sx, sy, inside, fill)
+        inside = front & (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
+        if params.padding_mode != "constant":
+            # Every finite point in front reads the image: reflected about the border, or
+            # clamped to it (the taps' and the label's clamp below do that).
+            padded = front & torch.isfinite(sx) & torch.isfinite(sy)
+            if params.padding_mode == "reflect":
+                sx, sy = _reflect(sx, width), _reflect(sy, height)
+        image_inside = inside if params.padding_mode == "constant" else padded
+        mask_inside = image_inside if params.mask_padding == "same" else inside
+        image = _bilinear(source[k], sx, sy, image_inside, fill)
         for record in pixel_ops:
             image = _pixel_op(record.name, record.config, {n: v[k] for n, v in record.draws.items()}, image)
         out_images[k] = image
         if masks is not None:
-            out_masks[k] = _nearest(labels[k], sx, sy, inside, params.ignore_index)
+            out_masks[k] = _nearest(labels[k], sx, sy, mask_inside, params.ignore_index)
     out_images = out_images.to(params.out_dtype)
     if masks is None:
         return out_images
@@ -90,11 +101,19 @@ def _source_points(m: torch.Tensor, h: int, w: int, perspective: bool):
     return sx / hw, sy / hw, hw > 0
 
 
+def _reflect(s: torch.Tensor, extent: int) -> torch.Tensor:
+    """Reflect coordinates about 0 and ``extent`` (period 2·extent) into [0, extent]."""
+    period = 2.0 * extent
+    t = s - torch.floor(s / period) * period
+    return torch.where(t < extent, t, period - t)
+
+
 def _nearest(mask: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, inside: torch.Tensor, ignore: int):
-    """Label of source pixel floor(s) at inside points, ``ignore`` elsewhere."""
+    """Label of source pixel floor(s), clamped to the mask, at inside points; ``ignore`` elsewhere."""
+    height, width = mask.shape
     out = torch.full(sx.shape, ignore, dtype=mask.dtype)
-    col = torch.floor(sx[inside]).long()
-    row = torch.floor(sy[inside]).long()
+    col = torch.floor(sx[inside]).clamp(0, width - 1).long()
+    row = torch.floor(sy[inside]).clamp(0, height - 1).long()
     out[inside] = mask[row, col]
     return out
 

@@ -154,14 +154,14 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     """The launches gpuaug's public API makes over a matrix of inputs, recorded (not run).
 
     Covers every kernel flag and argument type at least once: both warps for every image
-    and mask dtype, 1 and 3 channels, with and without perspective, at sizes divisible by
-    16, at odd ones and at 1 (which Triton makes a constexpr); Compose's fused image kernel
+    and mask dtype, 1 and 3 channels, with and without perspective, every padding mode, at
+    sizes divisible by 16, at odd ones and at 1 (which Triton makes a constexpr); Compose's fused image kernel
     with each pixel op alone (with and without perspective) and with the whole fused chain
     for every input dtype and every output dtype; and ``Compose.invert`` for logits and
     labels.
     """
     import gpuaug
-    from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES
+    from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
     from gpuaug.compose import OUT_DTYPES
     from gpuaug.functional import warp_image, warp_mask
 
@@ -183,8 +183,8 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     def zeros(*shape, dtype=torch.float32):
         return torch.zeros(shape, dtype=dtype, device=device)
 
-    def fused(perspective: bool, ops: list, dtype=torch.uint8, out_dtype=torch.float32) -> None:
-        aug = gpuaug.Compose([*warps[perspective], *ops], out_dtype=out_dtype, backend="triton")
+    def fused(perspective: bool, ops: list, dtype=torch.uint8, out_dtype=torch.float32, padding="constant") -> None:
+        aug = gpuaug.Compose([*warps[perspective], *ops], out_dtype=out_dtype, backend="triton", padding_mode=padding)
         aug(zeros(2, 3, 48, 64, dtype=dtype), zeros(2, 48, 64, dtype=torch.int64), generator)
 
     with record() as launches:
@@ -200,6 +200,11 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
             warp_mask(zeros(2, 13, 21, dtype=torch.int64), matrix, (11, 17), 0, "triton", perspective=perspective)
             for op in single:
                 fused(perspective, [op])
+            for mode in PADDING_MODES[1:]:
+                image, mask = zeros(2, 3, 32, 48, dtype=torch.uint8), zeros(2, 32, 48, dtype=torch.int64)
+                warp_image(image, matrix, (16, 32), 0.5, "triton", perspective=perspective, padding_mode=mode)
+                warp_mask(mask, matrix, (16, 32), 0, "triton", perspective=perspective, padding_mode=mode)
+                fused(perspective, chain, padding=mode)
             aug = gpuaug.Compose(warps[perspective], backend="triton")
             params = aug.sample(zeros(2, 3, 48, 64), generator)
             aug.invert(zeros(2, 5, *params.out_size), params)

@@ -31,7 +31,7 @@ import triton.language as tl
 
 from gpuaug.transforms.color import GRAY_WEIGHTS
 
-from .common import bilinear_sample, bilinear_taps, hash_normal, launch, source_inside, tile_sources
+from .common import bilinear_sample, bilinear_taps, hash_normal, launch, source_point, tile_sources
 
 # Two pixels per thread: the whole colour chain on four output pixels per thread needs
 # more than 128 registers (bench/results/kernels-sm90.md).
@@ -102,6 +102,7 @@ def fused_image_kernel(
     w,
     SCALE: tl.constexpr,
     PERSPECTIVE: tl.constexpr,
+    PADDING: tl.constexpr,
     BRIGHTNESS: tl.constexpr,
     CONTRAST: tl.constexpr,
     SATURATION: tl.constexpr,
@@ -115,8 +116,8 @@ def fused_image_kernel(
     BLOCK_W: tl.constexpr,
 ):
     b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    inside = source_inside(sx, sy, front, H, W)
-    row0, row1, col0, col1, wx, wy = bilinear_taps(sx, sy, inside, H, W)
+    sx, sy, inside = source_point(sx, sy, front, H, W, PADDING)
+    row0, row1, col0, col1, wx, wy = bilinear_taps(sx, sy, H, W)
     area = tl.cast(H, tl.int64) * W  # tl.cast: H is a constexpr when it equals 1
     src = src_ptr + b.to(tl.int64) * 3 * area
     r = bilinear_sample(src, row0, row1, col0, col1, wx, wy, inside, tl.load(fill_ptr + 0), SCALE)
@@ -193,6 +194,7 @@ def fused_image(
     perspective: bool,
     out_dtype: torch.dtype,
     *,
+    padding: int,
     jitter: torch.Tensor,
     gray: torch.Tensor,
     noise: torch.Tensor,
@@ -205,7 +207,7 @@ def fused_image(
 
     Args:
         images: B×3×H×W uint8 or float (validated by the caller).
-        matrix, out_size, fill, perspective: the warp, as for ``warp_bilinear``.
+        matrix, out_size, fill, perspective, padding: the warp, as for ``warp_bilinear``.
         out_dtype: float32, bfloat16 or float16.
         jitter, gray, noise, seed, norm: per-sample parameters (module docstring), on the
             images' device.
@@ -224,7 +226,9 @@ def fused_image(
         return out
     mean = torch.zeros(b, dtype=torch.float32, device=src.device)
     args = (src, out, matrix.contiguous(), fill, jitter, mean, gray, noise, seed, norm, noise_mean, height, width, h, w)
-    meta = dict(SCALE=1.0 / 255.0 if src.dtype == torch.uint8 else 1.0, PERSPECTIVE=perspective, **flags)
+    meta = dict(
+        SCALE=1.0 / 255.0 if src.dtype == torch.uint8 else 1.0, PERSPECTIVE=perspective, PADDING=padding, **flags
+    )
     if flags["CONTRAST"]:
         launch(fused_image_kernel, b, out_size, *args, num_warps=NUM_WARPS, MEAN_ONLY=True, **meta)
         mean.div_(h * w)

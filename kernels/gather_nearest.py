@@ -13,7 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import launch, source_inside, tile_sources
+from .common import launch, source_point, tile_sources
 
 NUM_WARPS = 8
 
@@ -29,13 +29,14 @@ def gather_nearest_kernel(
     h,
     w,
     PERSPECTIVE: tl.constexpr,
+    PADDING: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
     b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    inside = source_inside(sx, sy, front, H, W)
-    ix = tl.where(inside, tl.floor(sx), 0.0).to(tl.int32)
-    iy = tl.where(inside, tl.floor(sy), 0.0).to(tl.int32)
+    sx, sy, inside = source_point(sx, sy, front, H, W, PADDING)
+    ix = tl.floor(sx).to(tl.int32)
+    iy = tl.floor(sy).to(tl.int32)
     src = src_ptr + b.to(tl.int64) * H * W
     labels = tl.load(src + iy.to(tl.int64) * W + ix, mask=inside, other=fill)
     in_tile = (rows < h) & (cols < w)
@@ -44,7 +45,12 @@ def gather_nearest_kernel(
 
 
 def gather_nearest(
-    masks: torch.Tensor, matrix: torch.Tensor, out_size: tuple[int, int], fill: int, perspective: bool
+    masks: torch.Tensor,
+    matrix: torch.Tensor,
+    out_size: tuple[int, int],
+    fill: int,
+    perspective: bool,
+    padding: int,
 ) -> torch.Tensor:
     """Launch :func:`gather_nearest_kernel`.
 
@@ -54,6 +60,8 @@ def gather_nearest(
         out_size: (h, w) of the output.
         fill: label written where the source is outside the image.
         perspective: divide by the homogeneous coordinate (False only for affine matrices).
+        padding: where points outside the image read: 0 nowhere (``fill``), 1 the nearest
+            edge pixel (replicate), 2 the point reflected about the border (reflect).
 
     Returns:
         Contiguous labels B×h×w (or B×1×h×w), same dtype as ``masks``.
@@ -79,5 +87,6 @@ def gather_nearest(
         w,
         num_warps=NUM_WARPS,
         PERSPECTIVE=perspective,
+        PADDING=padding,
     )
     return out

@@ -327,6 +327,42 @@ COMPOSE = [
     ),
     case("backend-none", lambda: gpuaug.Compose([], backend=None), TypeError, r"backend: expected a str, got NoneType"),
     case(
+        "padding-mode-wrap",
+        lambda: gpuaug.Compose([], padding_mode="wrap"),
+        ValueError,
+        r"padding_mode: expected one of \('constant', 'replicate', 'reflect'\), got 'wrap'",
+    ),
+    case(
+        "padding-mode-int",
+        lambda: gpuaug.Compose([], padding_mode=2),
+        TypeError,
+        r"padding_mode: expected one of .* got int",
+    ),
+    case(
+        "mask-padding-zero",
+        lambda: gpuaug.Compose([], mask_padding="zero"),
+        ValueError,
+        r"mask_padding: expected one of \('ignore', 'same'\), got 'zero'",
+    ),
+    case(
+        "warp-image-padding",
+        lambda: warp_image(IMAGES, EYE, 8, padding_mode="mirror"),
+        ValueError,
+        r"padding_mode: expected one of",
+    ),
+    case(
+        "warp-mask-padding",
+        lambda: warp_mask(MASKS, EYE, 8, padding_mode=None),
+        TypeError,
+        r"padding_mode: expected one of .* got NoneType",
+    ),
+    case(
+        "from-dict-padding",
+        lambda: gpuaug.Params.from_dict(params_dict(padding_mode="edge")),
+        ValueError,
+        r"padding_mode: expected one of .* got 'edge'",
+    ),
+    case(
         "apply-batch",
         lambda: AUG.apply(torch.rand(3, 3, 8, 8), None, PARAMS),
         ValueError,
