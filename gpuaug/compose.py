@@ -22,6 +22,8 @@ from gpuaug._checks import (
 )
 from gpuaug.functional import _to_device, identity_matrix, warp_batch
 from gpuaug.transforms.base import Draw, Op, PixelOp
+from gpuaug.transforms.composite import Composite
+from gpuaug.transforms.composite import selected as _selected
 
 OUT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -36,12 +38,60 @@ class OpRecord:
         name: the op's class name.
         draws: name → tensor with one row per sample (B or B×k), as drawn.
         config: for pixel ops, the constructor arguments that replay needs (plain values);
-            None for geometric ops, whose effect is all in the matrix.
+            None for geometric ops, whose effect is all in the matrix, and for composites.
+        children: for :class:`gpuaug.OneOf` and :class:`gpuaug.RandomApply`, one record per
+            child op, each with its draws for every sample, chosen or not; the composite's
+            ``draws`` hold the per-sample selection (``choice``: B int64 index, −1 for none;
+            ``applied``: B bool). Empty for every other op.
     """
 
     name: str
     draws: dict[str, torch.Tensor] = field(default_factory=dict)
     config: dict | None = None
+    children: tuple[OpRecord, ...] = ()
+
+    def map_draws(self, fn) -> OpRecord:
+        """A copy with ``fn`` applied to every draw tensor, the children's included."""
+        draws = {k: fn(v) for k, v in self.draws.items()}
+        return replace(self, draws=draws, children=tuple(c.map_draws(fn) for c in self.children))
+
+    @property
+    def has_pixel(self) -> bool:
+        """Whether replay has pixel work to do for this record (a pixel op, or a composite holding one)."""
+        return self.config is not None or any(c.has_pixel for c in self.children)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: name, config, draws (dtype and data), and children when there are any."""
+        data = {
+            "name": self.name,
+            "config": self.config,
+            "draws": {
+                k: {"dtype": str(v.dtype).removeprefix("torch."), "data": v.tolist()} for k, v in self.draws.items()
+            },
+        }
+        if self.children:
+            data["children"] = [c.to_dict() for c in self.children]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping, device: torch.device | str | None, key: str) -> OpRecord:
+        """Rebuild a record from :meth:`to_dict` output; ``key`` names it in errors (``ops[2]``)."""
+        draws = {
+            k: torch.tensor(v["data"], dtype=_dtype(v["dtype"], f"{key}.draws.{k}.dtype"), device=device)
+            for k, v in data["draws"].items()
+        }
+        children = tuple(
+            cls.from_dict(c, device, f"{key}.children[{j}]") for j, c in enumerate(data.get("children", ()))
+        )
+        return cls(data["name"], draws, data["config"], children)
+
+    def describe(self, i: int, indent: str = "  ", mark: str = "") -> list[str]:
+        """Log lines of sample ``i``; a composite's children are marked [x] where sample i applies them."""
+        parts = [f"{k}={_format(v[i])}" for k, v in self.draws.items()]
+        lines = [f"{indent}{mark}{self.name}" + (": " + ", ".join(parts) if parts else "")]
+        for k, child in enumerate(self.children):
+            lines += child.describe(i, indent + "  ", "[x] " if bool(_selected(self.draws, k)[i]) else "[ ] ")
+        return lines
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,7 +141,7 @@ class Params:
     def to(self, device: torch.device | str) -> Params:
         """A copy with every tensor on ``device``."""
         device = torch.device(device)
-        ops = tuple(replace(r, draws={k: v.to(device) for k, v in r.draws.items()}) for r in self.ops)
+        ops = tuple(r.map_draws(lambda v: v.to(device)) for r in self.ops)
         return replace(self, matrix=self.matrix.to(device), ops=ops)
 
     def describe(self, i: int) -> str:
@@ -105,8 +155,7 @@ class Params:
         (hi, wi), (ho, wo) = self.in_size, self.out_size
         lines = [f"sample {i % self.batch_size} of {self.batch_size}: {hi}x{wi} -> {ho}x{wo}"]
         for record in self.ops:
-            parts = [f"{k}={_format(v[i])}" for k, v in record.draws.items()]
-            lines.append(f"  {record.name}" + (": " + ", ".join(parts) if parts else ""))
+            lines += record.describe(i)
         rows = self.matrix[i].tolist()
         lines.append("  matrix (output->source): " + "; ".join(" ".join(f"{v:.6g}" for v in r) for r in rows))
         return "\n".join(lines)
@@ -124,17 +173,7 @@ class Params:
             "out_dtype": str(self.out_dtype).removeprefix("torch."),
             "padding_mode": self.padding_mode,
             "mask_padding": self.mask_padding,
-            "ops": [
-                {
-                    "name": r.name,
-                    "config": r.config,
-                    "draws": {
-                        k: {"dtype": str(v.dtype).removeprefix("torch."), "data": v.tolist()}
-                        for k, v in r.draws.items()
-                    },
-                }
-                for r in self.ops
-            ],
+            "ops": [r.to_dict() for r in self.ops],
         }
 
     @classmethod
@@ -147,17 +186,7 @@ class Params:
         if missing:
             raise ValueError(f"data: missing keys {sorted(missing)}; expected the output of Params.to_dict()")
         matrix = torch.tensor(data["matrix"], dtype=torch.float32, device=device).reshape(-1, 3, 3)
-        ops = tuple(
-            OpRecord(
-                r["name"],
-                {
-                    k: torch.tensor(v["data"], dtype=_dtype(v["dtype"], f"ops[{i}].draws.{k}.dtype"), device=device)
-                    for k, v in r["draws"].items()
-                },
-                r["config"],
-            )
-            for i, r in enumerate(data["ops"])
-        )
+        ops = tuple(OpRecord.from_dict(r, device, f"ops[{i}]") for i, r in enumerate(data["ops"]))
         return cls(
             matrix=matrix,
             in_size=tuple(data["in_size"]),
@@ -302,11 +331,17 @@ class Compose:
             if isinstance(op, PixelOp):
                 records.append(OpRecord(type(op).__name__, op.sample(draw, c), op.config()))
                 continue
-            step = op.sample(draw, size)
+            if isinstance(op, Composite):
+                step, record = op.sample_record(draw, size, c)
+            else:
+                step = op.sample(draw, size)
+                record = OpRecord(type(op).__name__, step.draws)
             matrix = torch.bmm(matrix, step.matrix)  # float64: TF32 matmul settings cannot touch it
             size = step.out_size
-            records.append(OpRecord(type(op).__name__, step.draws))
-        geometric = [op for op in self.ops if isinstance(op, Op)]
+            records.append(record)
+        geometric = [
+            op for op in self.ops if isinstance(op, Op) and (op.geometric if isinstance(op, Composite) else True)
+        ]
         params = Params(
             matrix=matrix.to(torch.float32),
             in_size=(h, w),
@@ -323,7 +358,7 @@ class Compose:
         device = images.device
         if draw.device == device:
             return params
-        ops = tuple(replace(r, draws={k: _to_device(v, device) for k, v in r.draws.items()}) for r in records)
+        ops = tuple(r.map_draws(lambda v: _to_device(v, device)) for r in records)
         return replace(params, matrix=_to_device(params.matrix, device), ops=ops)
 
     @staticmethod
@@ -486,7 +521,7 @@ def apply_params(images: torch.Tensor, masks: torch.Tensor | None, params: Param
     """
     check_params(images, masks, params)
     resolved = backends.resolve(backend, images.device)
-    pixel = [(PixelOp.from_config(r.name, r.config), r.draws) for r in params.ops if r.config is not None]
+    pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
     fused = fusion.fusable(pixel, images.shape[1]) if resolved == "triton" else 0
     labels = masks
     if fused:
@@ -506,6 +541,28 @@ def apply_params(images: torch.Tensor, masks: torch.Tensor | None, params: Param
     if masks is None:
         return out
     return out, labels.contiguous()
+
+
+def _replay_op(record: OpRecord) -> PixelOp | _SelectedPixelOps:
+    """The op that replays a record's pixel work on the torch path: the pixel op itself, or
+    for a composite its pixel children selected per sample (which the fused kernel does not
+    cover, so :func:`gpuaug.fusion.fusable` stops there)."""
+    if record.children:
+        return _SelectedPixelOps(record)
+    return PixelOp.from_config(record.name, record.config)
+
+
+class _SelectedPixelOps:
+    """The pixel children of a OneOf / RandomApply record, each applied where the sample chose it."""
+
+    def __init__(self, record: OpRecord):
+        self.children = [(k, _replay_op(c), c.draws) for k, c in enumerate(record.children) if c.has_pixel]
+
+    def apply(self, images: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
+        for k, op, child_draws in self.children:
+            chosen = _selected(draws, k).view(-1, 1, 1, 1)
+            images = torch.where(chosen, op.apply(images, child_draws), images)
+        return images
 
 
 def _warp_args(params: Params) -> tuple:

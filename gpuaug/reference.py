@@ -63,7 +63,7 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
     if masks is not None:
         labels = masks.reshape(b, masks.shape[-2], masks.shape[-1])
         out_masks = torch.empty((b, h, w), dtype=masks.dtype)
-    pixel_ops = [r for r in params.ops if r.config is not None]
+    pixel_ops = [r for r in params.ops if r.config is not None or r.children]
     height, width = source.shape[-2:]
     for k in range(b):
         sx, sy, front = _source_points(params.matrix[k], h, w, params.perspective)
@@ -78,7 +78,7 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
         mask_inside = image_inside if params.mask_padding == "same" else inside
         image = _bilinear(source[k], sx, sy, image_inside, fill)
         for record in pixel_ops:
-            image = _pixel_op(record.name, record.config, {n: v[k] for n, v in record.draws.items()}, image)
+            image = _replay(record, k, image)
         out_images[k] = image
         if masks is not None:
             out_masks[k] = _nearest(labels[k], sx, sy, mask_inside, params.ignore_index)
@@ -134,6 +134,23 @@ def _bilinear(image: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, inside: t
             value += image[:, row, col] * (weight_y * weight_x)
     out[:, inside] = value
     return out
+
+
+def _replay(record, k: int, image: torch.Tensor) -> torch.Tensor:
+    """The pixel work of one record on sample ``k``: a pixel op, or a OneOf / RandomApply's
+    children that sample chose (geometric children are all in the matrix)."""
+    if not record.children:
+        if record.config is None:
+            return image
+        return _pixel_op(record.name, record.config, {n: v[k] for n, v in record.draws.items()}, image)
+    for i, child in enumerate(record.children):
+        if "choice" in record.draws:
+            chosen = int(record.draws["choice"][k]) == i
+        else:
+            chosen = bool(record.draws["applied"][k])
+        if chosen:
+            image = _replay(child, k, image)
+    return image
 
 
 def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,13 @@ def with_draw_dtype(dtype):
     return data
 
 
+def with_child_draw_dtype(dtype):
+    aug = gpuaug.Compose([gpuaug.OneOf([gpuaug.RandomVerticalFlip(), gpuaug.RandomHorizontalFlip()])])
+    data = aug.sample(IMAGES, torch.Generator().manual_seed(0)).to_dict()
+    data["ops"][0]["children"][1]["draws"]["applied"]["dtype"] = dtype
+    return data
+
+
 def case(name, call, error, match):
     return pytest.param(call, error, match, id=name)
 
@@ -502,8 +509,114 @@ PARAMS_CASES = [
         ValueError,
         r"ops\[0\].draws.applied.dtype: unknown dtype 'boolean'",
     ),
+    case(
+        "from-dict-child-draw-dtype",
+        lambda: gpuaug.Params.from_dict(with_child_draw_dtype("boolean")),
+        ValueError,
+        r"ops\[0\].children\[1\].draws.applied.dtype: unknown dtype 'boolean'",
+    ),
     case("describe-range", lambda: PARAMS.describe(4), IndexError, r"i: sample 4 is out of range for a batch of 2"),
     case("describe-str", lambda: PARAMS.describe("0"), TypeError, r"i: expected an int, got str"),
+]
+
+FLIP = gpuaug.RandomHorizontalFlip()
+COMPOSITES = [
+    case(
+        "oneof-empty", lambda: gpuaug.OneOf([]), ValueError, r"ops: OneOf expected at least one op, got an empty list"
+    ),
+    case(
+        "oneof-single", lambda: gpuaug.OneOf(FLIP), TypeError, r"ops: OneOf expected a list of gpuaug ops, got Random"
+    ),
+    case(
+        "oneof-child",
+        lambda: gpuaug.OneOf([FLIP, "blur"]),
+        TypeError,
+        r"ops\[1\]: OneOf expected a gpuaug op \(gpuaug.transforms\), got str",
+    ),
+    case("oneof-p", lambda: gpuaug.OneOf([FLIP], p=1.2), ValueError, r"p: expected a probability in \[0, 1\], got 1.2"),
+    case("oneof-p-str", lambda: gpuaug.OneOf([FLIP], p="1"), TypeError, r"p: expected a probability"),
+    case(
+        "oneof-weights-length",
+        lambda: gpuaug.OneOf([FLIP, FLIP], weights=[1]),
+        ValueError,
+        r"weights: expected 2 values \(one per op\), got 1",
+    ),
+    case(
+        "oneof-weights-negative",
+        lambda: gpuaug.OneOf([FLIP, FLIP], weights=[1, -1]),
+        ValueError,
+        r"weights: expected finite non-negative values, got \[1, -1\]",
+    ),
+    case(
+        "oneof-weights-nan",
+        lambda: gpuaug.OneOf([FLIP, FLIP], weights=[1, float("nan")]),
+        ValueError,
+        r"weights: expected finite non-negative values",
+    ),
+    case(
+        "oneof-weights-zero",
+        lambda: gpuaug.OneOf([FLIP, FLIP], weights=[0, 0.0]),
+        ValueError,
+        r"weights: expected at least one positive value, got \[0, 0.0\]",
+    ),
+    case(
+        "oneof-weights-str",
+        lambda: gpuaug.OneOf([FLIP, FLIP], weights="12"),
+        TypeError,
+        r"weights: expected a sequence of 2 numbers \(one per op\), got '12'",
+    ),
+    case(
+        "oneof-weights-items",
+        lambda: gpuaug.OneOf([FLIP, FLIP], weights=[1, None]),
+        TypeError,
+        r"weights: expected numbers, got \[1, None\]",
+    ),
+    case(
+        "oneof-sizes-static",
+        lambda: gpuaug.OneOf([gpuaug.RandomCrop(8), FLIP, gpuaug.CenterCrop((8, 6))]),
+        ValueError,
+        r"ops: OneOf's children must all give the same output size, got ops\[0\] \(RandomCrop\) 8×8, "
+        r"ops\[2\] \(CenterCrop\) 8×6",
+    ),
+    case(
+        "oneof-sizes-nested",
+        lambda: gpuaug.RandomApply([gpuaug.OneOf([gpuaug.OneOf([gpuaug.Resize((4, 4))]), gpuaug.RandomCrop(5)])]),
+        ValueError,
+        r"ops: OneOf's children must all give the same output size, got ops\[0\] \(OneOf\) 4×4, "
+        r"ops\[1\] \(RandomCrop\) 5×5",
+    ),
+    case(
+        "oneof-sizes-sample",
+        lambda: gpuaug.Compose([gpuaug.OneOf([gpuaug.Resize(4), FLIP])])(IMAGES),
+        ValueError,
+        r"ops: OneOf's children must all give the same output size, got ops\[0\] \(Resize\) 4×4, "
+        r"ops\[1\] \(RandomHorizontalFlip\) 8×8 from a 8×8 input",
+    ),
+    case(
+        "random-apply-size",
+        lambda: gpuaug.Compose([gpuaug.RandomApply([FLIP, gpuaug.RandomCrop(6)])])(IMAGES),
+        ValueError,
+        r"ops: RandomApply's list must keep the canvas size, got 8×8 -> 6×6",
+    ),
+    case(
+        "random-apply-empty",
+        lambda: gpuaug.RandomApply(()),
+        ValueError,
+        r"ops: RandomApply expected at least one op, got an empty list",
+    ),
+    case(
+        "random-apply-child",
+        lambda: gpuaug.RandomApply([gpuaug.Compose([FLIP])]),
+        TypeError,
+        r"ops\[0\]: RandomApply expected a gpuaug op \(gpuaug.transforms\), got Compose",
+    ),
+    case("random-apply-p", lambda: gpuaug.RandomApply([FLIP], p=-0.1), ValueError, r"p: expected a probability in"),
+    case(
+        "random-apply-pixel-rgb",
+        lambda: gpuaug.Compose([gpuaug.RandomApply([gpuaug.RandomGrayscale()])])(IMAGES[:, :1]),
+        ValueError,
+        r"images: RandomGrayscale needs 3 \(RGB\) channels, got 1",
+    ),
 ]
 
 OPS = [
@@ -1039,7 +1152,7 @@ def monitored():
 
 @pytest.mark.parametrize(
     ("call", "error", "match"),
-    BATCHES + RANDOMNESS + COMPOSE + INVERT + PARAMS_CASES + OPS + FUNCTIONAL + GUARDRAILS + TOOLS,
+    BATCHES + RANDOMNESS + COMPOSE + INVERT + PARAMS_CASES + COMPOSITES + OPS + FUNCTIONAL + GUARDRAILS + TOOLS,
 )
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match) as raised:

@@ -28,9 +28,18 @@ def data(b=8, seed=0):
     return torch.rand(b, 3, 16, 16, generator=g), torch.randint(0, 7, (b, 16, 16), generator=g)
 
 
-def test_seeded_draws_do_not_depend_on_the_batch():
+#: OPS with per-sample composites: every child draws for every sample, so the choice cannot shift the keys.
+COMPOSED = [
+    gpuaug.OneOf([gpuaug.RandomResizedCrop(12, scale=(0.3, 1.0)), gpuaug.RandomCrop(12)], weights=[2, 1]),
+    gpuaug.RandomApply([gpuaug.RandomHorizontalFlip(), gpuaug.ColorJitter(0.3, 0.3, 0.3, 0.05)], p=0.5),
+    gpuaug.OneOf([gpuaug.RandomAffine(20, translate=(0.1, 0.1)), gpuaug.GaussianNoise(p=1.0)], p=0.7),
+]
+
+
+@pytest.mark.parametrize("ops", [OPS, COMPOSED], ids=["ops", "composed"])
+def test_seeded_draws_do_not_depend_on_the_batch(ops):
     images, masks = data()
-    aug = gpuaug.Compose(OPS)
+    aug = gpuaug.Compose(ops)
     ids = torch.tensor([40, 3, 17, 9, 5, 71, 2, 8])
     whole = aug(images, masks, seed=7, sample_ids=ids)
     first = aug(images[:4], masks[:4], seed=7, sample_ids=ids[:4])

@@ -3,6 +3,7 @@
 from gpuaug.transforms.base import Op, PixelOp, Step
 from gpuaug.transforms.blur import GaussianBlur
 from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, RandomGrayscale
+from gpuaug.transforms.composite import OneOf, RandomApply
 from gpuaug.transforms.geometric import (
     CenterCrop,
     RandomAffine,
@@ -20,6 +21,8 @@ __all__ = [
     "Op",
     "PixelOp",
     "Step",
+    "OneOf",
+    "RandomApply",
     "ColorJitter",
     "GaussianBlur",
     "GaussianNoise",
