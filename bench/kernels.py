@@ -28,6 +28,8 @@ import triton  # noqa: E402
 from gpuaug.kernels import aot  # noqa: E402
 from gpuaug.kernels.common import BLOCK_H, BLOCK_W  # noqa: E402
 
+from gpuaug._checks import PADDING_MODES  # noqa: E402
+
 #: H100 SXM5 (the lent machine's card) from NVIDIA's data sheet, and the H100 PCIe that CV-CUDA measured on.
 H100_SXM_BANDWIDTH = 3.35e12
 H100_PCIE_BANDWIDTH = 2.0e12
@@ -93,6 +95,8 @@ def floors() -> list[tuple[str, float, str]]:
 
 def flag_text(launch: aot.Launch) -> str:
     on = [k for k, v in launch.constexprs.items() if v is True]
+    padding = launch.constexprs.get("PADDING", 0)
+    on += [f"PADDING={PADDING_MODES[padding]}"] if padding else []
     return ", ".join(on) if on else "—"
 
 
