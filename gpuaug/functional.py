@@ -294,7 +294,7 @@ def _warp_torch(
         if p.bilinear:
             out = _bilinear_torch(p.tensor, px, py, tuple(float(v) for v in p.fill)).to(p.tensor.dtype)
         else:
-            out = _nearest_torch(p.tensor, px, py, outside, p.fill)
+            out = _nearest_torch(p.tensor, px, py, outside, p.fill[0])
         outs.append(out)
     out_images = None
     if images is not None:
@@ -348,17 +348,16 @@ def _inside(sx: torch.Tensor, sy: torch.Tensor, hw: torch.Tensor | None, height:
 
 
 def _nearest_torch(
-    masks: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, outside: torch.Tensor, fill: int | tuple
+    masks: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, outside: torch.Tensor, fill: int | float
 ) -> torch.Tensor:
-    """Values of source pixels floor(s) of every plane, gathered with one index; ``fill`` (one
-    value, or one per plane) at ``outside`` points.
+    """Values of source pixels floor(s) of every plane, gathered with one index; ``fill`` at
+    ``outside`` points.
 
     ``masks`` is B×H×W or B×K×H×W; ``sx``, ``sy`` are the clamped coordinates of
     :func:`warp_all`: valid indices everywhere.
     """
     b, height, width = masks.shape[0], masks.shape[-2], masks.shape[-1]
     planes = masks.shape[1] if masks.dim() == 4 else 1
-    fills = fill if isinstance(fill, tuple) else (fill,)
     out_shape = masks.shape[:-2] + tuple(sx.shape[-2:])
     if b == 0:
         return masks.new_empty(out_shape)
@@ -370,12 +369,7 @@ def _nearest_torch(
     base = torch.arange(b * planes, device=masks.device, dtype=index_dtype).mul_(height * width)
     flat = flat + base.view(b, planes, 1)
     labels = masks.reshape(-1).index_select(0, flat.view(-1)).view(b, planes, -1)
-    outside = outside.view(b, 1, -1)
-    if len(set(fills)) == 1:
-        labels.masked_fill_(outside, fills[0])
-    else:
-        values = _to_device(torch.tensor(_per_plane(fills, planes), dtype=masks.dtype), masks.device)
-        labels = torch.where(outside, values.view(1, planes, 1), labels)
+    labels.masked_fill_(outside.view(b, 1, -1), fill)
     return labels.view(out_shape)
 
 
