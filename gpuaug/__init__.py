@@ -9,6 +9,7 @@ from gpuaug import audit, functional, metrics, naive, peers, probe, reference, v
 from gpuaug.compose import Compose, Params
 from gpuaug.data import to_device
 from gpuaug.guardrails import ClassPixelMonitor, check_image_values, check_mask
+from gpuaug.targets import Points, Target
 from gpuaug.transforms import (
     CenterCrop,
     ColorJitter,
@@ -34,6 +35,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Compose",
     "Params",
+    "Target",
+    "Points",
     "ClassPixelMonitor",
     "check_mask",
     "check_image_values",

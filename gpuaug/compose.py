@@ -20,7 +20,8 @@ from gpuaug._checks import (
     check_pair,
     check_size,
 )
-from gpuaug.functional import _to_device, identity_matrix, warp_batch
+from gpuaug.functional import _to_device, identity_matrix, warp_all, warp_batch
+from gpuaug.targets import check_targets, map_points
 from gpuaug.transforms.base import Draw, Op, PixelOp
 from gpuaug.transforms.composite import Composite
 from gpuaug.transforms.composite import selected as _selected
@@ -381,13 +382,29 @@ class Compose:
             raise ValueError(f"generator: expected a CPU generator or one on {device}, got one on {generator.device}")
         return Draw(b, generator.device, generator=generator)
 
-    def apply(self, images: torch.Tensor, masks: torch.Tensor | None, params: Params):
+    def apply(
+        self,
+        images: torch.Tensor,
+        masks: torch.Tensor | None,
+        params: Params,
+        *,
+        targets: Mapping[str, object] | None = None,
+    ):
         """Apply sampled ``params`` to a batch (replay). Inputs are never modified.
 
+        Args:
+            images, masks: the batch (masks may be None).
+            params: from :meth:`sample` (or :meth:`Params.from_dict`).
+            targets: more per-sample data through the same matrix (:mod:`gpuaug.targets`): a
+                dict name → integer label map, float dense map, :class:`gpuaug.Target` or
+                :class:`gpuaug.Points`. Targets are data, not params: replay passes them again.
+
         Returns:
-            ``(images, masks)`` when masks are given, the images alone when ``masks`` is None.
+            ``(images, masks)`` when masks are given, the images alone when ``masks`` is None;
+            with ``targets``, ``(images, masks_or_None, targets_out)``, ``targets_out`` a dict
+            with the same keys in the same order (a Points target gives ``(xy, visible)``).
         """
-        return apply_params(images, masks, params, self.backend)
+        return apply_params(images, masks, params, self.backend, targets=targets)
 
     def invert(
         self,
@@ -468,9 +485,14 @@ class Compose:
         *,
         seed: int | None = None,
         sample_ids: torch.Tensor | Sequence[int] | None = None,
+        targets: Mapping[str, object] | None = None,
     ):
-        """``apply(images, masks, sample(images, generator, seed=seed, sample_ids=sample_ids))``."""
-        return self.apply(images, masks, self.sample(images, generator, seed=seed, sample_ids=sample_ids))
+        """``apply(images, masks, sample(images, generator, seed=seed, sample_ids=sample_ids), targets=targets)``.
+
+        With ``targets`` (see :meth:`apply`) it returns ``(images, masks_or_None, targets_out)``.
+        """
+        params = self.sample(images, generator, seed=seed, sample_ids=sample_ids)
+        return self.apply(images, masks, params, targets=targets)
 
 
 def _sample_ids(sample_ids, batch: int, device: torch.device) -> torch.Tensor:
@@ -513,24 +535,40 @@ def check_params(images: torch.Tensor, masks: torch.Tensor | None, params: objec
         check_ignore_index(params.ignore_index, masks.dtype)
 
 
-def apply_params(images: torch.Tensor, masks: torch.Tensor | None, params: Params, backend: str = "auto"):
-    """Warp images (and masks) with ``params``, then the pixel ops; see :meth:`Compose.apply`.
+def apply_params(
+    images: torch.Tensor,
+    masks: torch.Tensor | None,
+    params: Params,
+    backend: str = "auto",
+    *,
+    targets: Mapping[str, object] | None = None,
+):
+    """Warp images (and masks, and targets) with ``params``, then the pixel ops; see :meth:`Compose.apply`.
 
     On the Triton backend the longest run of pixel ops that the fused image kernel covers is
     applied inside the warp; the rest (a blur, and what follows it) runs as torch ops.
+    Targets go through the same matrix, never through the pixel ops.
     """
     check_params(images, masks, params)
+    specs = None
+    if targets is not None:
+        specs = check_targets(targets, images, params.ignore_index, params.padding_mode, params.mask_padding)
+    planes = [spec.planes for _, spec in specs or () if spec.planes is not None]
     resolved = backends.resolve(backend, images.device)
     pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
     fused = fusion.fusable(pixel, images.shape[1]) if resolved == "triton" else 0
-    labels = masks
+    labels, warped = masks, [p.tensor for p in planes]
     if fused:
         out_dtype = params.out_dtype if fused == len(pixel) else torch.float32
         out = fusion.fused_image(images, params, pixel[:fused], out_dtype)
-        if masks is not None and params.geometric:
-            labels = warp_batch(None, masks, *_warp_args(params), resolved, params.perspective, **_paddings(params))[1]
+        if (masks is not None or planes) and params.geometric:
+            _, labels, warped = warp_all(
+                None, masks, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
+            )
     elif params.geometric:
-        out, labels = warp_batch(images, masks, *_warp_args(params), resolved, params.perspective, **_paddings(params))
+        out, labels, warped = warp_all(
+            images, masks, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
+        )
     else:
         out = images.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
         if images.dtype == torch.uint8:
@@ -538,9 +576,16 @@ def apply_params(images: torch.Tensor, masks: torch.Tensor | None, params: Param
     for op, draws in pixel[fused:]:
         out = op.apply(out, draws)
     out = out.to(params.out_dtype).contiguous()
-    if masks is None:
-        return out
-    return out, labels.contiguous()
+    labels = None if labels is None else labels.contiguous()
+    if specs is None:
+        return out if masks is None else (out, labels)
+    outs, maps = {}, iter(warped)
+    for name, spec in specs:
+        if spec.points is not None:
+            outs[name] = map_points(spec.points, params.matrix, params.out_size)
+        else:
+            outs[name] = next(maps).contiguous()
+    return out, labels, outs
 
 
 def _replay_op(record: OpRecord) -> PixelOp | _SelectedPixelOps:

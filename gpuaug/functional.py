@@ -25,6 +25,7 @@ any floating matrix and use it in float32.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -127,6 +128,23 @@ def warp_mask(
     return warp_batch(None, masks, mat, size, (0.0,), fill, backend, perspective, mask_padding=padding_mode)[1]
 
 
+@dataclass(frozen=True, eq=False)
+class Planes:
+    """A batch of per-pixel maps warped as one: labels by nearest gather, dense maps bilinearly.
+
+    Attributes:
+        tensor: B×H×W or B×K×H×W, already checked (any dtype the kernels move).
+        fill: one value per plane (or one for all), of the tensor's kind, written outside.
+        bilinear: interpolate (float maps, computed in float32 and cast back) or gather.
+        padding: where outside points read (:data:`PADDING_MODES`).
+    """
+
+    tensor: torch.Tensor
+    fill: tuple
+    bilinear: bool = False
+    padding: str = "constant"
+
+
 def warp_batch(
     images: torch.Tensor | None,
     masks: torch.Tensor | None,
@@ -145,44 +163,144 @@ def warp_batch(
     ``image_padding`` / ``mask_padding`` are padding modes (:data:`PADDING_MODES`); when
     both are not "constant" they must be the same (masks then read the image's point).
     """
+    out = warp_all(
+        images, masks, (), matrix, out_size, fill, ignore_index, backend, perspective,
+        image_padding=image_padding, mask_padding=mask_padding,
+    )  # fmt: skip
+    return out[0], out[1]
+
+
+def warp_all(
+    images: torch.Tensor | None,
+    masks: torch.Tensor | None,
+    targets: Sequence[Planes],
+    matrix: torch.Tensor,
+    out_size: tuple[int, int],
+    fill: tuple[float, ...],
+    ignore_index: int,
+    backend: str,
+    perspective: bool,
+    *,
+    image_padding: str = "constant",
+    mask_padding: str = "constant",
+) -> tuple[torch.Tensor | None, torch.Tensor | None, list[torch.Tensor]]:
+    """:func:`warp_batch` plus ``targets``, all through the one matrix; returns ``(images, masks, targets)``.
+
+    On Triton, the masks and the gathered targets of one dtype (and padding) are one
+    :func:`gather_nearest` launch over all their planes, the bilinear targets of one dtype
+    one :func:`warp_bilinear` launch. On the torch path the source coordinates are computed
+    once for the whole call. All non-"constant" paddings must be one mode.
+    """
+    planes = list(targets)
+    if masks is not None:
+        planes.insert(0, Planes(masks, (ignore_index,), False, mask_padding))
     device = matrix.device
     if backends.resolve(backend, device) == "triton":
-        from gpuaug.kernels.gather_nearest import gather_nearest
-        from gpuaug.kernels.warp_bilinear import warp_bilinear
-
         out_images = None
         if images is not None:
+            from gpuaug.kernels.warp_bilinear import warp_bilinear
+
             fill_values = channel_values(fill, images.shape[1], images.device)
             padding = PADDING_MODES.index(image_padding)
             out_images = warp_bilinear(images, matrix, out_size, fill_values, perspective, padding)
-        out_masks = None
-        if masks is not None:
-            padding = PADDING_MODES.index(mask_padding)
-            out_masks = gather_nearest(masks, matrix, out_size, ignore_index, perspective, padding)
-        return out_images, out_masks
+        outs = _warp_planes_triton(planes, matrix, out_size, perspective)
+    else:
+        out_images, outs = _warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding)
+    out_masks = outs.pop(0) if masks is not None else None
+    return out_images, out_masks, outs
+
+
+def _warp_planes_triton(
+    planes: list[Planes], matrix: torch.Tensor, out_size: tuple[int, int], perspective: bool
+) -> list[torch.Tensor]:
+    """Every map of ``planes`` warped by the kernels: one launch per (kind, dtype, padding) group."""
+    from gpuaug.kernels.gather_nearest import gather_nearest
+    from gpuaug.kernels.warp_bilinear import warp_bilinear
+
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(planes):
+        groups.setdefault((p.bilinear, p.tensor.dtype, p.padding), []).append(i)
+    outs: list[torch.Tensor | None] = [None] * len(planes)
+    h, w = out_size
+    for (bilinear, dtype, padding), members in groups.items():
+        tensors = [planes[i].tensor for i in members]
+        b, height, width = tensors[0].shape[0], tensors[0].shape[-2], tensors[0].shape[-1]
+        counts = [t.shape[1] if t.dim() == 4 else 1 for t in tensors]
+        fills = [v for i, k in zip(members, counts, strict=True) for v in _per_plane(planes[i].fill, k)]
+        src = tensors[0] if len(tensors) == 1 else torch.cat([t.reshape(b, -1, height, width) for t in tensors], 1)
+        mode = PADDING_MODES.index(padding)
+        if bilinear:
+            src = src if src.dim() == 4 else src.unsqueeze(1)
+            fill = channel_values(tuple(fills), len(fills), src.device)
+            out = warp_bilinear(src, matrix, out_size, fill, perspective, mode, out_dtype=dtype)
+        else:
+            fill = _to_device(torch.tensor(fills, dtype=dtype), src.device)
+            out = gather_nearest(src, matrix, out_size, fill, perspective, mode)
+        if len(tensors) == 1:
+            outs[members[0]] = out.reshape(tensors[0].shape[:-2] + (h, w))
+            continue
+        start = 0
+        for i, t, k in zip(members, tensors, counts, strict=True):
+            outs[i] = out[:, start : start + k].reshape(t.shape[:-2] + (h, w)).contiguous()
+            start += k
+    return outs
+
+
+def _per_plane(fill: tuple, planes: int) -> tuple:
+    return fill if len(fill) == planes else fill * planes
+
+
+def _warp_torch(
+    images: torch.Tensor | None,
+    planes: list[Planes],
+    matrix: torch.Tensor,
+    out_size: tuple[int, int],
+    fill: tuple[float, ...],
+    perspective: bool,
+    image_padding: str,
+) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+    """The torch path: source coordinates once, then every map from them."""
     sx, sy, hw = _source_coords(matrix, out_size, perspective)
-    height, width = (images if images is not None else masks).shape[-2:]
+    height, width = (images if images is not None else planes[0].tensor).shape[-2:]
     in_image = _inside(sx, sy, hw, height, width)
-    padded = {image_padding, mask_padding} - {"constant"}
+    padded = {image_padding if images is not None else "constant"} | {p.padding for p in planes}
+    padded -= {"constant"}
     if len(padded) > 1:
         raise ValueError(f"image_padding, mask_padding: expected one padding mode, got {sorted(padded)}")
+    valid = None
     if padded:
         valid = torch.isfinite(sx).logical_and_(torch.isfinite(sy))
         if hw is not None:
             valid.logical_and_(hw > 0)
         if padded == {"reflect"}:
             sx, sy = _reflect(sx, width), _reflect(sy, height)
-    image_outside = (valid if image_padding != "constant" else in_image).logical_not()
-    mask_outside = (valid if mask_padding != "constant" else in_image).logical_not()
-    # Clamp points to the edge pixels' centres, which leaves floor(s) of inside points as it
-    # is and clamps the bilinear taps to the image; park the images' outside points (NaN
-    # included, so masks read a valid index there too) far away.
-    park = image_outside if images is not None else mask_outside
-    for s, extent in ((sx, width), (sy, height)):
-        s.clamp_(0.5, extent - 0.5).masked_fill_(park, -2.0 * extent)
-    out_masks = None if masks is None else _nearest_torch(masks, sx, sy, mask_outside, ignore_index)
-    out_images = None if images is None else _bilinear_torch(images, sx, sy, fill)
-    return out_images, out_masks
+    points: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def point(padding: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # Clamp points to the edge pixels' centres, which leaves floor(s) of inside points as
+        # it is and clamps the bilinear taps to the image; park the outside points (NaN
+        # included, so gathers read a valid index there too) far away.
+        key = "constant" if padding == "constant" else "padded"
+        if key not in points:
+            outside = (in_image if key == "constant" else valid).logical_not()
+            px = sx.clamp(0.5, width - 0.5).masked_fill_(outside, -2.0 * width)
+            py = sy.clamp(0.5, height - 0.5).masked_fill_(outside, -2.0 * height)
+            points[key] = (px, py, outside)
+        return points[key]
+
+    outs = []
+    for p in planes:
+        px, py, outside = point(p.padding)
+        if p.bilinear:
+            out = _bilinear_torch(p.tensor, px, py, tuple(float(v) for v in p.fill)).to(p.tensor.dtype)
+        else:
+            out = _nearest_torch(p.tensor, px, py, outside, p.fill[0])
+        outs.append(out)
+    out_images = None
+    if images is not None:
+        px, py, _ = point(image_padding)
+        out_images = _bilinear_torch(images, px, py, fill)
+    return out_images, outs
 
 
 # --- torch backend -------------------------------------------------------------------------
@@ -230,35 +348,41 @@ def _inside(sx: torch.Tensor, sy: torch.Tensor, hw: torch.Tensor | None, height:
 
 
 def _nearest_torch(
-    masks: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, outside: torch.Tensor, fill: int
+    masks: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, outside: torch.Tensor, fill: int | float
 ) -> torch.Tensor:
-    """Labels of source pixels floor(s), gathered with int32 indices; ``fill`` at ``outside`` points.
+    """Values of source pixels floor(s) of every plane, gathered with one index; ``fill`` at
+    ``outside`` points.
 
-    ``sx``, ``sy`` are the clamped coordinates of :func:`warp_batch`: valid indices everywhere.
+    ``masks`` is B×H×W or B×K×H×W; ``sx``, ``sy`` are the clamped coordinates of
+    :func:`warp_all`: valid indices everywhere.
     """
     b, height, width = masks.shape[0], masks.shape[-2], masks.shape[-1]
+    planes = masks.shape[1] if masks.dim() == 4 else 1
     out_shape = masks.shape[:-2] + tuple(sx.shape[-2:])
     if b == 0:
         return masks.new_empty(out_shape)
-    index_dtype = torch.int32 if b * height * width < 2**31 else torch.int64
+    index_dtype = torch.int32 if b * planes * height * width < 2**31 else torch.int64
     ix = sx.floor().clamp_(min=0).to(index_dtype)
     iy = sy.floor().clamp_(min=0).to(index_dtype)
-    base = torch.arange(b, device=masks.device, dtype=index_dtype).mul_(height * width).view(b, 1, 1)
-    flat = iy.mul_(width).add_(ix).add_(base)
-    labels = masks.reshape(-1).index_select(0, flat.view(-1))
-    return labels.masked_fill_(outside.view(-1), fill).view(out_shape)
+    flat = iy.mul_(width).add_(ix).view(b, 1, -1)
+    # Plane (b, k) starts at (b·K + k)·H·W in the flattened source.
+    base = torch.arange(b * planes, device=masks.device, dtype=index_dtype).mul_(height * width)
+    flat = flat + base.view(b, planes, 1)
+    labels = masks.reshape(-1).index_select(0, flat.view(-1)).view(b, planes, -1)
+    labels.masked_fill_(outside.view(b, 1, -1), fill)
+    return labels.view(out_shape)
 
 
 def _bilinear_torch(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, fill: tuple[float, ...]) -> torch.Tensor:
-    """Bilinear sample at s − 0.5 (``sx``, ``sy`` as clamped and parked by :func:`warp_batch`,
-    normalised here in place); ``fill`` at the parked points."""
+    """Bilinear sample (float32) at s − 0.5 (``sx``, ``sy`` as clamped and parked by
+    :func:`warp_all`); ``fill`` at the parked points."""
     b, c, height, width = images.shape
     h, w = sx.shape[-2:]
     if b == 0:
         return torch.empty((0, c, h, w), dtype=torch.float32, device=images.device)
     # grid_sample (align_corners=False) reads g = 2·s/W − 1; parked points are so far outside
     # that zeros padding reads 0 from every tap, and the fill is added back by shifting the image.
-    grid = torch.stack((sx.mul_(2.0 / width).sub_(1.0), sy.mul_(2.0 / height).sub_(1.0)), dim=-1)
+    grid = torch.stack((sx.mul(2.0 / width).sub_(1.0), sy.mul(2.0 / height).sub_(1.0)), dim=-1)
     src = images.float()
     if images.dtype == torch.uint8:
         src = src.mul_(1.0 / 255.0)

@@ -16,7 +16,11 @@ sample b:
    ``ignore_index`` elsewhere;
 5. image: bilinear interpolation at ``(sx − 0.5, sy − 0.5)`` in index space at inside
    points, each tap clamped to the image (edge replicate), ``fill`` elsewhere;
-6. the pixel ops, in list order, one sample at a time, with kornia's colour maths and
+6. targets: integer maps like the mask (each plane, each target's fill; ``mask_padding``),
+   float maps like the image (each plane in float32, then cast back to the map's dtype;
+   ``padding_mode``), gathered float maps like the mask but with the image's padding;
+   points through the float64 inverse of M;
+7. the pixel ops, in list order, one sample at a time, with kornia's colour maths and
    filters (``kornia.enhance``, ``kornia.color``, ``kornia.filters``) as an independent
    implementation; then the cast to ``out_dtype``.
 
@@ -27,33 +31,43 @@ the correctness anchor and the benchmarks' baseline, never the fast path.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 
 from gpuaug import _hash
 from gpuaug._optional import require
 from gpuaug.compose import Params, check_params, check_params_type
+from gpuaug.targets import Points, Target, check_targets
 
 __all__ = ["apply"]
 
 
-def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
+def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params, *, targets=None):
     """Apply ``params`` to a batch the slow, obvious way, on the CPU.
 
     Args:
         images: B×C×H×W, uint8 (read as [0, 1]) or float, on any device (copied to the CPU).
         masks: B×H×W or B×1×H×W integer labels, or None.
         params: from :meth:`gpuaug.Compose.sample` (or :meth:`gpuaug.Params.from_dict`).
+        targets: a dict name → label map, dense map, :class:`gpuaug.Target` or
+            :class:`gpuaug.Points` (see :mod:`gpuaug.targets`), or None.
 
     Returns:
         CPU tensors: ``(images, masks)`` when masks are given, else the images alone. Images
-        are float32 B×C×h×w; masks keep their dtype and layout.
+        are float32 B×C×h×w; masks keep their dtype and layout. With ``targets``,
+        ``(images, masks_or_None, targets_out)`` with the same keys in the same order.
     """
     check_params_type(params)
     images = images.cpu()
     masks = masks.cpu() if masks is not None else None
     params = params.to("cpu")
     check_params(images, masks, params)
+    specs = None
+    if targets is not None:
+        if isinstance(targets, Mapping):
+            targets = {k: _to_cpu(v) for k, v in targets.items()}
+        specs = check_targets(targets, images, params.ignore_index, params.padding_mode, params.mask_padding)
     b, c, _, _ = images.shape
     h, w = params.out_size
     source = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
@@ -63,6 +77,12 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
     if masks is not None:
         labels = masks.reshape(b, masks.shape[-2], masks.shape[-1])
         out_masks = torch.empty((b, h, w), dtype=masks.dtype)
+    maps = {}
+    for name, spec in specs or ():
+        if spec.planes is not None:
+            t = spec.planes.tensor
+            planes = t.shape[1] if t.dim() == 4 else 1
+            maps[name] = torch.empty((b, planes, h, w), dtype=t.dtype)
     pixel_ops = [r for r in params.ops if r.config is not None or r.children]
     height, width = source.shape[-2:]
     for k in range(b):
@@ -82,10 +102,60 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params):
         out_images[k] = image
         if masks is not None:
             out_masks[k] = _nearest(labels[k], sx, sy, mask_inside, params.ignore_index)
+        for name, spec in specs or ():
+            if spec.planes is not None:
+                planes = spec.planes
+                where = mask_inside if spec.labels else image_inside
+                maps[name][k] = _target_sample(planes, k, sx, sy, where)
     out_images = out_images.to(params.out_dtype)
-    if masks is None:
-        return out_images
-    return out_images, out_masks.reshape(masks.shape[:-2] + (h, w))
+    out_masks = None if masks is None else out_masks.reshape(masks.shape[:-2] + (h, w))
+    if specs is None:
+        return out_images if masks is None else (out_images, out_masks)
+    outs = {}
+    for name, spec in specs:
+        if spec.points is not None:
+            outs[name] = _points(spec.points, params.matrix, (h, w))
+        else:
+            shape = spec.planes.tensor.shape
+            outs[name] = maps[name].reshape(shape[:-2] + (h, w))
+    return out_images, out_masks, outs
+
+
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, Target) and isinstance(value.tensor, torch.Tensor):
+        return Target(value.tensor.cpu(), value.interpolation, value.fill)
+    if isinstance(value, Points) and isinstance(value.xy, torch.Tensor):
+        return Points(value.xy.cpu())
+    return value
+
+
+def _target_sample(planes, k: int, sx, sy, inside) -> torch.Tensor:
+    """Sample ``k`` of one target's maps: K×h×w, each plane with the target's fill."""
+    tensor = planes.tensor
+    maps = tensor[k].reshape(-1, tensor.shape[-2], tensor.shape[-1])
+    fill = planes.fill[0]
+    if planes.bilinear:
+        fills = torch.full((maps.shape[0],), float(fill), dtype=torch.float32)
+        return _bilinear(maps.float(), sx, sy, inside, fills).to(tensor.dtype)
+    return torch.stack([_nearest(plane, sx, sy, inside, fill) for plane in maps])
+
+
+def _points(xy: torch.Tensor, matrix: torch.Tensor, out_size) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each sample's points through the float64 inverse of its matrix, one sample at a time."""
+    h, w = out_size
+    out = torch.empty(xy.shape, dtype=torch.float64)
+    visible = torch.empty(xy.shape[:2], dtype=torch.bool)
+    for k in range(xy.shape[0]):
+        inverse = torch.linalg.inv(matrix[k].double())
+        for n in range(xy.shape[1]):
+            x, y = float(xy[k, n, 0]), float(xy[k, n, 1])
+            qx, qy, qw = (float(inverse[r, 0] * x + inverse[r, 1] * y + inverse[r, 2]) for r in range(3))
+            ox, oy = (qx / qw, qy / qw) if qw != 0 else (math.nan, math.nan)
+            out[k, n, 0], out[k, n, 1] = ox, oy
+            visible[k, n] = qw > 0 and 0 <= ox < w and 0 <= oy < h
+    return out.to(xy.dtype), visible
 
 
 def _source_points(m: torch.Tensor, h: int, w: int, perspective: bool):

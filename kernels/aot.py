@@ -157,13 +157,15 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     and mask dtype, 1 and 3 channels, with and without perspective, every padding mode, at
     sizes divisible by 16, at odd ones and at 1 (which Triton makes a constexpr); Compose's fused image kernel
     with each pixel op alone (with and without perspective) and with the whole fused chain
-    for every input dtype and every output dtype; and ``Compose.invert`` for logits and
-    labels.
+    for every input dtype and every output dtype; ``Compose.invert`` for logits and
+    labels; and targets: K-plane label gathers of every integer dtype, dense maps of every
+    float dtype (written in that dtype) and gathered float maps, in every padding mode.
     """
     import gpuaug
     from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
     from gpuaug.compose import OUT_DTYPES
     from gpuaug.functional import warp_image, warp_mask
+    from gpuaug.targets import FLOAT_DTYPES, Target
 
     device = torch.device(device)
     single = [
@@ -219,6 +221,17 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
             fused(False, chain, dtype)
         for out_dtype in OUT_DTYPES:
             fused(True, chain, torch.float64, out_dtype)
+        # Several targets: the label planes of each dtype in one K-plane gather (a fill per
+        # plane), dense maps of each float dtype in one bilinear launch writing that dtype,
+        # float maps gathered by nearest; with and without perspective, every padding mode.
+        for perspective in (False, True):
+            for mode in PADDING_MODES:
+                aug = gpuaug.Compose(warps[perspective], backend="triton", padding_mode=mode, mask_padding="same")
+                targets = {f"labels {d}": Target(zeros(2, 2, 48, 64, dtype=d), fill=0) for d in MASK_DTYPES}
+                targets |= {f"dense {d}": zeros(2, 2, 48, 64, dtype=d) for d in FLOAT_DTYPES}
+                targets |= {f"gathered {d}": Target(zeros(2, 1, 48, 64, dtype=d), "nearest") for d in FLOAT_DTYPES}
+                masks = zeros(2, 48, 64, dtype=torch.int64)
+                aug(zeros(2, 3, 48, 64, dtype=torch.uint8), masks, generator, targets=targets)
     return launches
 
 

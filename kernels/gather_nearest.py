@@ -1,12 +1,15 @@
-"""Nearest-neighbour label gather for masks.
+"""Nearest-neighbour gather for masks and label maps of K planes.
 
-Layout: source ``src`` is a contiguous B×H×W (or B×1×H×W) tensor of any integer dtype;
-output ``out`` is contiguous B×h×w of the same dtype. ``mat`` is B×3×3 float32, output→source.
+Layout: source ``src`` is a contiguous B×K×H×W tensor (B×H×W and B×1×H×W are K = 1) of any
+dtype (integer labels, or a float map gathered by nearest); output ``out`` is contiguous
+B×K×h×w of the same dtype. ``mat`` is B×3×3 float32, output→source; ``fill`` holds K values
+of the source dtype, one per plane.
 
 Each program handles one BLOCK_H×BLOCK_W output tile of one sample: it computes the source
-coordinate of every pixel centre in registers (no grid tensor), takes ``floor`` and gathers
-that label. A source outside [0, W)×[0, H), non-finite, or behind the camera (w <= 0) writes
-``fill`` (the ignore index). Labels are moved, never converted: int64 stays exact.
+coordinate of every pixel centre in registers (no grid tensor), takes ``floor`` once and
+gathers that pixel from every plane. A source outside [0, W)×[0, H), non-finite, or behind
+the camera (w <= 0) writes the plane's ``fill`` (the ignore index). Values are moved, never
+converted: int64 stays exact.
 """
 
 import torch
@@ -23,7 +26,8 @@ def gather_nearest_kernel(
     src_ptr,
     out_ptr,
     mat_ptr,
-    fill,
+    fill_ptr,
+    K,
     H,
     W,
     h,
@@ -37,38 +41,44 @@ def gather_nearest_kernel(
     sx, sy, inside = source_point(sx, sy, front, H, W, PADDING)
     ix = tl.floor(sx).to(tl.int32)
     iy = tl.floor(sy).to(tl.int32)
-    src = src_ptr + b.to(tl.int64) * H * W
-    labels = tl.load(src + iy.to(tl.int64) * W + ix, mask=inside, other=fill)
+    src_off = iy.to(tl.int64) * W + ix
     in_tile = (rows < h) & (cols < w)
-    out = out_ptr + b.to(tl.int64) * h * w
-    tl.store(out + rows.to(tl.int64) * w + cols, labels, mask=in_tile)
+    out_off = rows.to(tl.int64) * w + cols
+    for k in range(K):
+        plane = b.to(tl.int64) * K + k
+        fill = tl.load(fill_ptr + k)
+        labels = tl.load(src_ptr + plane * H * W + src_off, mask=inside, other=fill)
+        tl.store(out_ptr + plane * h * w + out_off, labels, mask=in_tile)
 
 
 def gather_nearest(
     masks: torch.Tensor,
     matrix: torch.Tensor,
     out_size: tuple[int, int],
-    fill: int,
+    fill: torch.Tensor,
     perspective: bool,
     padding: int,
 ) -> torch.Tensor:
     """Launch :func:`gather_nearest_kernel`.
 
     Args:
-        masks: B×H×W or B×1×H×W integer labels (validated by the caller).
+        masks: B×H×W, B×1×H×W or B×K×H×W labels (validated by the caller), any dtype.
         matrix: B×3×3 float32 output→source matrix on the masks' device.
         out_size: (h, w) of the output.
-        fill: label written where the source is outside the image.
+        fill: K values of the masks' dtype on their device (or one for every plane),
+            written where the source is outside the image.
         perspective: divide by the homogeneous coordinate (False only for affine matrices).
         padding: where points outside the image read: 0 nowhere (``fill``), 1 the nearest
             edge pixel (replicate), 2 the point reflected about the border (reflect).
 
     Returns:
-        Contiguous labels B×h×w (or B×1×h×w), same dtype as ``masks``.
+        Contiguous labels of the masks' layout (B×h×w, B×1×h×w or B×K×h×w) and dtype.
     """
     src = masks.contiguous()
     mat = matrix.contiguous()
     b, height, width = src.shape[0], src.shape[-2], src.shape[-1]
+    planes = src.shape[1] if src.dim() == 4 else 1
+    fill = fill.to(src.dtype).expand(planes).contiguous()
     h, w = out_size
     out = torch.empty(src.shape[:-2] + (h, w), dtype=src.dtype, device=src.device)
     if b == 0:
@@ -81,6 +91,7 @@ def gather_nearest(
         out,
         mat,
         fill,
+        planes,
         height,
         width,
         h,

@@ -1,7 +1,8 @@
 """Bilinear warp for images.
 
 Layout: source ``src`` is a contiguous B×C×H×W tensor, uint8 (read as value/255) or float
-(16/32/64); output ``out`` is contiguous B×C×h×w float32. ``mat`` is B×3×3 float32,
+(16/32/64); output ``out`` is contiguous B×C×h×w float32, or a float dtype of the caller's
+choice (dense maps keep theirs); values are computed in float32 and cast at the store. ``mat`` is B×3×3 float32,
 output→source; ``fill`` is a C-vector of float32 in the output scale.
 
 Each program handles one BLOCK_H×BLOCK_W output tile of one sample: source coordinates are
@@ -57,6 +58,7 @@ def warp_bilinear(
     fill: torch.Tensor,
     perspective: bool,
     padding: int,
+    out_dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Launch :func:`warp_bilinear_kernel`.
 
@@ -68,15 +70,16 @@ def warp_bilinear(
         perspective: divide by the homogeneous coordinate (False only for affine matrices).
         padding: where points outside the image read: 0 nowhere (``fill``), 1 the nearest
             edge pixel (replicate), 2 the point reflected about the border (reflect).
+        out_dtype: floating dtype of the output (float32 for images; a dense map's own).
 
     Returns:
-        Contiguous float32 images B×C×h×w.
+        Contiguous images B×C×h×w of ``out_dtype``.
     """
     src = images.contiguous()
     mat = matrix.contiguous()
     b, c, height, width = src.shape
     h, w = out_size
-    out = torch.empty((b, c, h, w), dtype=torch.float32, device=src.device)
+    out = torch.empty((b, c, h, w), dtype=out_dtype, device=src.device)
     if b == 0:
         return out
     scale = 1.0 / 255.0 if src.dtype == torch.uint8 else 1.0

@@ -273,6 +273,160 @@ RANDOMNESS = [
     ),
 ]
 
+TARGETS = [
+    case(
+        "targets-list",
+        lambda: AUG(IMAGES, targets=[MASKS]),
+        TypeError,
+        r"targets: expected a dict name → tensor, gpuaug.Target or gpuaug.Points, got list",
+    ),
+    case(
+        "targets-value-type",
+        lambda: AUG(IMAGES, targets={"depth": [1.0]}),
+        TypeError,
+        r"targets\['depth'\]: expected a tensor, gpuaug.Target or gpuaug.Points, got list",
+    ),
+    case(
+        "targets-bool",
+        lambda: AUG(IMAGES, targets={"valid": MASKS.bool()}),
+        TypeError,
+        r"targets\['valid'\]: expected an integer label map .* got torch.bool; pass binary masks as uint8",
+    ),
+    case(
+        "targets-complex",
+        lambda: AUG(IMAGES, targets={"z": torch.zeros(2, 1, 8, 8, dtype=torch.complex64)}),
+        TypeError,
+        r"targets\['z'\]: expected an integer label map .* got torch.complex64",
+    ),
+    case(
+        "targets-batch",
+        lambda: AUG(IMAGES, MASKS, targets={"depth": LOGITS[:1]}),
+        ValueError,
+        r"targets\['depth'\]: batch size 1 does not match images batch size 2",
+    ),
+    case(
+        "targets-size",
+        lambda: AUG(IMAGES, targets={"ids": MASKS[:, :7]}),
+        ValueError,
+        r"targets\['ids'\]: spatial size 7×8 does not match images spatial size 8×8",
+    ),
+    case(
+        "targets-device",
+        lambda: AUG(IMAGES, targets={"depth": LOGITS.to("meta")}),
+        ValueError,
+        r"targets\['depth'\]: expected the images' device cpu, got meta",
+    ),
+    case(
+        "targets-float-rank",
+        lambda: AUG(IMAGES, targets={"depth": LOGITS[:, 0]}),
+        ValueError,
+        r"targets\['depth'\]: a float map must be B×K×H×W \(unsqueeze\(1\) a B×H×W map\), got shape \(2, 8, 8\)",
+    ),
+    case(
+        "targets-label-rank",
+        lambda: AUG(IMAGES, targets={"ids": MASKS[:, None, None]}),
+        ValueError,
+        r"targets\['ids'\]: an integer label map must be B×H×W, B×1×H×W or B×K×H×W, got shape \(2, 1, 1, 8, 8\)",
+    ),
+    case(
+        "targets-no-planes",
+        lambda: AUG(IMAGES, targets={"depth": LOGITS[:, :0]}),
+        ValueError,
+        r"targets\['depth'\]: expected at least one plane, got shape \(2, 0, 8, 8\)",
+    ),
+    case(
+        "targets-interpolation-unknown",
+        lambda: AUG(IMAGES, targets={"depth": gpuaug.Target(LOGITS, interpolation="bicubic")}),
+        ValueError,
+        r"targets\['depth'\]: interpolation: expected one of \('nearest', 'bilinear'\), got 'bicubic'",
+    ),
+    case(
+        "targets-interpolation-type",
+        lambda: AUG(IMAGES, targets={"depth": gpuaug.Target(LOGITS, interpolation=0)}),
+        TypeError,
+        r"targets\['depth'\]: interpolation: expected one of \('nearest', 'bilinear'\), got int",
+    ),
+    case(
+        "targets-bilinear-labels",
+        lambda: AUG(IMAGES, targets={"ids": gpuaug.Target(MASKS, interpolation="bilinear")}),
+        ValueError,
+        r"targets\['ids'\]: interpolation='bilinear' on an integer tensor \(torch.int64\): .* only gathered",
+    ),
+    case(
+        "targets-fill-out-of-range",
+        lambda: AUG(IMAGES, targets={"ids": gpuaug.Target(MASKS.to(torch.uint8), fill=256)}),
+        ValueError,
+        r"targets\['ids'\]: fill: 256 cannot be stored in torch.uint8 \(range \[0, 255\]\)",
+    ),
+    case(
+        "targets-fill-float-for-labels",
+        lambda: AUG(IMAGES, targets={"ids": gpuaug.Target(MASKS, fill=0.5)}),
+        TypeError,
+        r"targets\['ids'\]: fill: expected an int for a torch.int64 label map, got 0.5",
+    ),
+    case(
+        "targets-fill-half-range",
+        lambda: AUG(IMAGES, targets={"depth": gpuaug.Target(LOGITS.half(), fill=1e6)}),
+        ValueError,
+        r"targets\['depth'\]: fill: expected a finite value that torch.float16 can hold \(\|fill\| <= 65504\)",
+    ),
+    case(
+        "targets-fill-nan",
+        lambda: AUG(IMAGES, targets={"depth": gpuaug.Target(LOGITS, fill=float("nan"))}),
+        ValueError,
+        r"targets\['depth'\]: fill: expected a finite value",
+    ),
+    case(
+        "targets-fill-type",
+        lambda: AUG(IMAGES, targets={"depth": gpuaug.Target(LOGITS, fill="zero")}),
+        TypeError,
+        r"targets\['depth'\]: fill: expected a number for a torch.float32 map, got 'zero'",
+    ),
+    case(
+        "targets-ignore-does-not-fit",
+        lambda: AUG(IMAGES, targets={"ids": MASKS.to(torch.int8)}),
+        ValueError,
+        r"targets\['ids'\]: ignore_index 255 cannot be stored in torch.int8 .* gpuaug.Target\(tensor, fill=...\)",
+    ),
+    case(
+        "targets-points-shape",
+        lambda: AUG(IMAGES, targets={"kp": gpuaug.Points(torch.zeros(2, 5, 3))}),
+        ValueError,
+        r"targets\['kp'\]: Points: expected shape B×N×2 \(x, y per point\), got \(2, 5, 3\)",
+    ),
+    case(
+        "targets-points-dtype",
+        lambda: AUG(IMAGES, targets={"kp": gpuaug.Points(torch.zeros(2, 5, 2, dtype=torch.int64))}),
+        TypeError,
+        r"targets\['kp'\]: Points: expected a float tensor of \(x, y\) coordinates, got torch.int64",
+    ),
+    case(
+        "targets-points-batch",
+        lambda: AUG(IMAGES, targets={"kp": gpuaug.Points(torch.zeros(3, 5, 2))}),
+        ValueError,
+        r"targets\['kp'\]: Points: batch size 3 does not match images batch size 2",
+    ),
+    case(
+        "targets-points-type",
+        lambda: AUG(IMAGES, targets={"kp": gpuaug.Points([[0.0, 0.0]])}),
+        TypeError,
+        r"targets\['kp'\]: Points: expected a B×N×2 float tensor, got list",
+    ),
+    case(
+        "targets-apply",
+        lambda: AUG.apply(IMAGES, None, PARAMS, targets={"depth": LOGITS[:1]}),
+        ValueError,
+        r"targets\['depth'\]: batch size 1",
+    ),
+    case(
+        "targets-reference",
+        lambda: reference.apply(IMAGES, None, PARAMS, targets={"ids": gpuaug.Target(MASKS, interpolation="cubic")}),
+        ValueError,
+        r"targets\['ids'\]: interpolation: expected one of",
+    ),
+]
+
+
 COMPOSE = [
     case(
         "ops-single",
@@ -1152,7 +1306,17 @@ def monitored():
 
 @pytest.mark.parametrize(
     ("call", "error", "match"),
-    BATCHES + RANDOMNESS + COMPOSE + INVERT + PARAMS_CASES + COMPOSITES + OPS + FUNCTIONAL + GUARDRAILS + TOOLS,
+    BATCHES
+    + RANDOMNESS
+    + TARGETS
+    + COMPOSE
+    + INVERT
+    + PARAMS_CASES
+    + COMPOSITES
+    + OPS
+    + FUNCTIONAL
+    + GUARDRAILS
+    + TOOLS,
 )
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match) as raised:
