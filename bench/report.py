@@ -30,13 +30,18 @@ def load(path: Path) -> tuple[dict, list[dict]]:
     return data.get("machine_info", {}), rows
 
 
+#: The pipelines every library runs, compared side by side (``targets``: image, mask, an int64
+#: instance map and a float depth map).
+HEAD_TO_HEAD = ("geometric", "full", "targets")
+
+
 def gbps(row: dict) -> float:
     return row["bytes"] / row["median_s"] / 1e9
 
 
 def head_to_head(rows: list[dict], peak: float | None) -> list[str]:
     lines = []
-    for pipeline in ("geometric", "full"):
+    for pipeline in HEAD_TO_HEAD:
         group = [r for r in rows if r["pipeline"] == pipeline]
         if not group:
             continue
@@ -96,7 +101,9 @@ def chart(rows: list[dict], path: Path, device: str) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    pipelines = [p for p in ("geometric", "full") if any(r["pipeline"] == p for r in rows)]
+    pipelines = [p for p in HEAD_TO_HEAD if any(r["pipeline"] == p for r in rows)]
+    if not pipelines:
+        return False
     fig, axes = plt.subplots(1, len(pipelines), figsize=(5.5 * len(pipelines), 3.6), squeeze=False)
     for ax, pipeline in zip(axes[0], pipelines, strict=True):
         group = sorted((r for r in rows if r["pipeline"] == pipeline), key=lambda r: r["median_s"])

@@ -5,6 +5,8 @@ Pipelines (``gpuaug.peers`` writes each for every library):
 - ``geometric``: RandomResizedCrop + horizontal flip + RandomAffine, images and masks;
 - ``full``: geometric + ColorJitter + Normalize;
 - ``masks``: ``warp_mask`` alone on int64 and uint8 labels;
+- ``targets``: geometric on image + mask + an int64 instance map + a float depth map
+  (gpuaug's ``targets=``, kornia's ``data_keys``, albumentations' ``additional_targets``);
 - ``scaling``: the geometric pipeline of gpuaug over batch sizes and image sizes.
 
 Libraries: gpuaug (its ``auto`` backend: Triton on CUDA, torch on CPU), gpuaug-torch (the
@@ -122,6 +124,53 @@ def test_pipeline(benchmark, library, pipeline, device):
         out = benchmark.pedantic(timed, rounds=3, iterations=1)
     else:
         out = benchmark(timed)
+    assert out[0].shape[-2:] == (out_size, out_size)
+
+
+def targets_fn(library, device, out_size):
+    """``fn(images, masks, instances, depth)`` of the multi-target chain, or None where there is none."""
+    if library in ("gpuaug", "gpuaug-torch", "reference"):
+        if (library == "gpuaug-torch" and device != "cuda") or (library == "reference" and device != "cpu"):
+            return None
+        aug = gpuaug.Compose(peers.gpuaug_ops(out_size), backend="auto" if library == "gpuaug" else "torch")
+        generator = torch.Generator(device).manual_seed(0)
+
+        def run(images, masks, instances, depth):
+            targets = {"instances": instances, "depth": depth}
+            if library == "reference":
+                return reference.apply(images, masks, aug.sample(images, generator), targets=targets)
+            return aug(images, masks, generator, targets=targets)
+
+        return run
+    try:
+        if library == "kornia":
+            return peers.kornia_pipeline(out_size, targets=True)
+        if library == "albumentations" and device == "cpu":
+            return peers.albumentations_pipeline(out_size, targets=True)
+    except ImportError:
+        pass
+    return None
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("library", ["gpuaug", "gpuaug-torch", "reference", "kornia", "albumentations"])
+def test_targets(benchmark, library, device):
+    b, size, out_size, image_dtype = MAIN[device]
+    fn = targets_fn(library, device, out_size)
+    if fn is None:
+        pytest.skip(f"{library} has no multi-target pipeline on {device}")
+    images, masks = batch(device, b, size, image_dtype if library != "albumentations" else torch.float32)
+    instances = masks * 1000 + 7
+    depth = torch.rand(b, 1, size, size, generator=torch.Generator().manual_seed(1)).to(device)
+    try:
+        fn(images, masks, instances, depth)  # warm-up, outside the timing
+    except Exception as exc:  # a peer that cannot run it gets no row, not a fake one
+        pytest.skip(f"{library} cannot run the multi-target chain on {device}: {type(exc).__name__}: {exc}")
+    record(benchmark, library, "targets", device, images, masks, out_size, **probe_verdict(library, device))
+    benchmark.extra_info["bytes"] += (instances.numel() + b * out_size**2) * 8 + (depth.numel() + b * out_size**2) * 4
+    timed = synchronised(lambda: fn(images, masks, instances, depth), device)
+    rounds = {"rounds": 3, "iterations": 1} if library in ("reference", "albumentations") else None
+    out = benchmark.pedantic(timed, **rounds) if rounds else benchmark(timed)
     assert out[0].shape[-2:] == (out_size, out_size)
 
 

@@ -8,6 +8,11 @@ B×1×H×W masks; a peer that is not installed raises ImportError naming the gpu
 brings it (``kornia``, ``bench``). Peers are run as their users run them: kornia's
 ``AugmentationSequential`` on the batch's device, albumentations as a per-sample loop over
 HWC numpy arrays on the CPU.
+
+With ``targets=True`` the peers' builders return ``fn(images, masks, instances, depth)``
+that also warps an integer B×1×H×W instance map like the mask and a float B×1×H×W depth map
+like the image (kornia's ``data_keys``, albumentations' ``additional_targets``), the
+multi-target chain that gpuaug runs with ``targets=``.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ def gpuaug_ops(size: int, full: bool = False) -> list:
     return ops
 
 
-def kornia_pipeline(size: int, ignore_index: int = 255, full: bool = False) -> PairFn:
+def kornia_pipeline(size: int, ignore_index: int = 255, full: bool = False, targets: bool = False) -> PairFn:
     """The chain as kornia's AugmentationSequential (it pads masks with 0, it has no ignore value)."""
     K = require("kornia.augmentation", "kornia", "gpuaug.peers.kornia_pipeline")
     ops = [
@@ -52,11 +57,12 @@ def kornia_pipeline(size: int, ignore_index: int = 255, full: bool = False) -> P
     ]
     if full:
         ops += [K.ColorJitter(*JITTER, p=1.0), K.Normalize(torch.tensor(MEAN), torch.tensor(STD))]
-    aug = K.AugmentationSequential(*ops, data_keys=["input", "mask"])
-    return lambda images, masks: tuple(aug(images, masks))
+    keys = ["input", "mask", "mask", "input"] if targets else ["input", "mask"]
+    aug = K.AugmentationSequential(*ops, data_keys=keys)
+    return lambda *tensors: tuple(aug(*tensors))
 
 
-def albumentations_pipeline(size: int, ignore_index: int = 255, full: bool = False) -> PairFn:
+def albumentations_pipeline(size: int, ignore_index: int = 255, full: bool = False, targets: bool = False) -> PairFn:
     """The chain as albumentations, per sample on the CPU.
 
     OpenCV has no int64 warps, so masks go through int32 and back, as a user must.
@@ -80,14 +86,22 @@ def albumentations_pipeline(size: int, ignore_index: int = 255, full: bool = Fal
         b, c, s, h = JITTER
         ops += [A.ColorJitter(brightness=b, contrast=c, saturation=s, hue=h, p=1.0)]
         ops += [A.Normalize(mean=MEAN, std=STD, max_pixel_value=1.0)]
-    aug = A.Compose(ops)
+    aug = A.Compose(ops, additional_targets={"instances": "mask", "depth": "image"} if targets else None)
 
-    def run(images: torch.Tensor, masks: torch.Tensor):
-        out_images, out_masks = [], []
-        for image, mask in zip(images.cpu().numpy(), masks.cpu().numpy(), strict=True):
-            result = aug(image=image.transpose(1, 2, 0), mask=mask[0].astype("int32"))
-            out_images.append(torch.from_numpy(result["image"].transpose(2, 0, 1).copy()))
-            out_masks.append(torch.from_numpy(result["mask"].astype(mask.dtype))[None])
-        return torch.stack(out_images).to(images.device), torch.stack(out_masks).to(masks.device)
+    def run(images: torch.Tensor, masks: torch.Tensor, *extra: torch.Tensor):
+        inputs = [t.cpu().numpy() for t in (images, masks, *extra)]
+        outputs = [[] for _ in inputs]
+        for sample in zip(*inputs, strict=True):
+            image, mask = sample[0], sample[1]
+            named = {"image": image.transpose(1, 2, 0), "mask": mask[0].astype("int32")}
+            if extra:
+                named |= {"instances": sample[2][0].astype("int32"), "depth": sample[3].transpose(1, 2, 0)}
+            result = aug(**named)
+            outputs[0].append(torch.from_numpy(result["image"].transpose(2, 0, 1).copy()))
+            outputs[1].append(torch.from_numpy(result["mask"].astype(mask.dtype))[None])
+            if extra:
+                outputs[2].append(torch.from_numpy(result["instances"].astype(sample[2].dtype))[None])
+                outputs[3].append(torch.from_numpy(result["depth"].reshape(-1, size, size).copy()))
+        return tuple(torch.stack(o).to(images.device) for o in outputs)
 
     return run
