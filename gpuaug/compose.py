@@ -589,9 +589,9 @@ def apply_params(
 
 
 def _replay_op(record: OpRecord) -> PixelOp | _SelectedPixelOps:
-    """The op that replays a record's pixel work on the torch path: the pixel op itself, or
-    for a composite its pixel children selected per sample (which the fused kernel does not
-    cover, so :func:`gpuaug.fusion.fusable` stops there)."""
+    """The op that replays a record's pixel work: the pixel op itself, or for a composite its
+    pixel children selected per sample (fused into the image kernel when
+    :func:`gpuaug.fusion.fusable` allows it, torch ops otherwise)."""
     if record.children:
         return _SelectedPixelOps(record)
     return PixelOp.from_config(record.name, record.config)

@@ -6,6 +6,11 @@ sequence of steps: ColorJitter → RandomGrayscale → GaussianNoise → Normali
 follow that order, on RGB images; the rest (GaussianBlur, which needs a neighbourhood of
 the warped image, and anything after it or out of order) runs as torch ops on the
 kernel's float32 output. Fused or not, the results agree to float tolerance.
+
+A OneOf / RandomApply entry is fused as its pixel children, each with its per-sample
+``applied`` restricted to the samples that chose it (the kernel's per-sample flags, as
+for ``p``), when every pixel child is a ColorJitter, RandomGrayscale or GaussianNoise and
+the children, in list order, keep to the kernel's order.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from gpuaug._checks import PADDING_MODES
 from gpuaug.functional import channel_values
 from gpuaug.transforms.base import PixelOp
 from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, RandomGrayscale
+from gpuaug.transforms.composite import selected
 
 __all__ = ["fusable", "fused_image"]
 
@@ -23,15 +29,33 @@ __all__ = ["fusable", "fused_image"]
 FUSED = (ColorJitter, RandomGrayscale, GaussianNoise, Normalize)
 
 
+def _steps(op, draws: dict) -> list[tuple[PixelOp, dict]] | None:
+    """The kernel steps of one pixel entry: the op itself, or a composite's pixel children
+    (``op.children``: (index, op, draws)) applied only where chosen; None if not fusable."""
+    children = getattr(op, "children", None)
+    if children is None:
+        return [(op, draws)] if type(op) in FUSED else None
+    steps = []
+    for k, child, child_draws in children:
+        if type(child) not in FUSED or "applied" not in child_draws:
+            return None  # Normalize has no per-sample flag; nested composites are not flattened
+        steps.append((child, child_draws | {"applied": child_draws["applied"] & selected(draws, k)}))
+    return steps
+
+
 def fusable(pixel_ops: list[tuple[PixelOp, dict]], channels: int) -> int:
-    """How many leading pixel ops the fused kernel covers (0: use the plain warp kernel)."""
+    """How many leading pixel entries the fused kernel covers (0: use the plain warp kernel)."""
     if channels != 3 or not pixel_ops:
         return 0
     count, stage = 0, -1
-    for op, _ in pixel_ops:
-        if type(op) not in FUSED or op.stage <= stage:
+    for op, draws in pixel_ops:
+        steps = _steps(op, draws)
+        if steps is None:
             break
-        count, stage = count + 1, op.stage
+        stages = [step.stage for step, _ in steps]
+        if any(later <= earlier for later, earlier in zip(stages, [stage, *stages[:-1]], strict=True)):
+            break
+        count, stage = count + 1, stages[-1]
     return count
 
 
@@ -48,7 +72,7 @@ def fused_image(images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dic
     flags = dict.fromkeys(("BRIGHTNESS", "CONTRAST", "SATURATION", "HUE", "GRAY", "NOISE", "NORMALIZE"), False)
     flags["NOISE_CLIP"] = False
     noise_mean = 0.0
-    for op, draws in pixel_ops:
+    for op, draws in (step for entry in pixel_ops for step in _steps(*entry)):
         if isinstance(op, ColorJitter):
             jitter[0] = draws["applied"].float()
             for k, name in enumerate(("brightness", "contrast", "saturation", "hue"), start=1):

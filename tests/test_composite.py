@@ -14,7 +14,8 @@ import torch
 from conftest import IMAGE_ATOL
 
 import gpuaug
-from gpuaug import _hash, probe, reference
+from gpuaug import _hash, fusion, probe, reference
+from gpuaug.compose import _replay_op
 from gpuaug.transforms.base import Draw
 
 GEOMETRIC = [
@@ -215,3 +216,42 @@ def test_oneof_children_of_one_fixed_size_need_no_input_size():
     assert aug.fixed_size == (8, 8)
     out = gpuaug.Compose([aug])(torch.rand(2, 3, 8, 8), generator=torch.Generator().manual_seed(0))
     assert out.shape == (2, 3, 8, 8)
+
+
+FUSABLE_COMPOSITES = {
+    "oneof-jitter-gray": [gpuaug.OneOf([gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.RandomGrayscale(p=1.0)], p=0.8)],
+    "randomapply-jitter-noise": [
+        gpuaug.ColorJitter(brightness=0.3, p=0.5),
+        gpuaug.RandomApply([gpuaug.RandomGrayscale(p=0.7), gpuaug.GaussianNoise(p=1.0)], p=0.6),
+        gpuaug.Normalize(0.5, 0.25),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUSABLE_COMPOSITES))
+def test_composites_of_kernel_steps_run_in_the_fused_kernel(name, backend, device):
+    images = (torch.rand(16, 3, 9, 14, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
+    ops = [gpuaug.RandomAffine(20), *FUSABLE_COMPOSITES[name]]
+    aug = gpuaug.Compose(ops, fill=0.2, backend=backend)
+    params = aug.sample(images, seed=5)
+    pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
+    assert fusion.fusable(pixel, 3) == len(pixel)  # the whole pixel chain is one kernel pass
+    out = aug.apply(images.to(device), None, params.to(device))
+    torch.testing.assert_close(out.cpu(), reference.apply(images, None, params), atol=IMAGE_ATOL, rtol=0)
+
+
+def test_composites_outside_the_kernel_order_are_not_fused():
+    images = torch.rand(4, 3, 8, 8)
+    chains = {
+        "normalize-child": [gpuaug.OneOf([gpuaug.Normalize(0.5, 0.25), gpuaug.RandomGrayscale(p=1.0)])],
+        "reverse-order": [gpuaug.RandomApply([gpuaug.RandomGrayscale(p=1.0), gpuaug.ColorJitter(0.2)])],
+        "after-its-stage": [
+            gpuaug.RandomGrayscale(p=0.5),
+            gpuaug.OneOf([gpuaug.ColorJitter(0.2), gpuaug.GaussianNoise()]),
+        ],
+        "nested": [gpuaug.OneOf([gpuaug.RandomApply([gpuaug.ColorJitter(0.2)])])],
+    }
+    for name, ops in chains.items():
+        params = gpuaug.Compose(ops).sample(images, seed=0)
+        pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
+        assert fusion.fusable(pixel, 3) == len(pixel) - 1, name

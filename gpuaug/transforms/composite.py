@@ -7,9 +7,12 @@ matrices by index arithmetic and ``torch.where``. A child that a sample did not 
 contributes the identity, so the chain still folds into one matrix and one resample.
 
 Pixel children are recorded with the composite's per-sample selection (the record's
-``choice`` for OneOf, ``applied`` for RandomApply) and run after the warp, in list order, on
-the torch path: :func:`gpuaug.compose.apply_params` replays them with ``torch.where`` on
-the selection, :func:`gpuaug.reference.apply` sample by sample.
+``choice`` for OneOf, ``applied`` for RandomApply) and run after the warp, in list order:
+on CUDA inside the fused image kernel, each child's ``applied`` restricted to the samples
+that chose it, when the children are kernel steps in the kernel's order
+(:func:`gpuaug.fusion.fusable`); otherwise :func:`gpuaug.compose.apply_params` replays them
+as torch ops with ``torch.where`` on the selection. :func:`gpuaug.reference.apply` replays
+them sample by sample.
 
 The canvas size must not depend on the choice: OneOf's children must all give the same
 output size from the same input size, and RandomApply's list must keep the canvas size
