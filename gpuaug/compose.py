@@ -20,7 +20,7 @@ from gpuaug._checks import (
     check_pair,
     check_size,
 )
-from gpuaug.functional import _to_device, identity_matrix, warp_all, warp_batch
+from gpuaug.functional import _to_device, identity_matrix, warp_all
 from gpuaug.targets import check_targets, map_points
 from gpuaug.transforms.base import Draw, Op, PixelOp
 from gpuaug.transforms.composite import Composite
@@ -467,14 +467,14 @@ class Compose:
         )
         matrix = (inverse @ _to_device(rescale, inverse.device)).float()
         warp = (None, predictions) if labels else (predictions, None)
-        out_images, out_masks = warp_batch(
-            *warp, matrix, size, fills, params.ignore_index, self.backend, params.perspective
+        out_images, out_masks, _ = warp_all(
+            *warp, (), matrix, size, fills, params.ignore_index, self.backend, params.perspective
         )
         inverted = out_masks if labels else out_images
         if not return_valid:
             return inverted
         ones = torch.ones((b, h, w), dtype=torch.uint8, device=predictions.device)
-        covered = warp_batch(None, ones, matrix, size, fills, 0, self.backend, params.perspective)[1]
+        covered = warp_all(None, ones, (), matrix, size, fills, 0, self.backend, params.perspective)[1]
         return inverted, covered.bool()
 
     def __call__(

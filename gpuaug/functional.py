@@ -88,7 +88,7 @@ def warp_image(
     size = check_size(out_size, "out_size")
     check_choice(padding_mode, PADDING_MODES, "padding_mode")
     fill = check_fill(fill, c)
-    return warp_batch(images, None, mat, size, fill, 0, backend, perspective, image_padding=padding_mode)[0]
+    return warp_all(images, None, (), mat, size, fill, 0, backend, perspective, image_padding=padding_mode)[0]
 
 
 def warp_mask(
@@ -125,7 +125,7 @@ def warp_mask(
     size = check_size(out_size, "out_size")
     check_ignore_index(fill, masks.dtype, "fill")
     check_choice(padding_mode, PADDING_MODES, "padding_mode")
-    return warp_batch(None, masks, mat, size, (0.0,), fill, backend, perspective, mask_padding=padding_mode)[1]
+    return warp_all(None, masks, (), mat, size, (0.0,), fill, backend, perspective, mask_padding=padding_mode)[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,31 +145,6 @@ class Planes:
     padding: str = "constant"
 
 
-def warp_batch(
-    images: torch.Tensor | None,
-    masks: torch.Tensor | None,
-    matrix: torch.Tensor,
-    out_size: tuple[int, int],
-    fill: tuple[float, ...],
-    ignore_index: int,
-    backend: str,
-    perspective: bool,
-    *,
-    image_padding: str = "constant",
-    mask_padding: str = "constant",
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Warp images and/or masks of one batch through one float32 matrix; inputs already checked.
-
-    ``image_padding`` / ``mask_padding`` are padding modes (:data:`PADDING_MODES`); when
-    both are not "constant" they must be the same (masks then read the image's point).
-    """
-    out = warp_all(
-        images, masks, (), matrix, out_size, fill, ignore_index, backend, perspective,
-        image_padding=image_padding, mask_padding=mask_padding,
-    )  # fmt: skip
-    return out[0], out[1]
-
-
 def warp_all(
     images: torch.Tensor | None,
     masks: torch.Tensor | None,
@@ -184,7 +159,11 @@ def warp_all(
     image_padding: str = "constant",
     mask_padding: str = "constant",
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, list[torch.Tensor]]:
-    """:func:`warp_batch` plus ``targets``, all through the one matrix; returns ``(images, masks, targets)``.
+    """Warp images, masks and ``targets`` of one batch through one float32 matrix; inputs already checked.
+
+    Returns ``(images, masks, targets)``. ``image_padding`` / ``mask_padding`` are padding
+    modes (:data:`PADDING_MODES`); when both are not "constant" they must be the same
+    (masks then read the image's point).
 
     On Triton, the masks and the gathered targets of one dtype (and padding) are one
     :func:`gather_nearest` launch over all their planes, the bilinear targets of one dtype
