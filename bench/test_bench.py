@@ -77,9 +77,17 @@ def probe_verdict(library, device):
 
 
 def pipeline_fn(library, pipeline, device, out_size):
-    """A pair transform for (library, pipeline) on ``device``, or None where it has none."""
-    full = pipeline == "full"
+    """A pair transform for (library, pipeline) on ``device``, or None where it has none.
+
+    For ``pipeline="targets"`` it is ``fn(images, masks, instances, depth)``.
+    """
+    full, targets = pipeline == "full", pipeline == "targets"
     generator = torch.Generator(device).manual_seed(0)
+
+    def named(extra):
+        """gpuaug's ``targets=`` for the extra maps of the "targets" pipeline."""
+        return {"targets": {"instances": extra[0], "depth": extra[1]}} if extra else {}
+
     if library in ("gpuaug", "gpuaug-torch", "torch-compile", "reference"):
         backend = "auto" if library == "gpuaug" else "torch"
         if library == "gpuaug-torch" and device != "cuda":
@@ -88,16 +96,18 @@ def pipeline_fn(library, pipeline, device, out_size):
         if library == "reference":
             if device != "cpu":
                 return None
-            return lambda images, masks: reference.apply(images, masks, aug.sample(images, generator))
+            return lambda images, masks, *extra: reference.apply(
+                images, masks, aug.sample(images, generator), **named(extra)
+            )
         if library == "torch-compile":
             compiled = torch.compile(aug.apply)
-            return lambda images, masks: compiled(images, masks, aug.sample(images, generator))
-        return lambda images, masks: aug(images, masks, generator=generator)
+            return lambda images, masks, *extra: compiled(images, masks, aug.sample(images, generator), **named(extra))
+        return lambda images, masks, *extra: aug(images, masks, generator=generator, **named(extra))
     try:
         if library == "kornia":
-            return peers.kornia_pipeline(out_size, full=full)
+            return peers.kornia_pipeline(out_size, full=full, targets=targets)
         if library == "albumentations" and device == "cpu":
-            return peers.albumentations_pipeline(out_size, full=full)
+            return peers.albumentations_pipeline(out_size, full=full, targets=targets)
     except ImportError:
         pass  # the peer is not installed
     return None
@@ -127,36 +137,11 @@ def test_pipeline(benchmark, library, pipeline, device):
     assert out[0].shape[-2:] == (out_size, out_size)
 
 
-def targets_fn(library, device, out_size):
-    """``fn(images, masks, instances, depth)`` of the multi-target chain, or None where there is none."""
-    if library in ("gpuaug", "gpuaug-torch", "reference"):
-        if (library == "gpuaug-torch" and device != "cuda") or (library == "reference" and device != "cpu"):
-            return None
-        aug = gpuaug.Compose(peers.gpuaug_ops(out_size), backend="auto" if library == "gpuaug" else "torch")
-        generator = torch.Generator(device).manual_seed(0)
-
-        def run(images, masks, instances, depth):
-            targets = {"instances": instances, "depth": depth}
-            if library == "reference":
-                return reference.apply(images, masks, aug.sample(images, generator), targets=targets)
-            return aug(images, masks, generator, targets=targets)
-
-        return run
-    try:
-        if library == "kornia":
-            return peers.kornia_pipeline(out_size, targets=True)
-        if library == "albumentations" and device == "cpu":
-            return peers.albumentations_pipeline(out_size, targets=True)
-    except ImportError:
-        pass
-    return None
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("library", ["gpuaug", "gpuaug-torch", "reference", "kornia", "albumentations"])
 def test_targets(benchmark, library, device):
     b, size, out_size, image_dtype = MAIN[device]
-    fn = targets_fn(library, device, out_size)
+    fn = pipeline_fn(library, "targets", device, out_size)
     if fn is None:
         pytest.skip(f"{library} has no multi-target pipeline on {device}")
     images, masks = batch(device, b, size, image_dtype if library != "albumentations" else torch.float32)
