@@ -21,10 +21,12 @@ from gpuaug._checks import (
     check_size,
 )
 from gpuaug.functional import _to_device, identity_matrix, warp_all
+from gpuaug.ragged import Ragged, from_padded, pack
 from gpuaug.targets import check_targets, map_points
-from gpuaug.transforms.base import Draw, Op, PixelOp
+from gpuaug.transforms.base import Draw, Op, PixelOp, Sizes
 from gpuaug.transforms.composite import Composite
 from gpuaug.transforms.composite import selected as _selected
+from gpuaug.transforms.geometric import RandomCrop
 
 OUT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -101,7 +103,7 @@ class Params:
 
     Attributes:
         matrix: B×3×3 float32, output pixel centre → source coordinate (the whole chain).
-        in_size: (H, W) of the input batch.
+        in_size: (H, W) of a stacked (or padded) input batch; None for a list of images.
         out_size: (h, w) of the output batch.
         ignore_index: label written into masks where the source is outside the image.
         fill: image value(s) read outside the source, output scale (1 or C floats).
@@ -115,10 +117,12 @@ class Params:
             "replicate" or "reflect".
         mask_padding: what masks read there: "ignore" (``ignore_index``) or "same" (the
             label of the point the image reads).
+        in_sizes: B×2 int64 CPU tensor, each sample's input (h, w) (the valid size of a
+            padded sample); on the CPU always, as the host knows it, so reading it never syncs.
     """
 
     matrix: torch.Tensor
-    in_size: tuple[int, int]
+    in_size: tuple[int, int] | None
     out_size: tuple[int, int]
     ignore_index: int
     fill: tuple[float, ...]
@@ -128,6 +132,19 @@ class Params:
     ops: tuple[OpRecord, ...] = ()
     padding_mode: str = "constant"
     mask_padding: str = "ignore"
+    in_sizes: torch.Tensor | None = None
+
+    def __post_init__(self):
+        if self.in_sizes is None:  # a stacked batch: every sample has the batch's size
+            if self.in_size is None:
+                raise ValueError("in_sizes: required when in_size is None (a list of images)")
+            sizes = torch.tensor(self.in_size, dtype=torch.int64).expand(self.matrix.shape[0], 2).contiguous()
+            object.__setattr__(self, "in_sizes", sizes)
+
+    @property
+    def variable(self) -> bool:
+        """Whether the samples came in sizes of their own (a list, or a padded batch with ``sizes``)."""
+        return self.in_size is None or bool((self.in_sizes != torch.tensor(self.in_size)).any())
 
     @property
     def batch_size(self) -> int:
@@ -153,7 +170,7 @@ class Params:
         i = check_int(i, "i")
         if not -self.batch_size <= i < self.batch_size:
             raise IndexError(f"i: sample {i} is out of range for a batch of {self.batch_size}")
-        (hi, wi), (ho, wo) = self.in_size, self.out_size
+        (hi, wi), (ho, wo) = self.in_sizes[i].tolist(), self.out_size
         lines = [f"sample {i % self.batch_size} of {self.batch_size}: {hi}x{wi} -> {ho}x{wo}"]
         for record in self.ops:
             lines += record.describe(i)
@@ -165,7 +182,8 @@ class Params:
         """A JSON-ready dict (plain lists and numbers) that :meth:`from_dict` restores exactly."""
         return {
             "matrix": self.matrix.tolist(),
-            "in_size": list(self.in_size),
+            "in_size": None if self.in_size is None else list(self.in_size),
+            "in_sizes": self.in_sizes.tolist(),
             "out_size": list(self.out_size),
             "ignore_index": self.ignore_index,
             "fill": list(self.fill),
@@ -190,7 +208,9 @@ class Params:
         ops = tuple(OpRecord.from_dict(r, device, f"ops[{i}]") for i, r in enumerate(data["ops"]))
         return cls(
             matrix=matrix,
-            in_size=tuple(data["in_size"]),
+            in_size=None if data["in_size"] is None else tuple(data["in_size"]),
+            # Absent from dicts written before variable-size batches existed.
+            in_sizes=torch.tensor(data["in_sizes"], dtype=torch.int64).reshape(-1, 2) if "in_sizes" in data else None,
             out_size=tuple(data["out_size"]),
             ignore_index=int(data["ignore_index"]),
             fill=tuple(float(v) for v in data["fill"]),
@@ -301,15 +321,19 @@ class Compose:
 
     def sample(
         self,
-        images: torch.Tensor,
+        images: torch.Tensor | Sequence[torch.Tensor],
         generator: torch.Generator | None = None,
         *,
+        masks: torch.Tensor | Sequence[torch.Tensor] | None = None,
         seed: int | None = None,
         sample_ids: torch.Tensor | Sequence[int] | None = None,
+        sizes: torch.Tensor | Sequence[Sequence[int]] | None = None,
     ) -> Params:
         """Draw every sample's params for ``images`` at once, as tensors on their device.
 
-        Two sources of randomness, one at a time:
+        ``images`` (and ``masks``, ``sizes``) take the forms of :meth:`__call__`. Masks are
+        only read by ops that choose by content (``RandomCrop(cat_max_ratio=...)``, which
+        raises without them). Two sources of randomness, one at a time:
 
         - ``generator`` (or torch's default RNG on the images' device when both are None). A
           CPU generator with CUDA images draws on the CPU and moves the params with a
@@ -320,32 +344,47 @@ class Compose:
           (a tensor on any device, or a sequence), ``arange(B)`` by default; change ``seed``
           every epoch.
 
-        No host sync either way.
+        No host sync either way (except a class-aware crop with a CPU generator and CUDA
+        masks, whose class check must come back to the generator's device).
         """
-        b, c, h, w = check_images(images)
-        check_fill(self.fill, c)
-        draw = self._draw(images, generator, seed, sample_ids)
-        matrix = identity_matrix(b, draw.device)
-        size = (h, w)
-        records = []
-        for op in self.ops:
+        batch = read_batch(images, masks, sizes)
+        check_fill(self.fill, batch.channels)
+        if batch.masks is not None and self._needs_labels():
+            check_ignore_index(self.ignore_index, batch.masks.dtype)
+        draw = self._draw(batch.batch, batch.device, generator, seed, sample_ids)
+        matrix = identity_matrix(batch.batch, draw.device)
+        size = batch.in_size
+        if batch.variable:
+            hw = _to_device(torch.tensor(batch.sizes, dtype=torch.float64), draw.device)
+            size = Sizes(hw[:, 0], hw[:, 1], batch.sizes)
+        records, varying = [], None
+        label_source = None
+        if batch.masks is not None:
+            label_source = batch.masks if batch.variable else from_padded(batch.masks, batch.sizes)
+        for k, op in enumerate(self.ops):
             if isinstance(op, PixelOp):
-                records.append(OpRecord(type(op).__name__, op.sample(draw, c), op.config()))
+                records.append(OpRecord(type(op).__name__, op.sample(draw, batch.channels), op.config()))
                 continue
+            if label_source is not None:
+                draw.labels = self._labels_view(batch, label_source, matrix)
             if isinstance(op, Composite):
-                step, record = op.sample_record(draw, size, c)
+                step, record = op.sample_record(draw, size, batch.channels)
             else:
                 step = op.sample(draw, size)
                 record = OpRecord(type(op).__name__, step.draws)
             matrix = torch.bmm(matrix, step.matrix)  # float64: TF32 matmul settings cannot touch it
             size = step.out_size
+            if isinstance(size, Sizes):
+                varying = k
             records.append(record)
+        if isinstance(size, Sizes):
+            raise ValueError(self._unfixed_message(varying))
         geometric = [
             op for op in self.ops if isinstance(op, Op) and (op.geometric if isinstance(op, Composite) else True)
         ]
         params = Params(
             matrix=matrix.to(torch.float32),
-            in_size=(h, w),
+            in_size=batch.in_size,
             out_size=size,
             ignore_index=self.ignore_index,
             fill=self.fill,
@@ -355,17 +394,57 @@ class Compose:
             ops=tuple(records),
             padding_mode=self.padding_mode,
             mask_padding=self.mask_padding,
+            in_sizes=torch.tensor(batch.sizes, dtype=torch.int64).reshape(-1, 2),
         )
-        device = images.device
+        device = batch.device
         if draw.device == device:
             return params
         ops = tuple(r.map_draws(lambda v: _to_device(v, device)) for r in records)
         return replace(params, matrix=_to_device(params.matrix, device), ops=ops)
 
+    def _unfixed_message(self, varying: int | None) -> str:
+        fixed = "RandomCrop, CenterCrop, Resize((h, w)), RandomResizedCrop or RandomResize(scale, keep_ratio=False)"
+        if varying is None:
+            return (
+                f"ops: a batch of samples of different sizes (a list, or sizes=) needs a fixed-size op ({fixed}) "
+                "to give the batch one output size; the chain has none"
+            )
+        op = self.ops[varying]
+        return (
+            f"ops[{varying}]: {type(op).__name__} leaves each sample a size of its own; a fixed-size op ({fixed}) "
+            "must follow it so that the batch has one output size"
+        )
+
+    def _needs_labels(self) -> bool:
+        return any(isinstance(op, RandomCrop) and op.cat_max_ratio < 1.0 for op in _walk(self.ops))
+
+    def _labels_view(self, batch: Batch, masks: Ragged, prefix: torch.Tensor):
+        """``Draw.labels`` for this batch: the labels of candidate views after the chain so far."""
+        mode = self.padding_mode if self.mask_padding == "same" else "constant"
+
+        def labels(matrices: torch.Tensor, out_size: tuple[int, int]):
+            n = matrices.shape[1]
+            chained = torch.matmul(prefix.unsqueeze(1), matrices).reshape(-1, 3, 3)
+            chained = _to_device(chained.to(torch.float32), batch.device)
+            warped = warp_all(
+                None,
+                masks.repeat(n),
+                (),
+                chained,
+                out_size,
+                self.fill,
+                self.ignore_index,
+                self.backend,
+                True,
+                mask_padding=mode,
+            )[1]
+            return warped.view(batch.batch, n, *out_size), self.ignore_index
+
+        return labels
+
     @staticmethod
-    def _draw(images: torch.Tensor, generator, seed, sample_ids) -> Draw:
+    def _draw(b: int, device: torch.device, generator, seed, sample_ids) -> Draw:
         """The batch's random source (see :meth:`sample`)."""
-        b, device = images.shape[0], images.device
         if seed is not None:
             if generator is not None:
                 raise ValueError("generator, seed: pass one source of randomness, not both")
@@ -384,27 +463,31 @@ class Compose:
 
     def apply(
         self,
-        images: torch.Tensor,
-        masks: torch.Tensor | None,
+        images: torch.Tensor | Sequence[torch.Tensor],
+        masks: torch.Tensor | Sequence[torch.Tensor] | None,
         params: Params,
         *,
         targets: Mapping[str, object] | None = None,
+        sizes: torch.Tensor | Sequence[Sequence[int]] | None = None,
     ):
         """Apply sampled ``params`` to a batch (replay). Inputs are never modified.
 
         Args:
-            images, masks: the batch (masks may be None).
+            images, masks: the batch (masks may be None), in any form of :meth:`__call__`; its
+                per-sample sizes must be those ``params`` were sampled for.
             params: from :meth:`sample` (or :meth:`Params.from_dict`).
             targets: more per-sample data through the same matrix (:mod:`gpuaug.targets`): a
                 dict name → integer label map, float dense map, :class:`gpuaug.Target` or
                 :class:`gpuaug.Points`. Targets are data, not params: replay passes them again.
+                Stacked batches only.
+            sizes: the valid (h, w) of each sample of a padded batch (see :meth:`__call__`).
 
         Returns:
             ``(images, masks)`` when masks are given, the images alone when ``masks`` is None;
             with ``targets``, ``(images, masks_or_None, targets_out)``, ``targets_out`` a dict
             with the same keys in the same order (a Points target gives ``(xy, visible)``).
         """
-        return apply_params(images, masks, params, self.backend, targets=targets)
+        return apply_params(images, masks, params, self.backend, targets=targets, sizes=sizes)
 
     def invert(
         self,
@@ -425,8 +508,8 @@ class Compose:
         Args:
             predictions: per-pixel outputs on the batch that ``params`` produced (h×w = params.out_size).
             params: the params the augmented batch was made with.
-            out_size: size of the source frame to return (default ``params.in_size``); a
-                different size rescales it, e.g. to the original resolution.
+            out_size: size of the source frame to return (default: each sample's input
+                size); a different size rescales it, e.g. to the original resolution.
             fill: value of float predictions where undefined (finite; a float or one per channel).
             return_valid: also return where the augmented view covered the source frame.
 
@@ -436,6 +519,9 @@ class Compose:
             tensor, True at the source pixels the augmented view covered, by the masks'
             nearest-gather convention (exactly where inverted labels are not ignore). To
             average TTA views: ``sum(valid · inverted) / sum(valid)`` per pixel.
+            For params of samples of different sizes (a list, or ``sizes=``) and no
+            ``out_size``, each sample returns to its own size: lists of B tensors
+            (K×hᵢ×wᵢ, or labels hᵢ×wᵢ / 1×hᵢ×wᵢ; ``valid`` hᵢ×wᵢ).
         """
         check_params_type(params)
         if not isinstance(predictions, torch.Tensor):
@@ -459,40 +545,188 @@ class Compose:
         fills = check_fill(fill, channels)
         if labels:
             check_ignore_index(params.ignore_index, predictions.dtype, "params.ignore_index")
-        size = check_size(out_size if out_size is not None else params.in_size, "out_size")
+        in_sizes = params.in_sizes.double()
+        per_sample = out_size is None and params.variable
+        if per_sample:  # one canvas that holds every sample's own size, cut after
+            size = tuple(int(v) for v in params.in_sizes.amax(dim=0))
+            frames = in_sizes
+        else:
+            size = check_size(out_size if out_size is not None else params.in_size, "out_size")
+            frames = torch.tensor(size, dtype=torch.float64).expand(b, 2)
         # Source frame pixel → source coordinate (a rescale), then → augmented coordinate (the inverse).
         inverse = torch.linalg.inv_ex(params.matrix.double())[0]
-        rescale = torch.diag(
-            torch.tensor([params.in_size[1] / size[1], params.in_size[0] / size[0], 1.0], dtype=torch.float64)
-        )
+        ones = torch.ones(b, dtype=torch.float64)
+        rescale = torch.diag_embed(torch.stack((in_sizes[:, 1] / frames[:, 1], in_sizes[:, 0] / frames[:, 0], ones), 1))
         matrix = (inverse @ _to_device(rescale, inverse.device)).float()
         warp = (None, predictions) if labels else (predictions, None)
         out_images, out_masks, _ = warp_all(
             *warp, (), matrix, size, fills, params.ignore_index, self.backend, params.perspective
         )
         inverted = out_masks if labels else out_images
-        if not return_valid:
-            return inverted
-        ones = torch.ones((b, h, w), dtype=torch.uint8, device=predictions.device)
-        covered = warp_all(None, ones, (), matrix, size, fills, 0, self.backend, params.perspective)[1]
-        return inverted, covered.bool()
+        if return_valid:
+            ones = torch.ones((b, h, w), dtype=torch.uint8, device=predictions.device)
+            covered = warp_all(None, ones, (), matrix, size, fills, 0, self.backend, params.perspective)[1].bool()
+        if per_sample:
+            sizes = params.in_sizes.tolist()
+            inverted = [inverted[k, ..., :sh, :sw].contiguous() for k, (sh, sw) in enumerate(sizes)]
+            if return_valid:
+                covered = [covered[k, :sh, :sw].contiguous() for k, (sh, sw) in enumerate(sizes)]
+        return (inverted, covered) if return_valid else inverted
 
     def __call__(
         self,
-        images: torch.Tensor,
-        masks: torch.Tensor | None = None,
+        images: torch.Tensor | Sequence[torch.Tensor],
+        masks: torch.Tensor | Sequence[torch.Tensor] | None = None,
         generator: torch.Generator | None = None,
         *,
         seed: int | None = None,
         sample_ids: torch.Tensor | Sequence[int] | None = None,
+        sizes: torch.Tensor | Sequence[Sequence[int]] | None = None,
         targets: Mapping[str, object] | None = None,
     ):
-        """``apply(images, masks, sample(images, generator, seed=seed, sample_ids=sample_ids), targets=targets)``.
+        """Sample params for the batch and apply them: ``apply(images, masks, sample(...))``.
+
+        The batch comes in one of three forms:
+
+        - stacked: images B×C×H×W, masks B×H×W or B×1×H×W;
+        - a list of B images C×Hᵢ×Wᵢ (same C, dtype and device) and a list of B masks
+          Hᵢ×Wᵢ or 1×Hᵢ×Wᵢ: samples of different sizes, each augmented on its own canvas;
+        - padded: images B×C×H×W with ``sizes``, B×2 integers (a CPU tensor or a sequence),
+          the valid (h, w) of each sample in its top-left corner; pixels past them are
+          outside the sample (fill / ignore), never read.
+
+        The list and padded forms give the same output for the same draws; their chain must
+        end with a fixed-size op (ValueError otherwise, naming the op that leaves per-sample
+        sizes). Either way the output is one stacked batch B×C×h×w (masks B×h×w, or B×1×h×w
+        for 1×H×W masks), one kernel launch for the images and one for the masks.
 
         With ``targets`` (see :meth:`apply`) it returns ``(images, masks_or_None, targets_out)``.
         """
-        params = self.sample(images, generator, seed=seed, sample_ids=sample_ids)
-        return self.apply(images, masks, params, targets=targets)
+        params = self.sample(images, generator, masks=masks, seed=seed, sample_ids=sample_ids, sizes=sizes)
+        return self.apply(images, masks, params, targets=targets, sizes=sizes)
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """A checked input batch: stacked, a list of samples of different sizes, or padded with ``sizes``.
+
+    Attributes:
+        images: the stacked B×C×H×W tensor, or a :class:`Ragged` batch (list or ``sizes`` input).
+        masks: likewise (B×H×W / B×1×H×W, or Ragged), or None.
+        batch, channels: B and C.
+        sizes: each sample's (h, w) on the host.
+        in_size: (H, W) of a stacked or padded batch, None for a list.
+        mask_dims: 3 (B×h×w output) or 4 (B×1×h×w output).
+        device: the data's device.
+    """
+
+    images: torch.Tensor | Ragged
+    masks: torch.Tensor | Ragged | None
+    batch: int
+    channels: int
+    sizes: tuple[tuple[int, int], ...]
+    in_size: tuple[int, int] | None
+    mask_dims: int
+    device: torch.device
+
+    @property
+    def variable(self) -> bool:
+        """Whether the samples have sizes of their own (list or ``sizes`` input)."""
+        return isinstance(self.images, Ragged)
+
+
+def read_batch(images: object, masks: object = None, sizes: object = None) -> Batch:
+    """Check an input batch in any of its three forms (see :meth:`Compose.__call__`)."""
+    if isinstance(images, (list, tuple)):
+        if sizes is not None:
+            raise ValueError("sizes: only used with a padded B×C×H×W batch; a list of images has its own sizes")
+        return _read_list(images, masks)
+    b, c, h, w = check_images(images)
+    if masks is not None:
+        if isinstance(masks, (list, tuple)):
+            raise TypeError("masks: expected a tensor like the images (B×H×W or B×1×H×W), got a list")
+        check_pair(images, masks)
+    mask_dims = 3 if masks is None else masks.dim()
+    if sizes is None:
+        return Batch(images, masks, b, c, ((h, w),) * b, (h, w), mask_dims, images.device)
+    valid = _read_sizes(sizes, b, (h, w))
+    ragged_masks = None if masks is None else from_padded(masks, valid)
+    return Batch(from_padded(images, valid), ragged_masks, b, c, valid, (h, w), mask_dims, images.device)
+
+
+def _read_sizes(sizes: object, batch: int, padded: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """``sizes`` as B (h, w) int pairs, each within the padded (H, W)."""
+    if isinstance(sizes, torch.Tensor):
+        if sizes.device.type != "cpu":
+            raise ValueError(f"sizes: expected a CPU tensor (reading it from {sizes.device} would sync), got one there")
+        if sizes.is_floating_point() or sizes.is_complex() or sizes.dtype == torch.bool:
+            raise TypeError(f"sizes: expected integers, got {sizes.dtype}")
+        rows = sizes.tolist()
+    elif isinstance(sizes, Sequence) and not isinstance(sizes, (str, bytes)):
+        rows = [list(r) if isinstance(r, Sequence) and not isinstance(r, (str, bytes)) else r for r in sizes]
+    else:
+        raise TypeError(f"sizes: expected a B×2 integer CPU tensor or a sequence of (h, w), got {type(sizes).__name__}")
+    if len(rows) != batch or not all(isinstance(r, list) and len(r) == 2 for r in rows):
+        raise ValueError(f"sizes: expected {batch} (h, w) pairs (B×2, one per sample), got {sizes!r}")
+    out = tuple((check_int(h, "sizes"), check_int(w, "sizes")) for h, w in rows)
+    for k, (h, w) in enumerate(out):
+        if not (1 <= h <= padded[0] and 1 <= w <= padded[1]):
+            raise ValueError(
+                f"sizes: sample {k}'s valid size {h}×{w} must be at least 1×1 and fit the padded "
+                f"{padded[0]}×{padded[1]}"
+            )
+    return out
+
+
+def _read_list(images: Sequence, masks: object) -> Batch:
+    if len(images) == 0:
+        raise ValueError("images: expected at least one image in the list")
+    first = images[0]
+    for k, image in enumerate(images):
+        if not isinstance(image, torch.Tensor):
+            raise TypeError(f"images[{k}]: expected a torch.Tensor C×H×W, got {type(image).__name__}")
+        if image.dim() != 3:
+            raise ValueError(f"images[{k}]: expected a 3-D tensor C×H×W, got shape {tuple(image.shape)}")
+        check_images(image.unsqueeze(0), f"images[{k}]")
+        if (image.shape[0], image.dtype, image.device) != (first.shape[0], first.dtype, first.device):
+            raise ValueError(
+                f"images[{k}]: every image must have images[0]'s channels, dtype and device "
+                f"({first.shape[0]}, {first.dtype}, {first.device}), "
+                f"got ({image.shape[0]}, {image.dtype}, {image.device})"
+            )
+    sizes = tuple((int(t.shape[-2]), int(t.shape[-1])) for t in images)
+    ragged_masks, mask_dims = None, 3
+    if masks is not None:
+        if not isinstance(masks, (list, tuple)):
+            raise TypeError(f"masks: expected a list of H×W masks like the images, got {type(masks).__name__}")
+        if len(masks) != len(images):
+            raise ValueError(f"masks: expected {len(images)} masks (one per image), got {len(masks)}")
+        mask_dims = masks[0].dim() + 1 if isinstance(masks[0], torch.Tensor) else 3
+        for k, (mask, size) in enumerate(zip(masks, sizes, strict=True)):
+            if not isinstance(mask, torch.Tensor):
+                raise TypeError(f"masks[{k}]: expected a torch.Tensor H×W, got {type(mask).__name__}")
+            check_masks(mask.unsqueeze(0), f"masks[{k}]")
+            if mask.dim() + 1 != mask_dims or mask.dtype != masks[0].dtype:
+                raise ValueError(
+                    f"masks[{k}]: every mask must have masks[0]'s layout and dtype, got {tuple(mask.shape)}"
+                )
+            if tuple(mask.shape[-2:]) != size:
+                raise ValueError(
+                    f"masks[{k}]: spatial size {tuple(mask.shape[-2:])} does not match images[{k}]'s {size}"
+                )
+            if mask.device != first.device:
+                raise ValueError(f"masks[{k}]: expected the images' device {first.device}, got {mask.device}")
+        ragged_masks = pack(masks, 1)
+    channels = first.shape[0]
+    return Batch(pack(images, channels), ragged_masks, len(images), channels, sizes, None, mask_dims, first.device)
+
+
+def _walk(ops):
+    """Every op of a list, composites' children included (depth first)."""
+    for op in ops:
+        yield op
+        if isinstance(op, Composite):
+            yield from _walk(op.ops)
 
 
 def _sample_ids(sample_ids, batch: int, device: torch.device) -> torch.Tensor:
@@ -519,29 +753,35 @@ def check_params_type(params: object) -> None:
         raise TypeError(f"params: expected gpuaug.Params, got {type(params).__name__}")
 
 
-def check_params(images: torch.Tensor, masks: torch.Tensor | None, params: object) -> None:
-    """Check that ``params`` fit this batch (and the masks, when given)."""
-    b, c, h, w = check_images(images)
+def check_params(batch: Batch, params: object) -> None:
+    """Check that ``params`` fit this batch (see :func:`read_batch`)."""
     check_params_type(params)
-    if params.batch_size != b:
-        raise ValueError(f"params: sampled for a batch of {params.batch_size}, got images with batch size {b}")
-    if tuple(params.in_size) != (h, w):
-        raise ValueError(f"params: sampled for {params.in_size[0]}×{params.in_size[1]} images, got {h}×{w}")
-    if params.device != images.device:
-        raise ValueError(f"params: on {params.device}, images on {images.device}; use params.to(images.device)")
-    check_fill(params.fill, c)
-    if masks is not None:
-        check_pair(images, masks)
-        check_ignore_index(params.ignore_index, masks.dtype)
+    if params.batch_size != batch.batch:
+        raise ValueError(
+            f"params: sampled for a batch of {params.batch_size}, got images with batch size {batch.batch}"
+        )
+    if params.in_sizes.tolist() != [list(v) for v in batch.sizes]:
+        if not params.variable and not batch.variable:
+            (ph, pw), (h, w) = params.in_size, batch.in_size
+            raise ValueError(f"params: sampled for {ph}×{pw} images, got {h}×{w}")
+        raise ValueError(
+            f"params: sampled for samples of sizes {params.in_sizes.tolist()}, got {[list(v) for v in batch.sizes]}"
+        )
+    if params.device != batch.device:
+        raise ValueError(f"params: on {params.device}, images on {batch.device}; use params.to(images.device)")
+    check_fill(params.fill, batch.channels)
+    if batch.masks is not None:
+        check_ignore_index(params.ignore_index, batch.masks.dtype)
 
 
 def apply_params(
-    images: torch.Tensor,
-    masks: torch.Tensor | None,
+    images: torch.Tensor | Sequence[torch.Tensor],
+    masks: torch.Tensor | Sequence[torch.Tensor] | None,
     params: Params,
     backend: str = "auto",
     *,
     targets: Mapping[str, object] | None = None,
+    sizes: torch.Tensor | Sequence[Sequence[int]] | None = None,
 ):
     """Warp images (and masks, and targets) with ``params``, then the pixel ops; see :meth:`Compose.apply`.
 
@@ -549,25 +789,29 @@ def apply_params(
     applied inside the warp; the rest (a blur, and what follows it) runs as torch ops.
     Targets go through the same matrix, never through the pixel ops.
     """
-    check_params(images, masks, params)
+    check_params_type(params)
+    batch = read_batch(images, masks, sizes)
+    check_params(batch, params)
     specs = None
     if targets is not None:
+        if batch.variable:
+            raise ValueError("targets: not supported with samples of different sizes (a list, or sizes=) yet")
         specs = check_targets(targets, images, params.ignore_index, params.padding_mode, params.mask_padding)
     planes = [spec.planes for _, spec in specs or () if spec.planes is not None]
-    resolved = backends.resolve(backend, images.device)
+    resolved = backends.resolve(backend, batch.device)
     pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
-    fused = fusion.fusable(pixel, images.shape[1]) if resolved == "triton" else 0
-    labels, warped = masks, [p.tensor for p in planes]
+    fused = fusion.fusable(pixel, batch.channels) if resolved == "triton" else 0
+    source, labels, warped = batch.images, batch.masks, [p.tensor for p in planes]
     if fused:
         out_dtype = params.out_dtype if fused == len(pixel) else torch.float32
-        out = fusion.fused_image(images, params, pixel[:fused], out_dtype)
-        if (masks is not None or planes) and params.geometric:
+        out = fusion.fused_image(source, params, pixel[:fused], out_dtype)
+        if (labels is not None or planes) and params.geometric:
             _, labels, warped = warp_all(
-                None, masks, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
+                None, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
             )
     elif params.geometric:
         out, labels, warped = warp_all(
-            images, masks, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
+            source, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
         )
     else:
         out = images.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
@@ -576,6 +820,8 @@ def apply_params(
     for op, draws in pixel[fused:]:
         out = op.apply(out, draws)
     out = out.to(params.out_dtype).contiguous()
+    if labels is not None and batch.variable:  # warped from a Ragged batch: B×1×h×w
+        labels = labels.reshape((batch.batch, *params.out_size) if batch.mask_dims == 3 else labels.shape)
     labels = None if labels is None else labels.contiguous()
     if specs is None:
         return out if masks is None else (out, labels)

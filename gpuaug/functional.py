@@ -41,6 +41,7 @@ from gpuaug._checks import (
     check_matrix,
     check_size,
 )
+from gpuaug.ragged import Ragged
 
 __all__ = [
     "warp_image",
@@ -133,21 +134,22 @@ class Planes:
     """A batch of per-pixel maps warped as one: labels by nearest gather, dense maps bilinearly.
 
     Attributes:
-        tensor: B×H×W or B×K×H×W, already checked (any dtype the kernels move).
+        tensor: B×H×W or B×K×H×W, already checked (any dtype the kernels move), or a
+            :class:`gpuaug.ragged.Ragged` batch (label maps of per-sample size).
         fill: one value per plane (or one for all), of the tensor's kind, written outside.
         bilinear: interpolate (float maps, computed in float32 and cast back) or gather.
         padding: where outside points read (:data:`PADDING_MODES`).
     """
 
-    tensor: torch.Tensor
+    tensor: torch.Tensor | Ragged
     fill: tuple
     bilinear: bool = False
     padding: str = "constant"
 
 
 def warp_all(
-    images: torch.Tensor | None,
-    masks: torch.Tensor | None,
+    images: torch.Tensor | Ragged | None,
+    masks: torch.Tensor | Ragged | None,
     targets: Sequence[Planes],
     matrix: torch.Tensor,
     out_size: tuple[int, int],
@@ -163,7 +165,9 @@ def warp_all(
 
     Returns ``(images, masks, targets)``. ``image_padding`` / ``mask_padding`` are padding
     modes (:data:`PADDING_MODES`); when both are not "constant" they must be the same
-    (masks then read the image's point).
+    (masks then read the image's point). Images and masks may be :class:`Ragged` batches
+    (samples of different sizes, each read within its own extent); masks then come back
+    B×1×h×w.
 
     On Triton, the masks and the gathered targets of one dtype (and padding) are one
     :func:`gather_nearest` launch over all their planes, the bilinear targets of one dtype
@@ -179,7 +183,8 @@ def warp_all(
         if images is not None:
             from gpuaug.kernels.warp_bilinear import warp_bilinear
 
-            fill_values = channel_values(fill, images.shape[1], images.device)
+            channels = images.planes if isinstance(images, Ragged) else images.shape[1]
+            fill_values = channel_values(fill, channels, images.device)
             padding = PADDING_MODES.index(image_padding)
             out_images = warp_bilinear(images, matrix, out_size, fill_values, perspective, padding)
         outs = _warp_planes_triton(planes, matrix, out_size, perspective)
@@ -202,6 +207,13 @@ def _warp_planes_triton(
     outs: list[torch.Tensor | None] = [None] * len(planes)
     h, w = out_size
     for (bilinear, dtype, padding), members in groups.items():
+        if isinstance(planes[members[0]].tensor, Ragged):
+            (i,) = members  # a variable-size batch has its mask as its only map
+            fill = _to_device(torch.tensor(planes[i].fill, dtype=dtype), matrix.device)
+            outs[i] = gather_nearest(
+                planes[i].tensor, matrix, out_size, fill, perspective, PADDING_MODES.index(padding)
+            )
+            continue
         tensors = [planes[i].tensor for i in members]
         b, height, width = tensors[0].shape[0], tensors[0].shape[-2], tensors[0].shape[-1]
         counts = [t.shape[1] if t.dim() == 4 else 1 for t in tensors]
@@ -240,7 +252,13 @@ def _warp_torch(
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """The torch path: source coordinates once, then every map from them."""
     sx, sy, hw = _source_coords(matrix, out_size, perspective)
-    height, width = (images if images is not None else planes[0].tensor).shape[-2:]
+    source = images if images is not None else planes[0].tensor
+    ragged = isinstance(source, Ragged)
+    if ragged:  # per-sample extents, B×1×1
+        height = source.table[:, 3].view(-1, 1, 1).float()
+        width = source.table[:, 4].view(-1, 1, 1).float()
+    else:
+        height, width = source.shape[-2:]
     in_image = _inside(sx, sy, hw, height, width)
     padded = {image_padding if images is not None else "constant"} | {p.padding for p in planes}
     padded -= {"constant"}
@@ -258,27 +276,37 @@ def _warp_torch(
     def point(padding: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # Clamp points to the edge pixels' centres, which leaves floor(s) of inside points as
         # it is and clamps the bilinear taps to the image; park the outside points (NaN
-        # included, so gathers read a valid index there too) far away.
+        # included, so gathers read a valid index there too): far away for grid_sample, at
+        # the first pixel for the variable-size gathers, which mask them.
         key = "constant" if padding == "constant" else "padded"
         if key not in points:
             outside = (in_image if key == "constant" else valid).logical_not()
-            px = sx.clamp(0.5, width - 0.5).masked_fill_(outside, -2.0 * width)
-            py = sy.clamp(0.5, height - 0.5).masked_fill_(outside, -2.0 * height)
+            if ragged:
+                px = torch.minimum(sx.clamp(min=0.5), width - 0.5).masked_fill_(outside, 0.5)
+                py = torch.minimum(sy.clamp(min=0.5), height - 0.5).masked_fill_(outside, 0.5)
+            else:
+                px = sx.clamp(0.5, width - 0.5).masked_fill_(outside, -2.0 * width)
+                py = sy.clamp(0.5, height - 0.5).masked_fill_(outside, -2.0 * height)
             points[key] = (px, py, outside)
         return points[key]
 
     outs = []
     for p in planes:
         px, py, outside = point(p.padding)
-        if p.bilinear:
+        if ragged:
+            out = _nearest_ragged(p.tensor, px, py, outside, p.fill[0])
+        elif p.bilinear:
             out = _bilinear_torch(p.tensor, px, py, tuple(float(v) for v in p.fill)).to(p.tensor.dtype)
         else:
             out = _nearest_torch(p.tensor, px, py, outside, p.fill[0])
         outs.append(out)
     out_images = None
     if images is not None:
-        px, py, _ = point(image_padding)
-        out_images = _bilinear_torch(images, px, py, fill)
+        px, py, outside = point(image_padding)
+        if ragged:
+            out_images = _bilinear_ragged(images, px, py, outside, fill)
+        else:
+            out_images = _bilinear_torch(images, px, py, fill)
     return out_images, outs
 
 
@@ -350,6 +378,49 @@ def _nearest_torch(
     labels = masks.reshape(-1).index_select(0, flat.view(-1)).view(b, planes, -1)
     labels.masked_fill_(outside.view(b, 1, -1), fill)
     return labels.view(out_shape)
+
+
+def _ragged_offsets(source: Ragged, px: torch.Tensor, py: torch.Tensor):
+    """Per-sample (offset, plane stride) B×1×1 and the in-plane int64 offsets of floor(p)."""
+    table = source.table.view(-1, 5, 1, 1)
+    pixel = py.floor().long().mul_(table[:, 2]).add_(px.floor().long())
+    return table[:, 0], table[:, 1], pixel
+
+
+def _nearest_ragged(source: Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill) -> torch.Tensor:
+    """Labels of floor(p) of every plane of a variable-size batch (B×K×h×w); ``fill`` at ``outside``."""
+    base, plane, pixel = _ragged_offsets(source, px, py)
+    index = torch.stack([base + k * plane + pixel for k in range(source.planes)], dim=1)
+    labels = source.data.reshape(-1)[index]
+    return labels.masked_fill_(outside.unsqueeze(1), fill)
+
+
+def _bilinear_ragged(
+    source: Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill: tuple[float, ...]
+) -> torch.Tensor:
+    """Bilinear sample (float32 B×C×h×w) of a variable-size batch at p − 0.5, the taps as the
+    kernels take them (``kernels.common.bilinear_taps``); ``fill`` at ``outside``."""
+    table = source.table.view(-1, 5, 1, 1)
+    ix, iy = px - 0.5, py - 0.5
+    x0f, y0f = ix.floor(), iy.floor()
+    wx, wy = (ix - x0f).unsqueeze(1), (iy - y0f).unsqueeze(1)
+    x0, y0 = x0f.long(), y0f.long()
+    x1 = torch.minimum(x0 + 1, table[:, 4] - 1)
+    row0 = y0 * table[:, 2]
+    row1 = torch.minimum(y0 + 1, table[:, 3] - 1) * table[:, 2]
+    planes = torch.arange(source.planes, device=px.device).view(1, -1, 1, 1) * table[:, 1].unsqueeze(1)
+    base = table[:, 0].unsqueeze(1) + planes  # B×C×1×1
+    flat = source.data.reshape(-1)
+
+    def tap(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+        value = flat[base + (row + col).unsqueeze(1)].float()
+        return value.mul_(1.0 / 255.0) if source.dtype == torch.uint8 else value
+
+    top = tap(row0, x0) * (1.0 - wx) + tap(row0, x1) * wx
+    bottom = tap(row1, x0) * (1.0 - wx) + tap(row1, x1) * wx
+    out = top * (1.0 - wy) + bottom * wy
+    fill_c = channel_values(fill, source.planes, px.device).view(1, -1, 1, 1)
+    return torch.where(outside.unsqueeze(1), fill_c, out).contiguous()
 
 
 def _bilinear_torch(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, fill: tuple[float, ...]) -> torch.Tensor:
@@ -490,9 +561,3 @@ def _adjugate(m: torch.Tensor) -> torch.Tensor:
     """Adjugate of B×3×3 matrices: the inverse up to a scale, which homographies ignore."""
     c0, c1, c2 = m[:, :, 0], m[:, :, 1], m[:, :, 2]
     return torch.stack((torch.cross(c1, c2, dim=-1), torch.cross(c2, c0, dim=-1), torch.cross(c0, c1, dim=-1)), dim=1)
-
-
-def rotation_center(size: tuple[int, int]) -> tuple[float, float]:
-    """The centre (W/2, H/2) of an H×W canvas in continuous coordinates."""
-    h, w = size
-    return w / 2.0, h / 2.0

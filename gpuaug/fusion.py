@@ -63,7 +63,7 @@ def fused_image(images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dic
     """Warp ``images`` with ``params`` and apply ``pixel_ops`` (all fusable) in one kernel."""
     from gpuaug.kernels.fused_image import fused_image as launch
 
-    b, device = images.shape[0], images.device
+    b, device = params.batch_size, params.device
     ones = torch.ones(b, dtype=torch.float32, device=device)
     zeros = torch.zeros(b, dtype=torch.float32, device=device)
     jitter = [zeros, ones, ones, ones, zeros]

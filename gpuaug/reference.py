@@ -37,21 +37,25 @@ import torch
 
 from gpuaug import _hash
 from gpuaug._optional import require
-from gpuaug.compose import Params, check_params, check_params_type
+from gpuaug.compose import Params, check_params, check_params_type, read_batch
 from gpuaug.targets import Points, Target, check_targets
 
 __all__ = ["apply"]
 
 
-def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params, *, targets=None):
+def apply(images, masks, params: Params, *, targets=None, sizes=None):
     """Apply ``params`` to a batch the slow, obvious way, on the CPU.
 
     Args:
-        images: B×C×H×W, uint8 (read as [0, 1]) or float, on any device (copied to the CPU).
-        masks: B×H×W or B×1×H×W integer labels, or None.
+        images: B×C×H×W, uint8 (read as [0, 1]) or float, on any device (copied to the CPU);
+            or a list of C×Hᵢ×Wᵢ images, or a padded batch with ``sizes`` (as
+            :meth:`gpuaug.Compose.__call__` takes them).
+        masks: B×H×W or B×1×H×W integer labels (a list of Hᵢ×Wᵢ / 1×Hᵢ×Wᵢ with a list of
+            images), or None.
         params: from :meth:`gpuaug.Compose.sample` (or :meth:`gpuaug.Params.from_dict`).
         targets: a dict name → label map, dense map, :class:`gpuaug.Target` or
             :class:`gpuaug.Points` (see :mod:`gpuaug.targets`), or None.
+        sizes: each sample's valid (h, w) in a padded batch, or None.
 
     Returns:
         CPU tensors: ``(images, masks)`` when masks are given, else the images alone. Images
@@ -59,24 +63,27 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params, *, t
         ``(images, masks_or_None, targets_out)`` with the same keys in the same order.
     """
     check_params_type(params)
-    images = images.cpu()
-    masks = masks.cpu() if masks is not None else None
+    images, masks = _to_cpu(images), _to_cpu(masks)
     params = params.to("cpu")
-    check_params(images, masks, params)
+    batch = read_batch(images, masks, sizes)
+    check_params(batch, params)
     specs = None
     if targets is not None:
+        if batch.variable:
+            raise ValueError("targets: not supported with samples of different sizes (a list, or sizes=) yet")
         if isinstance(targets, Mapping):
             targets = {k: _to_cpu(v) for k, v in targets.items()}
         specs = check_targets(targets, images, params.ignore_index, params.padding_mode, params.mask_padding)
-    b, c, _, _ = images.shape
+    b, c = batch.batch, batch.channels
     h, w = params.out_size
-    source = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    # Each sample on its own: C×hᵢ×wᵢ images and hᵢ×wᵢ masks, however the batch came.
+    sources = [_sample(images, k, batch.sizes[k]) for k in range(b)]
+    labels = None if masks is None else [_sample(masks, k, batch.sizes[k]).reshape(batch.sizes[k]) for k in range(b)]
     fill = torch.tensor(params.fill, dtype=torch.float32).expand(c)
     out_images = torch.empty((b, c, h, w), dtype=torch.float32)
     out_masks = None
     if masks is not None:
-        labels = masks.reshape(b, masks.shape[-2], masks.shape[-1])
-        out_masks = torch.empty((b, h, w), dtype=masks.dtype)
+        out_masks = torch.empty((b, h, w), dtype=labels[0].dtype)
     maps = {}
     for name, spec in specs or ():
         if spec.planes is not None:
@@ -84,8 +91,10 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params, *, t
             planes = t.shape[1] if t.dim() == 4 else 1
             maps[name] = torch.empty((b, planes, h, w), dtype=t.dtype)
     pixel_ops = [r for r in params.ops if r.config is not None or r.children]
-    height, width = source.shape[-2:]
     for k in range(b):
+        source = sources[k]
+        source = source.float() / 255.0 if source.dtype == torch.uint8 else source.float()
+        height, width = batch.sizes[k]
         sx, sy, front = _source_points(params.matrix[k], h, w, params.perspective)
         inside = front & (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
         if params.padding_mode != "constant":
@@ -96,7 +105,7 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params, *, t
                 sx, sy = _reflect(sx, width), _reflect(sy, height)
         image_inside = inside if params.padding_mode == "constant" else padded
         mask_inside = image_inside if params.mask_padding == "same" else inside
-        image = _bilinear(source[k], sx, sy, image_inside, fill)
+        image = _bilinear(source, sx, sy, image_inside, fill)
         for record in pixel_ops:
             image = _replay(record, k, image)
         out_images[k] = image
@@ -108,7 +117,7 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params, *, t
                 where = mask_inside if spec.labels else image_inside
                 maps[name][k] = _target_sample(planes, k, sx, sy, where)
     out_images = out_images.to(params.out_dtype)
-    out_masks = None if masks is None else out_masks.reshape(masks.shape[:-2] + (h, w))
+    out_masks = None if masks is None else out_masks.reshape((b, h, w) if batch.mask_dims == 3 else (b, 1, h, w))
     if specs is None:
         return out_images if masks is None else (out_images, out_masks)
     outs = {}
@@ -121,9 +130,17 @@ def apply(images: torch.Tensor, masks: torch.Tensor | None, params: Params, *, t
     return out_images, out_masks, outs
 
 
+def _sample(batch, k: int, size: tuple[int, int]) -> torch.Tensor:
+    """Sample ``k`` of a list, a stacked or a padded batch, cut to its valid ``size``."""
+    h, w = size
+    return batch[k][..., :h, :w]
+
+
 def _to_cpu(value):
     if isinstance(value, torch.Tensor):
         return value.cpu()
+    if isinstance(value, (list, tuple)):
+        return [_to_cpu(v) for v in value]
     if isinstance(value, Target) and isinstance(value.tensor, torch.Tensor):
         return Target(value.tensor.cpu(), value.interpolation, value.fill)
     if isinstance(value, Points) and isinstance(value.xy, torch.Tensor):

@@ -160,6 +160,7 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     for every input dtype and every output dtype; ``Compose.invert`` for logits and
     labels; and targets: K-plane label gathers of every integer dtype, dense maps of every
     float dtype (written in that dtype) and gathered float maps, in every padding mode.
+    Variable-size batches (lists, padded batches with sizes) go through every kernel too.
     """
     import gpuaug
     from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
@@ -232,6 +233,29 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
                 targets |= {f"gathered {d}": Target(zeros(2, 1, 48, 64, dtype=d), "nearest") for d in FLOAT_DTYPES}
                 masks = zeros(2, 48, 64, dtype=torch.int64)
                 aug(zeros(2, 3, 48, 64, dtype=torch.uint8), masks, generator, targets=targets)
+        # Variable-size batches (per-sample extents from a table): lists of every image and
+        # mask dtype, a padded batch with sizes, the fused chain, the class-aware crop's
+        # candidate gathers, every padding mode, and invert back to each sample's size.
+        shapes = [(30, 41), (17, 64), (48, 9)]
+        for perspective in (False, True):
+            for mode in PADDING_MODES:
+                ops = [gpuaug.RandomResize((32, 48), (0.5, 2.0)), gpuaug.RandomCrop(24, True, cat_max_ratio=0.75)]
+                ops = [*ops, *warps[perspective][:1]]
+                aug = gpuaug.Compose(ops, backend="triton", padding_mode=mode, mask_padding="same")
+                masks = [zeros(h, w, dtype=torch.int64) for h, w in shapes]
+                for dtype in IMAGE_DTYPES:
+                    aug([zeros(3, h, w, dtype=dtype) for h, w in shapes], masks, generator)
+                aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
+                padded = zeros(3, 3, 48, 64, dtype=torch.uint8)
+                aug(padded, zeros(3, 48, 64, dtype=torch.int64), generator, sizes=shapes)
+                fused_aug = gpuaug.Compose([*ops, *chain], backend="triton", padding_mode=mode)
+                fused_aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
+            for dtype in MASK_DTYPES:
+                aug = gpuaug.Compose([gpuaug.CenterCrop(16), *warps[perspective][:1]], 0, backend="triton")
+                aug([zeros(1, h, w) for h, w in shapes], [zeros(h, w, dtype=dtype) for h, w in shapes], generator)
+            params = aug.sample([zeros(1, h, w) for h, w in shapes], generator)
+            aug.invert(zeros(3, 5, *params.out_size), params)
+            aug.invert(zeros(3, *params.out_size, dtype=torch.int64), params)
     return launches
 
 

@@ -87,6 +87,32 @@ def tile_sources(mat_ptr, PERSPECTIVE: tl.constexpr, BLOCK_H: tl.constexpr, BLOC
 
 
 @triton.jit
+def sample_extent(ext_ptr, b, planes, H, W, EXTENTS: tl.constexpr):
+    """Where sample ``b``'s source lies: ``(base, plane, row, H, W)``.
+
+    ``base`` is the int64 element offset of its first plane in the source buffer, ``plane``
+    and ``row`` the int64 strides between planes and rows, ``H``, ``W`` its valid size. A
+    stacked batch (``EXTENTS`` False) has them from its shape: sample ``b`` starts at
+    ``b·planes·H·W``. A variable-size batch (``EXTENTS``) reads them from row ``b`` of the
+    B×5 int64 table at ``ext_ptr`` (packed samples, or a padded batch with valid sizes).
+    """
+    if EXTENTS:
+        entry = ext_ptr + b.to(tl.int64) * 5
+        base = tl.load(entry)
+        plane = tl.load(entry + 1)
+        row = tl.load(entry + 2)
+        height = tl.load(entry + 3).to(tl.int32)
+        width = tl.load(entry + 4).to(tl.int32)
+    else:
+        plane = tl.cast(H, tl.int64) * W  # tl.cast: H is a constexpr when it equals 1
+        base = b.to(tl.int64) * planes * plane
+        row = tl.cast(W, tl.int64)
+        height = tl.cast(H, tl.int32)
+        width = tl.cast(W, tl.int32)
+    return base, plane, row, height, width
+
+
+@triton.jit
 def _reflect(s, extent):
     """Reflect coordinates about 0 and ``extent`` into [0, extent] (period 2·extent).
 
@@ -123,11 +149,12 @@ def source_point(sx, sy, front, H, W, PADDING: tl.constexpr):
 
 
 @triton.jit
-def bilinear_taps(sx, sy, H, W):
+def bilinear_taps(sx, sy, H, W, row_stride):
     """The four bilinear taps at (sx − 0.5, sy − 0.5) of points from :func:`source_point`.
 
     Returns ``(row0, row1, col0, col1, wx, wy)``: int64 offsets of the two tap rows within a
-    plane (row index × W), the two tap columns, and the weights of the second row and column.
+    plane (row index × ``row_stride``), the two tap columns, and the weights of the second
+    row and column.
     The second tap is clamped to the image (edge replicate); the first is inside already.
     """
     ix = sx - 0.5
@@ -136,8 +163,8 @@ def bilinear_taps(sx, sy, H, W):
     y0f = tl.floor(iy)
     x0 = x0f.to(tl.int32)
     y0 = y0f.to(tl.int32)
-    row0 = y0.to(tl.int64) * W
-    row1 = tl.minimum(y0 + 1, H - 1).to(tl.int64) * W
+    row0 = y0.to(tl.int64) * row_stride
+    row1 = tl.minimum(y0 + 1, H - 1).to(tl.int64) * row_stride
     return row0, row1, x0, tl.minimum(x0 + 1, W - 1), ix - x0f, iy - y0f
 
 

@@ -31,7 +31,16 @@ import triton.language as tl
 
 from gpuaug.transforms.color import GRAY_WEIGHTS
 
-from .common import bilinear_sample, bilinear_taps, hash_normal, launch, source_point, tile_sources
+from .common import (
+    bilinear_sample,
+    bilinear_taps,
+    hash_normal,
+    launch,
+    sample_extent,
+    source_point,
+    tile_sources,
+)
+from .warp_bilinear import source_layout
 
 # Two pixels per thread: the whole colour chain on four output pixels per thread needs
 # more than 128 registers (bench/results/kernels-sm90.md).
@@ -95,6 +104,7 @@ def fused_image_kernel(
     noise_ptr,
     seed_ptr,
     norm_ptr,
+    ext_ptr,
     noise_mean,
     H,
     W,
@@ -103,6 +113,7 @@ def fused_image_kernel(
     SCALE: tl.constexpr,
     PERSPECTIVE: tl.constexpr,
     PADDING: tl.constexpr,
+    EXTENTS: tl.constexpr,
     BRIGHTNESS: tl.constexpr,
     CONTRAST: tl.constexpr,
     SATURATION: tl.constexpr,
@@ -116,10 +127,10 @@ def fused_image_kernel(
     BLOCK_W: tl.constexpr,
 ):
     b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    sx, sy, inside = source_point(sx, sy, front, H, W, PADDING)
-    row0, row1, col0, col1, wx, wy = bilinear_taps(sx, sy, H, W)
-    area = tl.cast(H, tl.int64) * W  # tl.cast: H is a constexpr when it equals 1
-    src = src_ptr + b.to(tl.int64) * 3 * area
+    base, area, row, height, width = sample_extent(ext_ptr, b, 3, H, W, EXTENTS)
+    sx, sy, inside = source_point(sx, sy, front, height, width, PADDING)
+    row0, row1, col0, col1, wx, wy = bilinear_taps(sx, sy, height, width, row)
+    src = src_ptr + base
     r = bilinear_sample(src, row0, row1, col0, col1, wx, wy, inside, tl.load(fill_ptr + 0), SCALE)
     g = bilinear_sample(src + area, row0, row1, col0, col1, wx, wy, inside, tl.load(fill_ptr + 1), SCALE)
     bl = bilinear_sample(src + 2 * area, row0, row1, col0, col1, wx, wy, inside, tl.load(fill_ptr + 2), SCALE)
@@ -206,7 +217,7 @@ def fused_image(
     """Launch :func:`fused_image_kernel` (twice when contrast is on).
 
     Args:
-        images: B×3×H×W uint8 or float (validated by the caller).
+        images: B×3×H×W uint8 or float (validated by the caller), or a Ragged batch.
         matrix, out_size, fill, perspective, padding: the warp, as for ``warp_bilinear``.
         out_dtype: float32, bfloat16 or float16.
         jitter, gray, noise, seed, norm: per-sample parameters (module docstring), on the
@@ -218,17 +229,17 @@ def fused_image(
     Returns:
         Contiguous B×3×h×w tensor of ``out_dtype``.
     """
-    src = images.contiguous()
-    b, _, height, width = src.shape
+    src, table, (b, _, height, width) = source_layout(images)
     h, w = out_size
     out = torch.empty((b, 3, h, w), dtype=out_dtype, device=src.device)
     if b == 0:
         return out
     mean = torch.zeros(b, dtype=torch.float32, device=src.device)
-    args = (src, out, matrix.contiguous(), fill, jitter, mean, gray, noise, seed, norm, noise_mean, height, width, h, w)
-    meta = dict(
-        SCALE=1.0 / 255.0 if src.dtype == torch.uint8 else 1.0, PERSPECTIVE=perspective, PADDING=padding, **flags
-    )
+    mat = matrix.contiguous()
+    ext = mat if table is None else table
+    args = (src, out, mat, fill, jitter, mean, gray, noise, seed, norm, ext, noise_mean, height, width, h, w)
+    scale = 1.0 / 255.0 if src.dtype == torch.uint8 else 1.0
+    meta = dict(SCALE=scale, PERSPECTIVE=perspective, PADDING=padding, EXTENTS=table is not None, **flags)
     if flags["CONTRAST"]:
         launch(fused_image_kernel, b, out_size, *args, num_warps=NUM_WARPS, MEAN_ONLY=True, **meta)
         mean.div_(h * w)

@@ -16,7 +16,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import launch, source_point, tile_sources
+from gpuaug.ragged import Ragged
+
+from .common import launch, sample_extent, source_point, tile_sources
 
 NUM_WARPS = 8
 
@@ -27,6 +29,7 @@ def gather_nearest_kernel(
     out_ptr,
     mat_ptr,
     fill_ptr,
+    ext_ptr,
     K,
     H,
     W,
@@ -34,25 +37,26 @@ def gather_nearest_kernel(
     w,
     PERSPECTIVE: tl.constexpr,
     PADDING: tl.constexpr,
+    EXTENTS: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
     b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    sx, sy, inside = source_point(sx, sy, front, H, W, PADDING)
+    base, plane, row, height, width = sample_extent(ext_ptr, b, K, H, W, EXTENTS)
+    sx, sy, inside = source_point(sx, sy, front, height, width, PADDING)
     ix = tl.floor(sx).to(tl.int32)
     iy = tl.floor(sy).to(tl.int32)
-    src_off = iy.to(tl.int64) * W + ix
+    src_off = base + iy.to(tl.int64) * row + ix
     in_tile = (rows < h) & (cols < w)
     out_off = rows.to(tl.int64) * w + cols
     for k in range(K):
-        plane = b.to(tl.int64) * K + k
         fill = tl.load(fill_ptr + k)
-        labels = tl.load(src_ptr + plane * H * W + src_off, mask=inside, other=fill)
-        tl.store(out_ptr + plane * h * w + out_off, labels, mask=in_tile)
+        labels = tl.load(src_ptr + k * plane + src_off, mask=inside, other=fill)
+        tl.store(out_ptr + (b.to(tl.int64) * K + k) * h * w + out_off, labels, mask=in_tile)
 
 
 def gather_nearest(
-    masks: torch.Tensor,
+    masks: torch.Tensor | Ragged,
     matrix: torch.Tensor,
     out_size: tuple[int, int],
     fill: torch.Tensor,
@@ -62,7 +66,8 @@ def gather_nearest(
     """Launch :func:`gather_nearest_kernel`.
 
     Args:
-        masks: B×H×W, B×1×H×W or B×K×H×W labels (validated by the caller), any dtype.
+        masks: B×H×W, B×1×H×W or B×K×H×W labels (validated by the caller), any dtype; or a
+            :class:`gpuaug.ragged.Ragged` batch of samples of different sizes.
         matrix: B×3×3 float32 output→source matrix on the masks' device.
         out_size: (h, w) of the output.
         fill: K values of the masks' dtype on their device (or one for every plane),
@@ -72,15 +77,21 @@ def gather_nearest(
             edge pixel (replicate), 2 the point reflected about the border (reflect).
 
     Returns:
-        Contiguous labels of the masks' layout (B×h×w, B×1×h×w or B×K×h×w) and dtype.
+        Contiguous labels of the masks' layout (B×h×w, B×1×h×w or B×K×h×w; B×K×h×w for a
+        Ragged batch) and dtype.
     """
-    src = masks.contiguous()
-    mat = matrix.contiguous()
-    b, height, width = src.shape[0], src.shape[-2], src.shape[-1]
-    planes = src.shape[1] if src.dim() == 4 else 1
-    fill = fill.to(src.dtype).expand(planes).contiguous()
     h, w = out_size
-    out = torch.empty(src.shape[:-2] + (h, w), dtype=src.dtype, device=src.device)
+    if isinstance(masks, Ragged):
+        src, table, b, planes, height, width = masks.data, masks.table, masks.batch, masks.planes, 0, 0
+        shape = (b, planes, h, w)
+    else:
+        src = masks.contiguous()
+        b, height, width = src.shape[0], src.shape[-2], src.shape[-1]
+        planes = src.shape[1] if src.dim() == 4 else 1
+        table, shape = None, src.shape[:-2] + (h, w)
+    mat = matrix.contiguous()
+    fill = fill.to(src.dtype).expand(planes).contiguous()
+    out = torch.empty(shape, dtype=src.dtype, device=src.device)
     if b == 0:
         return out
     launch(
@@ -91,6 +102,7 @@ def gather_nearest(
         out,
         mat,
         fill,
+        mat if table is None else table,
         planes,
         height,
         width,
@@ -99,5 +111,6 @@ def gather_nearest(
         num_warps=NUM_WARPS,
         PERSPECTIVE=perspective,
         PADDING=padding,
+        EXTENTS=table is not None,
     )
     return out

@@ -16,7 +16,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import bilinear_sample, bilinear_taps, launch, source_point, tile_sources
+from gpuaug.ragged import Ragged
+
+from .common import bilinear_sample, bilinear_taps, launch, sample_extent, source_point, tile_sources
 
 # Two pixels per thread: with four, ptxas used up to 128 registers and spilled on sm_80.
 NUM_WARPS = 16
@@ -28,6 +30,7 @@ def warp_bilinear_kernel(
     out_ptr,
     mat_ptr,
     fill_ptr,
+    ext_ptr,
     C,
     H,
     W,
@@ -36,23 +39,24 @@ def warp_bilinear_kernel(
     SCALE: tl.constexpr,
     PERSPECTIVE: tl.constexpr,
     PADDING: tl.constexpr,
+    EXTENTS: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
     b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    sx, sy, inside = source_point(sx, sy, front, H, W, PADDING)
-    row0, row1, col0, col1, wx, wy = bilinear_taps(sx, sy, H, W)
+    base, plane, row, height, width = sample_extent(ext_ptr, b, C, H, W, EXTENTS)
+    sx, sy, inside = source_point(sx, sy, front, height, width, PADDING)
+    row0, row1, col0, col1, wx, wy = bilinear_taps(sx, sy, height, width, row)
     in_tile = (rows < h) & (cols < w)
     out_off = rows.to(tl.int64) * w + cols
     for c in range(C):
-        plane = b.to(tl.int64) * C + c
         f = tl.load(fill_ptr + c)
-        value = bilinear_sample(src_ptr + plane * H * W, row0, row1, col0, col1, wx, wy, inside, f, SCALE)
-        tl.store(out_ptr + plane * h * w + out_off, value, mask=in_tile)
+        value = bilinear_sample(src_ptr + base + c * plane, row0, row1, col0, col1, wx, wy, inside, f, SCALE)
+        tl.store(out_ptr + (b.to(tl.int64) * C + c) * h * w + out_off, value, mask=in_tile)
 
 
 def warp_bilinear(
-    images: torch.Tensor,
+    images: torch.Tensor | Ragged,
     matrix: torch.Tensor,
     out_size: tuple[int, int],
     fill: torch.Tensor,
@@ -63,7 +67,8 @@ def warp_bilinear(
     """Launch :func:`warp_bilinear_kernel`.
 
     Args:
-        images: B×C×H×W, uint8 or float (validated by the caller); any memory format.
+        images: B×C×H×W, uint8 or float (validated by the caller); any memory format; or a
+            :class:`gpuaug.ragged.Ragged` batch of samples of different sizes.
         matrix: B×3×3 float32 output→source matrix on the images' device.
         out_size: (h, w) of the output.
         fill: C float32 values (output scale) read by taps outside the source.
@@ -75,9 +80,8 @@ def warp_bilinear(
     Returns:
         Contiguous images B×C×h×w of ``out_dtype``.
     """
-    src = images.contiguous()
+    src, table, (b, c, height, width) = source_layout(images)
     mat = matrix.contiguous()
-    b, c, height, width = src.shape
     h, w = out_size
     out = torch.empty((b, c, h, w), dtype=out_dtype, device=src.device)
     if b == 0:
@@ -91,6 +95,7 @@ def warp_bilinear(
         out,
         mat,
         fill.contiguous(),
+        mat if table is None else table,
         c,
         height,
         width,
@@ -100,5 +105,14 @@ def warp_bilinear(
         SCALE=scale,
         PERSPECTIVE=perspective,
         PADDING=padding,
+        EXTENTS=table is not None,
     )
     return out
+
+
+def source_layout(images: torch.Tensor | Ragged) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int, int, int]]:
+    """``(storage, extent table or None, (B, C, H, W))`` of an image source; H = W = 0 for a Ragged batch."""
+    if isinstance(images, Ragged):
+        return images.data, images.table, (images.batch, images.planes, 0, 0)
+    src = images.contiguous()
+    return src, None, tuple(src.shape)

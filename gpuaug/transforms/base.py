@@ -1,10 +1,15 @@
 """The op interface and the random draws every op shares.
 
 An op never touches pixels. Given a :class:`Draw` (the batch's random source on a device)
-and the current canvas size (h, w), :meth:`Op.sample` draws *all* samples' parameters at
-once as tensors and returns a :class:`Step`: the raw draws (for logging and replay), one
+and the current canvas size, :meth:`Op.sample` draws *all* samples' parameters at once as
+tensors and returns a :class:`Step`: the raw draws (for logging and replay), one
 output→source float64 matrix per sample, and the canvas size after the op. Nothing here
 reads a tensor back to the host.
+
+A canvas size is either one (h, w) pair of ints for the whole batch, or :class:`Sizes`,
+one (h, w) per sample as tensors (a variable-size batch, or after an op that gives each
+sample its own size). Ops compute with :func:`extent`, which gives both as per-sample
+tensors, so one code path serves both.
 """
 
 from __future__ import annotations
@@ -17,6 +22,39 @@ import torch
 from gpuaug import _hash
 
 
+class Sizes(NamedTuple):
+    """Per-sample canvas sizes.
+
+    Attributes:
+        h, w: B float64 tensors (integer-valued) on the draw's device.
+        host: the same sizes as (h, w) int pairs when the host knows them (the input's
+            shapes, deterministic ops after them), None after a random-size op.
+    """
+
+    h: torch.Tensor
+    w: torch.Tensor
+    host: tuple[tuple[int, int], ...] | None = None
+
+
+Canvas = tuple[int, int] | Sizes
+
+
+def extent(draw: Draw, size: Canvas) -> tuple[torch.Tensor, torch.Tensor]:
+    """The canvas height and width of every sample, as B float64 tensors on the draw's device."""
+    if isinstance(size, Sizes):
+        return size.h, size.w
+    h, w = size
+    full = torch.full((draw.batch,), 0.0, dtype=torch.float64, device=draw.device)
+    return full + h, full + w
+
+
+def host_sizes(size: Canvas, batch: int) -> tuple[tuple[int, int], ...] | None:
+    """Every sample's (h, w) on the host, or None when only the device knows them."""
+    if isinstance(size, Sizes):
+        return size.host
+    return (tuple(size),) * batch
+
+
 class Step(NamedTuple):
     """What one geometric op contributes to a batch.
 
@@ -24,12 +62,12 @@ class Step(NamedTuple):
         draws: name → tensor with one row per sample (B or B×k), as drawn.
         matrix: B×3×3 float64, the op's output→source map (:class:`gpuaug.Compose` composes
             the chain in float64 and casts to float32 once).
-        out_size: (h, w) of the canvas after the op.
+        out_size: the canvas after the op: (h, w) for the whole batch, or :class:`Sizes`.
     """
 
     draws: dict[str, torch.Tensor]
     matrix: torch.Tensor
-    out_size: tuple[int, int]
+    out_size: Canvas
 
 
 class _Repr:
@@ -44,8 +82,8 @@ class Op(_Repr):
     #: True for ops whose matrix has a perspective row (the warp must divide by w).
     perspective = False
 
-    def sample(self, draw: Draw, size: tuple[int, int]) -> Step:
-        """Draw the parameters of ``draw.batch`` samples on a canvas of ``size`` = (h, w)."""
+    def sample(self, draw: Draw, size: Canvas) -> Step:
+        """Draw the parameters of ``draw.batch`` samples on a canvas of ``size`` ((h, w) or :class:`Sizes`)."""
         raise NotImplementedError
 
 
@@ -93,6 +131,12 @@ class Draw:
     With keys every value is a pure function of (key, counter), and the counter advances by
     the number of values drawn per sample, so a sample's draws do not depend on its batch,
     its rank or the device. One Draw serves all the ops of a Compose, in order.
+
+    ``labels`` is set by :class:`gpuaug.Compose` when the batch's masks are known at
+    sampling time: ``labels(matrices, out_size)`` takes B×N×3×3 float64 output→canvas
+    matrices of N candidate views per sample and returns the B×N×h×w labels those views
+    would show (the chain so far composed in, masks read as the warp reads them). Ops that
+    choose by content (class-aware crops) use it; it is None without masks.
     """
 
     def __init__(
@@ -107,6 +151,7 @@ class Draw:
         self.generator = generator
         self.keys = keys
         self.counter = 0
+        self.labels = None
 
     def _counters(self, n: int) -> torch.Tensor:
         index = torch.arange(self.counter, self.counter + n, device=self.device, dtype=torch.int64)
@@ -135,7 +180,14 @@ class Draw:
         """B booleans, each True with probability ``p``."""
         return self.rand() < p
 
-    def integers(self, low: torch.Tensor | float, high: torch.Tensor | float) -> torch.Tensor:
-        """B float64 integers uniform in [low, high] (inclusive), bounds scalar or per sample."""
+    def integers(self, low: torch.Tensor | float, high: torch.Tensor | float, count: int | None = None) -> torch.Tensor:
+        """B float64 integers uniform in [low, high] (inclusive), bounds scalar or per sample (B).
+
+        With ``count``, B×count independent draws (per-sample bounds broadcast).
+        """
         span = high - low + 1  # a float or a B-tensor; never copied from the host
-        return torch.floor(self.rand(dtype=torch.float64) * span).clamp_(max=span - 1).add_(low)
+        if count is None:
+            return torch.floor(self.rand(dtype=torch.float64) * span).clamp_(max=span - 1).add_(low)
+        if isinstance(span, torch.Tensor):
+            low, span = (v.unsqueeze(1) if isinstance(v, torch.Tensor) else v for v in (low, span))
+        return torch.minimum(torch.floor(self.rand(count, dtype=torch.float64) * span), span - 1).add_(low)

@@ -16,7 +16,8 @@ them sample by sample.
 
 The canvas size must not depend on the choice: OneOf's children must all give the same
 output size from the same input size, and RandomApply's list must keep the canvas size
-(the not-applied branch keeps it). Sizes known at construction (crops and resizes to a
+(the not-applied branch keeps it). With per-sample sizes (a variable-size batch) the
+children must keep the sizes, or all fix the same size. Sizes known at construction (crops and resizes to a
 fixed (h, w)) are checked there; the rest at every :meth:`Composite.sample_record`.
 """
 
@@ -30,8 +31,8 @@ import torch
 
 from gpuaug._checks import check_probability
 from gpuaug.functional import identity_matrix
-from gpuaug.transforms.base import Draw, Op, PixelOp, Step
-from gpuaug.transforms.geometric import CenterCrop, RandomCrop, RandomResizedCrop, Resize, _const
+from gpuaug.transforms.base import Canvas, Draw, Op, PixelOp, Sizes, Step
+from gpuaug.transforms.geometric import CenterCrop, RandomCrop, RandomResize, RandomResizedCrop, Resize, _const
 
 __all__ = ["Composite", "OneOf", "RandomApply", "fixed_size", "selected"]
 
@@ -53,7 +54,7 @@ def fixed_size(op: Op | PixelOp) -> tuple[int, int] | None:
         return op.size
     if isinstance(op, Resize) and not isinstance(op.size, int):
         return op.size
-    if isinstance(op, Composite):
+    if isinstance(op, (Composite, RandomResize)):
         return op.fixed_size
     return None
 
@@ -66,8 +67,8 @@ def selected(draws: dict[str, torch.Tensor], k: int) -> torch.Tensor:
     return draws["applied"]
 
 
-def _describe_size(size: tuple[int, int]) -> str:
-    return f"{size[0]}×{size[1]}"
+def _describe_size(size: Canvas) -> str:
+    return "per-sample sizes" if isinstance(size, Sizes) else f"{size[0]}×{size[1]}"
 
 
 def _sample_child(op: Op | PixelOp, draw: Draw, size: tuple[int, int], channels: int):
@@ -238,7 +239,7 @@ class RandomApply(Composite):
             if child_matrix is not None:
                 matrix = torch.bmm(matrix, child_matrix)
             records.append(record)
-        if out != size:
+        if out is not size and (isinstance(out, Sizes) or isinstance(size, Sizes) or out != size):
             raise ValueError(
                 f"ops: RandomApply's list must keep the canvas size, got {_describe_size(size)} -> "
                 f"{_describe_size(out)}; a sample that does not apply it would keep {_describe_size(size)}"

@@ -25,15 +25,15 @@ from gpuaug.functional import (
     affine_matrix,
     identity_matrix,
     perspective_matrix,
-    rotation_center,
     scale_translate_matrix,
 )
-from gpuaug.transforms.base import Draw, Op, Step
+from gpuaug.transforms.base import Canvas, Draw, Op, Sizes, Step, extent, host_sizes
 
 __all__ = [
     "RandomHorizontalFlip",
     "RandomVerticalFlip",
     "Resize",
+    "RandomResize",
     "CenterCrop",
     "RandomCrop",
     "RandomResizedCrop",
@@ -53,19 +53,24 @@ def _const(values: list, device: torch.device) -> torch.Tensor:
     return _to_device(torch.tensor(values, dtype=torch.float64), device)
 
 
-def _crop_step(draws: dict, top: torch.Tensor, left: torch.Tensor, crop: tuple, out_size: tuple) -> Step:
-    """A fixed-size crop at per-sample corners, resized to ``out_size``: source = corner + output · crop / out."""
+def _crop_step(draws: dict, top: torch.Tensor, left: torch.Tensor, crop: tuple, out_size: Canvas) -> Step:
+    """A crop of per-sample corners and size ``crop`` (ints or B-tensors), resized to ``out_size``:
+    source = corner + output · crop / out."""
     crop_h, crop_w = crop
-    h, w = out_size
-    matrix = scale_translate_matrix(torch.full_like(left, crop_w / w), torch.full_like(top, crop_h / h), left, top)
+    out_h, out_w = (out_size.h, out_size.w) if isinstance(out_size, Sizes) else out_size
+    matrix = scale_translate_matrix(crop_w / out_w + 0.0 * left, crop_h / out_h + 0.0 * top, left, top)
     return Step(draws, matrix, out_size)
 
 
-def _centre_offset(src: int, dst: int) -> int:
-    """torchvision's centre-crop offset of a ``dst``-long window in a ``src``-long side (negative = padded)."""
-    if dst > src:
-        return -((dst - src) // 2)
-    return int(round((src - dst) / 2.0))
+def _centre_offset(src: torch.Tensor, dst: float) -> torch.Tensor:
+    """torchvision's centre-crop offset of a ``dst``-long window in ``src``-long sides (negative = padded)."""
+    return torch.where(dst > src, -torch.floor((dst - src) / 2), torch.round((src - dst) / 2.0))
+
+
+def _host_map(size: Canvas, batch: int, fn) -> tuple[tuple[int, int], ...] | None:
+    """``fn`` applied to every sample's host (h, w), or None when the host does not know them."""
+    sizes = host_sizes(size, batch)
+    return None if sizes is None else tuple(fn(h, w) for h, w in sizes)
 
 
 class _Flip(Op):
@@ -78,7 +83,8 @@ class _Flip(Op):
         applied = draw.coin(self.p)
         sign = 1.0 - 2.0 * applied.double()
         one, zero = torch.ones_like(sign), torch.zeros_like(sign)
-        offset = applied.double() * (size[1] if self.axis == 0 else size[0])
+        h, w = extent(draw, size)
+        offset = applied.double() * (w if self.axis == 0 else h)
         if self.axis == 0:
             matrix = scale_translate_matrix(sign, one, offset, zero)
         else:
@@ -108,6 +114,9 @@ class Resize(Op):
     """Resize to ``size``: an int scales the shorter side to it (keeping the aspect ratio, the
     longer side truncated as torchvision does); an (h, w) pair is exact.
 
+    With an int, samples of different sizes get different sizes (a fixed-size op must
+    follow); an (h, w) pair gives every sample that size.
+
     Draws: none.
     """
 
@@ -118,18 +127,137 @@ class Resize(Op):
         check_size(self.size, "size")
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        """The output (h, w) for an input canvas of ``size``."""
+        """The output (h, w) for an input canvas of ``size`` = (h, w)."""
         if not isinstance(self.size, int):
             return self.size
-        h, w = size
-        short, long = (h, w) if h <= w else (w, h)
-        new_long = int(self.size * long / short)
-        return (self.size, new_long) if h <= w else (new_long, self.size)
+        return _short_side_size(*size, self.size)
 
     def sample(self, draw, size):
-        out = self.output_size(size)
-        zero = _full(draw, 0.0)
-        return _crop_step({}, zero, zero, size, out)
+        zero = _full(draw, 0.0).double()
+        h, w = extent(draw, size)
+        if not isinstance(self.size, int):
+            out = self.size
+        elif isinstance(size, Sizes):
+            out_h, out_w = _short_side_size(h, w, self.size)
+            out = Sizes(out_h, out_w, _host_map(size, draw.batch, lambda a, b: self.output_size((a, b))))
+        else:
+            out = self.output_size(size)
+        return _crop_step({}, zero, zero, (h, w), out)
+
+
+def _short_side_size(h, w, short):
+    """(h, w) with the shorter side ``short`` and the longer truncated as torchvision does (ints or tensors)."""
+    if isinstance(h, torch.Tensor) or isinstance(short, torch.Tensor):
+        landscape = h <= w
+        long_side = torch.floor(short * torch.maximum(h, w) / torch.minimum(h, w))
+        short_side = short + 0.0 * h
+        return torch.where(landscape, short_side, long_side), torch.where(landscape, long_side, short_side)
+    shorter, longer = (h, w) if h <= w else (w, h)
+    new_long = int(short * longer / shorter)
+    return (short, new_long) if h <= w else (new_long, short)
+
+
+class RandomResize(Op):
+    """Resize each sample by a random ratio: the mmsegmentation / mmcv recipe, and torchvision's.
+
+    With ``scale`` (an int or (h, w); note mmcv writes it (w, h)): per sample a ratio ~
+    U(``ratio_range``) (1 without a range), the target scale ``int(side · ratio)`` per
+    side; with ``keep_ratio`` the image is scaled by ``f = min(max(target) / max(h, w),
+    min(target) / min(h, w))`` to ``int(x · f + 0.5)`` per side (mmcv's rounding), without
+    it the target scale is the output size. With ``short_side=(min, max)`` instead: the
+    shorter side ~ U{min, ..., max} (integers), the longer scaled as :class:`Resize` does.
+
+    Samples get sizes of their own, so a fixed-size op (``RandomCrop(..., pad_if_needed=
+    True)``, ``CenterCrop``, ``Resize((h, w))``, ``RandomResizedCrop``) must follow; only
+    ``keep_ratio=False`` without ``ratio_range`` is itself fixed-size. A sample the op is
+    not applied to (probability 1 − ``p``) gets ratio 1 (with ``short_side``: keeps its size).
+
+    Configs it replaces:
+
+    - mmsegmentation ADE20K, ``dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0),
+      keep_ratio=True)``: ``RandomResize((512, 2048), ratio_range=(0.5, 2.0))``;
+    - torchvision's segmentation reference, ``RandomResize(min_size=260, max_size=1040)``:
+      ``RandomResize(short_side=(260, 1040))``.
+
+    Draws: ``applied``; ``ratio`` (B float64) with ``ratio_range``, ``short_side`` with it;
+    ``height``, ``width`` (B float64, the output size).
+    """
+
+    def __init__(
+        self,
+        scale: int | Sequence[int] | None = None,
+        ratio_range: Sequence[float] | None = None,
+        keep_ratio: bool = True,
+        p: float = 1.0,
+        *,
+        short_side: Sequence[int] | None = None,
+    ):
+        if (scale is None) == (short_side is None):
+            raise ValueError("scale, short_side: pass one of them (mmcv's scale, or torchvision's short-side range)")
+        self.scale = None if scale is None else check_size(scale, "scale")
+        if short_side is not None:
+            if ratio_range is not None:
+                raise ValueError("ratio_range: only used with scale=, not with short_side=")
+            lo, hi = check_size(short_side, "short_side")
+            if lo > hi:
+                raise ValueError(f"short_side: expected (min, max) with min <= max, got {short_side!r}")
+            short_side = (lo, hi)
+        self.short_side = short_side
+        self.ratio_range = None if ratio_range is None else check_range(ratio_range, "ratio_range", positive=True)
+        if not isinstance(keep_ratio, bool):
+            raise TypeError(f"keep_ratio: expected a bool, got {keep_ratio!r}")
+        self.keep_ratio = keep_ratio
+        self.p = check_probability(p)
+
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """The output size whatever the input: ``scale`` without ``keep_ratio`` and ``ratio_range``."""
+        if self.scale is not None and not self.keep_ratio and self.ratio_range is None:
+            return self.scale
+        return None
+
+    def _output(self, h, w, ratio):
+        """Output (h, w) for input sides and ratios (floats or float64 tensors), mmcv's arithmetic."""
+        floor = torch.floor if isinstance(ratio, torch.Tensor) else math.floor
+        target_h, target_w = floor(self.scale[0] * ratio), floor(self.scale[1] * ratio)
+        if not self.keep_ratio:
+            return target_h, target_w
+        if isinstance(ratio, torch.Tensor):
+            larger, smaller = torch.maximum, torch.minimum
+        else:
+            larger, smaller = max, min
+        f = smaller(larger(target_h, target_w) / larger(h, w), smaller(target_h, target_w) / smaller(h, w))
+        return floor(h * f + 0.5), floor(w * f + 0.5)
+
+    def sample(self, draw, size):
+        h, w = extent(draw, size)
+        applied = draw.coin(self.p)
+        draws = {"applied": applied}
+        host = None
+        if self.short_side is not None:
+            side = draw.integers(*self.short_side)
+            out_h, out_w = _short_side_size(h, w, side)
+            out_h, out_w = torch.where(applied, out_h, h), torch.where(applied, out_w, w)
+            draws["short_side"] = side
+        else:
+            if self.ratio_range is None:
+                ratio = torch.ones_like(h)
+                host = _host_map(size, draw.batch, lambda a, b: tuple(int(v) for v in self._output(a, b, 1.0)))
+            else:
+                lo, hi = self.ratio_range
+                ratio = torch.where(applied, draw.rand(dtype=torch.float64) * (hi - lo) + lo, 1.0)
+                draws["ratio"] = ratio
+            out_h, out_w = self._output(h, w, ratio)
+        draws |= {"height": out_h, "width": out_w}
+        zero = torch.zeros_like(h)
+        matrix = scale_translate_matrix(w / out_w, h / out_h, zero, zero)
+        if self.fixed_size is not None:
+            out = self.fixed_size
+        elif host is not None and not isinstance(size, Sizes):
+            out = host[0]
+        else:
+            out = Sizes(out_h, out_w, host)
+        return Step(draws, matrix, out)
 
 
 class CenterCrop(Op):
@@ -142,37 +270,139 @@ class CenterCrop(Op):
         self.size = check_size(size, "size")
 
     def sample(self, draw, size):
-        (h, w), (ch, cw) = size, self.size
-        top, left = _full(draw, _centre_offset(h, ch)), _full(draw, _centre_offset(w, cw))
-        return _crop_step({}, top, left, self.size, self.size)
+        (h, w), (ch, cw) = extent(draw, size), self.size
+        return _crop_step({}, _centre_offset(h, ch), _centre_offset(w, cw), self.size, self.size)
 
 
 class RandomCrop(Op):
     """Crop ``size`` (int or (h, w)) at a per-sample integer offset drawn uniformly.
 
     With ``pad_if_needed`` a side smaller than the crop is placed at a uniform integer offset
-    inside the crop and the rest is fill / ignore; without it a smaller image raises
-    ValueError. A sample the op is not applied to (probability 1 − ``p``) gets the centre crop.
+    inside the crop and the rest is fill / ignore (or the padding mode); without it a
+    smaller sample raises ValueError (checked on the host from the input sizes; after an op
+    that gives each sample a random size, ``pad_if_needed=True`` is required). A sample the
+    op is not applied to (probability 1 − ``p``) gets the centre crop.
 
-    Draws: ``top``, ``left`` (B float, integer-valued; negative = padding before the image).
+    With ``cat_max_ratio`` < 1 it is the class-aware crop of the mmsegmentation recipes: up
+    to 10 candidate crops per sample; a candidate passes when its labels, with the Compose's
+    ``ignore_index`` removed, hold at least two classes and the largest class's share is
+    strictly below ``cat_max_ratio``. The first passing candidate is used, and an 11th,
+    unchecked one if none passes. Labels are counted on the candidate's own output pixels
+    (the chain so far composed in, read as the warp reads masks). It needs the masks when
+    sampling (``aug(images, masks)`` or ``aug.sample(images, masks=masks)``). On CUDA all
+    candidates of all samples are checked at once (sorted labels, run lengths; no host
+    sync); on the CPU one candidate at a time, stopping when every sample has passed.
+
+    Draws: ``top``, ``left`` (B float, integer-valued; negative = padding before the image);
+    with ``cat_max_ratio`` < 1 also ``attempt`` (B int64, the candidate used, 0-10).
+
+    Example (mmsegmentation's ``dict(type='RandomCrop', crop_size=(512, 512), cat_max_ratio=0.75)``):
+        >>> RandomCrop(512, pad_if_needed=True, cat_max_ratio=0.75)
     """
 
-    def __init__(self, size: int | Sequence[int], pad_if_needed: bool = False, p: float = 1.0):
+    attempts = 10
+
+    def __init__(
+        self, size: int | Sequence[int], pad_if_needed: bool = False, p: float = 1.0, cat_max_ratio: float = 1.0
+    ):
         self.size = check_size(size, "size")
         self.pad_if_needed = bool(pad_if_needed)
         self.p = check_probability(p)
+        if isinstance(cat_max_ratio, bool) or not isinstance(cat_max_ratio, (int, float)):
+            raise TypeError(f"cat_max_ratio: expected a number in (0, 1], got {cat_max_ratio!r}")
+        if not 0.0 < cat_max_ratio <= 1.0:
+            raise ValueError(f"cat_max_ratio: expected a number in (0, 1] (1: no class check), got {cat_max_ratio!r}")
+        self.cat_max_ratio = float(cat_max_ratio)
 
     def sample(self, draw, size):
-        (h, w), (ch, cw) = size, self.size
-        if not self.pad_if_needed and (h < ch or w < cw):
-            raise ValueError(
-                f"size: RandomCrop's crop {ch}×{cw} is larger than its input canvas {h}×{w}; "
-                "pass pad_if_needed=True to pad it with fill / ignore_index"
-            )
+        ch, cw = self.size
+        if not self.pad_if_needed:
+            self._check_fits(size, draw.batch)
+        h, w = extent(draw, size)
         applied = draw.coin(self.p)
-        top = torch.where(applied, draw.integers(min(0, h - ch), max(0, h - ch)), _centre_offset(h, ch))
-        left = torch.where(applied, draw.integers(min(0, w - cw), max(0, w - cw)), _centre_offset(w, cw))
-        return _crop_step({"applied": applied, "top": top, "left": left}, top, left, self.size, self.size)
+        bounds_y = (torch.clamp(h - ch, max=0), torch.clamp(h - ch, min=0))
+        bounds_x = (torch.clamp(w - cw, max=0), torch.clamp(w - cw, min=0))
+        draws = {"applied": applied}
+        if self.cat_max_ratio >= 1.0:
+            top, left = draw.integers(*bounds_y), draw.integers(*bounds_x)
+        else:
+            tops = draw.integers(*bounds_y, self.attempts + 1)
+            lefts = draw.integers(*bounds_x, self.attempts + 1)
+            attempt = self._first_balanced(draw, tops, lefts)
+            top = tops.gather(1, attempt.view(-1, 1)).squeeze(1)
+            left = lefts.gather(1, attempt.view(-1, 1)).squeeze(1)
+            draws["attempt"] = attempt
+        top = torch.where(applied, top, _centre_offset(h, ch))
+        left = torch.where(applied, left, _centre_offset(w, cw))
+        draws |= {"top": top, "left": left}
+        return _crop_step(draws, top, left, self.size, self.size)
+
+    def _check_fits(self, size: Canvas, batch: int) -> None:
+        ch, cw = self.size
+        sizes = host_sizes(size, batch)
+        if sizes is None:
+            raise ValueError(
+                "pad_if_needed: RandomCrop after an op that gives each sample a random size needs "
+                "pad_if_needed=True (the sizes are known on the device only)"
+            )
+        for k, (h, w) in enumerate(sizes):
+            if h < ch or w < cw:
+                which = f" (sample {k})" if isinstance(size, Sizes) else ""
+                raise ValueError(
+                    f"size: RandomCrop's crop {ch}×{cw} is larger than its input canvas {h}×{w}{which}; "
+                    "pass pad_if_needed=True to pad it with fill / ignore_index"
+                )
+
+    def _first_balanced(self, draw: Draw, tops: torch.Tensor, lefts: torch.Tensor) -> torch.Tensor:
+        """B int64: the first of the candidate corners (B×11) whose crop passes the class check, else 10."""
+        if draw.labels is None:
+            raise ValueError(
+                f"masks: RandomCrop(cat_max_ratio={self.cat_max_ratio}) chooses crops by their classes and needs "
+                "the masks when sampling: pass them, aug(images, masks) or aug.sample(images, masks=masks)"
+            )
+        n = self.attempts
+        ones = torch.ones_like(tops[:, :n])
+        corners = scale_translate_matrix(
+            ones.reshape(-1), ones.reshape(-1), lefts[:, :n].reshape(-1), tops[:, :n].reshape(-1)
+        )
+        corners = corners.view(-1, n, 3, 3)
+        if all_at_once(tops.device):
+            labels, ignore = draw.labels(corners, self.size)
+            passed = balanced(labels.flatten(2), ignore, self.cat_max_ratio)
+        else:
+            checked = []
+            for k in range(n):  # one candidate at a time, until every sample has passed
+                labels, ignore = draw.labels(corners[:, k : k + 1], self.size)
+                checked.append(balanced(labels.flatten(2), ignore, self.cat_max_ratio))
+                if torch.cat(checked, dim=1).any(dim=1).all():
+                    break
+            passed = torch.cat(checked, dim=1)
+        passed = torch.cat((passed, torch.ones_like(passed[:, :1])), dim=1)  # the unchecked last candidate
+        return passed.to(torch.uint8).argmax(dim=1).to(tops.device)
+
+
+def all_at_once(device: torch.device) -> bool:
+    """Whether the class-aware crop checks every candidate at once (CUDA) or one after another."""
+    return device.type == "cuda"
+
+
+def balanced(labels: torch.Tensor, ignore_index: int, cat_max_ratio: float) -> torch.Tensor:
+    """Whether each row of labels (…×P) passes the class check of the class-aware crop.
+
+    A row passes when, with ``ignore_index`` removed, it holds at least two classes and
+    the largest class's count over the total is strictly below ``cat_max_ratio``. Fixed
+    shapes throughout: the row is sorted, and each class's count is the length of its run.
+    """
+    ordered = labels.sort(dim=-1).values
+    valid = ordered != ignore_index
+    starts = torch.ones_like(valid)
+    starts[..., 1:] = ordered[..., 1:] != ordered[..., :-1]
+    classes = (starts & valid).sum(dim=-1)
+    position = torch.arange(ordered.shape[-1], device=labels.device).expand_as(ordered)
+    run_start = torch.where(starts, position, 0).cummax(dim=-1).values
+    largest = torch.where(valid, position - run_start + 1, 0).amax(dim=-1)
+    total = valid.sum(dim=-1)
+    return (classes > 1) & (largest.double() / total.clamp(min=1).double() < cat_max_ratio)
 
 
 class RandomResizedCrop(Op):
@@ -201,34 +431,30 @@ class RandomResizedCrop(Op):
         self.p = check_probability(p)
 
     def sample(self, draw, size):
-        h, w = size
+        h, w = extent(draw, size)
         applied = draw.coin(self.p)
-        area = float(h * w)
         log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         target = draw.rand(self.attempts, dtype=torch.float64) * (self.scale[1] - self.scale[0]) + self.scale[0]
-        target = target * area
+        target = target * (h * w).unsqueeze(1)
         aspect = torch.exp(draw.rand(self.attempts, dtype=torch.float64) * (log_hi - log_lo) + log_lo)
         cw = torch.round(torch.sqrt(target * aspect))
         ch = torch.round(torch.sqrt(target / aspect))
-        fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+        fits = (cw > 0) & (cw <= w.unsqueeze(1)) & (ch > 0) & (ch <= h.unsqueeze(1))
         first = fits.to(torch.uint8).argmax(dim=1, keepdim=True)
         found = fits.any(dim=1)
         cw = cw.gather(1, first).squeeze(1)
         ch = ch.gather(1, first).squeeze(1)
         # Fallback: the whole image, clamped to the ratio range (torchvision's central crop).
         in_ratio = w / h
-        if in_ratio < self.ratio[0]:
-            fb_w, fb_h = w, int(round(w / self.ratio[0]))
-        elif in_ratio > self.ratio[1]:
-            fb_w, fb_h = int(round(h * self.ratio[1])), h
-        else:
-            fb_w, fb_h = w, h
-        cw = torch.where(found, cw, float(fb_w))
-        ch = torch.where(found, ch, float(fb_h))
-        top = torch.where(found, draw.integers(0, h - ch), float((h - fb_h) // 2))
-        left = torch.where(found, draw.integers(0, w - cw), float((w - fb_w) // 2))
+        narrow, wide = in_ratio < self.ratio[0], in_ratio > self.ratio[1]
+        fb_w = torch.where(wide, torch.round(h * self.ratio[1]), w)
+        fb_h = torch.where(narrow, torch.round(w / self.ratio[0]), h)
+        cw = torch.where(found, cw, fb_w)
+        ch = torch.where(found, ch, fb_h)
+        top = torch.where(found, draw.integers(0, h - ch), torch.floor((h - fb_h) / 2))
+        left = torch.where(found, draw.integers(0, w - cw), torch.floor((w - fb_w) / 2))
         top, left = torch.where(applied, top, 0.0), torch.where(applied, left, 0.0)
-        ch, cw = torch.where(applied, ch, float(h)), torch.where(applied, cw, float(w))
+        ch, cw = torch.where(applied, ch, h), torch.where(applied, cw, w)
         out_h, out_w = self.size
         draws = {"applied": applied, "top": top, "left": left, "height": ch, "width": cw}
         return Step(draws, scale_translate_matrix(cw / out_w, ch / out_h, left, top), self.size)
@@ -249,12 +475,12 @@ class RandomScale(Op):
         self.p = check_probability(p)
 
     def sample(self, draw, size):
-        h, w = size
+        h, w = extent(draw, size)
         applied = draw.coin(self.p)
         scale = torch.where(applied, draw.uniform(*self.scale_range).double(), 1.0)
         offsets = []
-        for extent in (w, h):
-            slack = extent - scale * extent  # >= 0 when zooming out, <= 0 when zooming in
+        for side in (w, h):
+            slack = side - scale * side  # >= 0 when zooming out, <= 0 when zooming in
             offsets.append(torch.minimum(slack, torch.zeros_like(slack)) + draw.rand(dtype=torch.float64) * slack.abs())
         ox, oy = offsets
         matrix = scale_translate_matrix(1.0 / scale, 1.0 / scale, -ox / scale, -oy / scale)
@@ -300,12 +526,13 @@ class RandomAffine(Op):
         return check_range(shear, "shear", symmetric=True), (0.0, 0.0)
 
     def sample(self, draw, size):
-        h, w = size
+        h, w = extent(draw, size)
         applied = draw.coin(self.p)
         angle = draw.uniform(*self.degrees)
         if self.translate is not None:
             max_dx, max_dy = self.translate[0] * w, self.translate[1] * h
-            tx, ty = torch.round(draw.uniform(-max_dx, max_dx)), torch.round(draw.uniform(-max_dy, max_dy))
+            tx = torch.round((draw.rand(dtype=torch.float64) * 2.0 - 1.0) * max_dx).float()
+            ty = torch.round((draw.rand(dtype=torch.float64) * 2.0 - 1.0) * max_dy).float()
         else:
             tx, ty = _full(draw, 0.0), _full(draw, 0.0)
         scale = draw.uniform(*self.scale) if self.scale is not None else _full(draw, 1.0)
@@ -317,7 +544,7 @@ class RandomAffine(Op):
         angle, tx, ty, shx, shy = (torch.where(applied, v, 0.0) for v in (angle, tx, ty, shx, shy))
         scale = torch.where(applied, scale, 1.0)
         translate, shear = torch.stack((tx, ty), dim=-1), torch.stack((shx, shy), dim=-1)
-        matrix = affine_matrix(angle, translate, scale, shear, rotation_center(size))
+        matrix = affine_matrix(angle, translate, scale, shear, (w / 2.0, h / 2.0))
         draws = {"applied": applied, "angle": angle, "translate_x": tx, "translate_y": ty, "scale": scale}
         return Step(draws | {"shear_x": shx, "shear_y": shy}, matrix, size)
 
@@ -339,7 +566,8 @@ class RandomRotation(Op):
         applied = draw.coin(self.p)
         angle = torch.where(applied, draw.uniform(*self.degrees), 0.0)
         zeros = torch.zeros((draw.batch, 2), dtype=torch.float32, device=draw.device)
-        matrix = affine_matrix(angle, zeros, torch.ones_like(angle), zeros, rotation_center(size))
+        h, w = extent(draw, size)
+        matrix = affine_matrix(angle, zeros, torch.ones_like(angle), zeros, (w / 2.0, h / 2.0))
         return Step({"applied": applied, "angle": angle}, matrix, size)
 
 
@@ -360,15 +588,14 @@ class RandomPerspective(Op):
         self.p = check_probability(p)
 
     def sample(self, draw, size):
-        h, w = size
+        h, w = extent(draw, size)
         applied = draw.coin(self.p)
-        bound_x = int(self.distortion_scale * (w // 2))
-        bound_y = int(self.distortion_scale * (h // 2))
-        bounds = _const([bound_x, bound_y], draw.device)
+        bounds = torch.floor(self.distortion_scale * torch.floor(torch.stack((w, h), dim=1) / 2)).unsqueeze(1)
         offsets = torch.minimum(torch.floor(draw.rand(4, 2, dtype=torch.float64) * (bounds + 1)), bounds)
-        source = _const([[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]], draw.device)
+        zero = torch.zeros_like(w)
+        source = torch.stack((zero, zero, w, zero, w, h, zero, h), dim=1).view(-1, 4, 2)
         inward = _const([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]], draw.device)
         corners = source + inward * offsets * applied.view(-1, 1, 1)
-        matrix = perspective_matrix(source.expand(draw.batch, 4, 2), corners)
+        matrix = perspective_matrix(source, corners)
         matrix = torch.where(applied.view(-1, 1, 1), matrix, identity_matrix(draw.batch, draw.device))
         return Step({"applied": applied, "corners": corners}, matrix, size)

@@ -1,0 +1,86 @@
+"""Variable-size batches as the warps read them: one buffer and a per-sample extent table.
+
+A batch of B samples of different sizes (a list of K×Hᵢ×Wᵢ tensors, or a padded
+B×K×H×W batch with each sample's valid (hᵢ, wᵢ)) is held as a :class:`Ragged`: the samples'
+storage and a B×5 int64 table on its device whose row b is (element offset of sample b's
+first plane, plane stride, row stride, hᵢ, wᵢ). The Triton kernels load row b of the table
+(``kernels.common.sample_extent``), the torch path gathers with it, so either form is one
+launch per batch whatever the sizes, with no per-sample loop and no host sync: the table is
+built on the host from shapes the host knows and copied without blocking.
+
+A list is packed into one flat buffer by one ``torch.cat`` (one copy); a padded batch is
+read where it lies (no copy; the pixels past a sample's valid size are never read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Ragged", "pack", "from_padded"]
+
+
+@dataclass(frozen=True, eq=False)
+class Ragged:
+    """B samples of K planes each, of per-sample size, in one buffer.
+
+    Attributes:
+        data: the storage: a flat packed buffer, or a contiguous padded B×K×H×W batch.
+        table: B×5 int64 on ``data``'s device: offset, plane stride, row stride, h, w.
+        planes: K (channels of images, 1 for masks).
+        sizes: each sample's (h, w) on the host.
+    """
+
+    data: torch.Tensor
+    table: torch.Tensor
+    planes: int
+    sizes: tuple[tuple[int, int], ...]
+
+    @property
+    def batch(self) -> int:
+        """Number of samples B."""
+        return len(self.sizes)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.data.device
+
+    def repeat(self, n: int) -> Ragged:
+        """Each sample ``n`` times in a row (B·n samples), sharing the storage: no copy."""
+        sizes = tuple(s for s in self.sizes for _ in range(n))
+        return Ragged(self.data, self.table.repeat_interleave(n, dim=0), self.planes, sizes)
+
+
+def _table(rows: list[tuple[int, int, int, int, int]], device: torch.device) -> torch.Tensor:
+    from gpuaug.functional import _to_device
+
+    table = torch.tensor(rows, dtype=torch.int64).reshape(-1, 5)
+    return _to_device(table, device)
+
+
+def pack(samples: Sequence[torch.Tensor], planes: int) -> Ragged:
+    """Pack K×Hᵢ×Wᵢ tensors (Hᵢ×Wᵢ when K = 1 is implied by ``planes``) of one dtype and device, by one copy."""
+    rows, offset, sizes = [], 0, []
+    for t in samples:
+        h, w = t.shape[-2], t.shape[-1]
+        rows.append((offset, h * w, w, h, w))
+        sizes.append((h, w))
+        offset += planes * h * w
+    data = torch.cat([t.reshape(-1) for t in samples])
+    return Ragged(data, _table(rows, data.device), planes, tuple(sizes))
+
+
+def from_padded(batch: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> Ragged:
+    """A padded B×K×H×W (or B×H×W) batch whose sample b is valid in its top-left ``sizes[b]``."""
+    data = batch.contiguous()
+    height, width = data.shape[-2], data.shape[-1]
+    planes = data.shape[1] if data.dim() == 4 else 1
+    area = height * width
+    rows = [(b * planes * area, area, width, h, w) for b, (h, w) in enumerate(sizes)]
+    return Ragged(data, _table(rows, data.device), planes, tuple(sizes))
