@@ -1,4 +1,4 @@
-"""Getting batches from a DataLoader onto the device, for augmentation in the training step.
+"""Getting batches from disk and a DataLoader onto the device, for augmentation in the training step.
 
 The recipe: keep the dataset cheap (decode to uint8 tensors, no augmentation in workers),
 let the DataLoader collate and pin the batch, move it with ``non_blocking=True``, and
@@ -14,15 +14,44 @@ augment the whole batch on the device inside the training step::
 uint8 batches are a quarter of the float32 bytes over PCIe, and the copy overlaps with
 the previous step's compute. With ``seed`` and ``sample_ids`` (dataset indices) each
 sample's augmentation is the same whatever the batch composition or the number of GPUs.
+
+Datasets on disk whose images differ in size (Pascal VOC, Cityscapes) cannot be stacked:
+:class:`SegmentationFolder` decodes one sample in a worker (Pillow, the ``data`` extra) and
+:func:`collate` keeps the batch as lists, which the loader pins and ``to_device`` moves::
+
+    dataset = gpuaug.data.SegmentationFolder("VOCdevkit/VOC2012", "voc", "train", return_index=True)
+    loader = DataLoader(dataset, batch_size=16, num_workers=4, pin_memory=True, shuffle=True,
+                        collate_fn=gpuaug.data.collate)
+    for epoch in range(epochs):
+        for images, masks, ids in loader:        # lists of uint8 3×Hi×Wi and int64 Hi×Wi, int64 B
+            images, masks, ids = gpuaug.to_device((images, masks, ids), "cuda")
+            images, masks = aug(images, masks, seed=epoch, sample_ids=ids)
+
+Decoding stays on the CPU in the workers; torchvision (and its GPU JPEG decoder) is not
+used, so neither a missing nor a broken torchvision install affects this module.
 """
 
 from __future__ import annotations
 
+import operator
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 
-__all__ = ["to_device"]
+from gpuaug._optional import require
+
+__all__ = ["to_device", "SegmentationFolder", "collate"]
+
+#: Cityscapes labelIds (the values in ``*_gtFine_labelIds.png``) of the 19 evaluated classes,
+#: in train-id order: road, sidewalk, building, wall, fence, pole, traffic light, traffic sign,
+#: vegetation, terrain, sky, person, rider, car, truck, bus, train, motorcycle, bicycle.
+CITYSCAPES_EVAL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
+LAYOUTS = ("voc", "cityscapes")
+#: The train id of every labelId a uint8 mask can hold; 255 (void) for the non-evaluated ones.
+_CITYSCAPES_TRAIN_ID = torch.full((256,), 255, dtype=torch.int64)
+_CITYSCAPES_TRAIN_ID[list(CITYSCAPES_EVAL_IDS)] = torch.arange(len(CITYSCAPES_EVAL_IDS))
 
 
 def to_device(batch, device: torch.device | str, non_blocking: bool = True):
@@ -51,3 +80,118 @@ def to_device(batch, device: torch.device | str, non_blocking: bool = True):
     if isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)):
         return type(batch)(to_device(v, device, non_blocking) for v in batch)
     return batch
+
+
+class SegmentationFolder(torch.utils.data.Dataset):
+    """A segmentation dataset on disk: item ``i`` is ``(image, mask)``, or ``(image, mask, i)`` with ``return_index``.
+
+    ``image`` is uint8 3×H×W (RGB whatever the file's mode), ``mask`` int64 H×W of class
+    indices with 255 for void; sizes may differ between items (batch them with :func:`collate`).
+    ``i`` is the dataset index as an int, for the augmentation's ``sample_ids=``.
+
+    Layouts (``root`` is the folder that holds the named subfolders):
+
+    - ``"voc"`` (Pascal VOC): ids listed one per line in ``ImageSets/Segmentation/{split}.txt``,
+      images ``JPEGImages/<id>.jpg``, masks ``SegmentationClass/<id>.png``. The masks are
+      palette ("P") or greyscale PNGs whose stored values are the class indices; they are
+      read as indices, never through the palette's colours.
+    - ``"cityscapes"``: images ``leftImg8bit/{split}/<city>/<name>_leftImg8bit.png``, masks
+      ``gtFine/{split}/<city>/<name>_gtFine_labelIds.png``, sorted by path; labelIds are mapped
+      to the 19 train ids (:data:`CITYSCAPES_EVAL_IDS`: road 7 → 0 … bicycle 33 → 18), every
+      other labelId to 255.
+
+    Files are listed and checked when the dataset is built; decoding (Pillow, ``pip install
+    'gpuaug[data]'``) happens in ``__getitem__``, so in the DataLoader's workers. Attributes:
+    ``files``, the ``(image_path, mask_path)`` pairs in index order.
+    """
+
+    def __init__(self, root: str | os.PathLike, layout: str = "voc", split: str = "train", *, return_index=False):
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout: expected one of {', '.join(map(repr, LAYOUTS))}, got {layout!r}")
+        if not isinstance(split, str) or not split:
+            raise ValueError(f"split: expected a non-empty str such as 'train', got {split!r}")
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root: expected a str or os.PathLike, got {type(root).__name__}")
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"root: no such directory: {self.root}")
+        self.layout = layout
+        self.split = split
+        self.return_index = bool(return_index)
+        self.files = self._voc_files() if layout == "voc" else self._cityscapes_files()
+        for image_path, mask_path in self.files:
+            for path in (image_path, mask_path):
+                if not path.is_file():
+                    raise FileNotFoundError(f"{layout} split {split!r}: no such file: {path}")
+
+    def _voc_files(self) -> list[tuple[Path, Path]]:
+        split_file = self.root / "ImageSets" / "Segmentation" / f"{self.split}.txt"
+        if not split_file.is_file():
+            raise FileNotFoundError(f"split: no such split file: {split_file}")
+        ids = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+        if not ids:
+            raise ValueError(f"split: {split_file} lists no ids")
+        return [(self.root / "JPEGImages" / f"{i}.jpg", self.root / "SegmentationClass" / f"{i}.png") for i in ids]
+
+    def _cityscapes_files(self) -> list[tuple[Path, Path]]:
+        image_dir = self.root / "leftImg8bit" / self.split
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"split: no such directory: {image_dir}")
+        images = sorted(image_dir.glob("*/*_leftImg8bit.png"))
+        if not images:
+            raise ValueError(f"split: no <city>/*_leftImg8bit.png images under {image_dir}")
+        mask_dir = self.root / "gtFine" / self.split
+        suffix = "_leftImg8bit.png"
+        return [(p, mask_dir / p.parent.name / (p.name[: -len(suffix)] + "_gtFine_labelIds.png")) for p in images]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index):
+        index = operator.index(index)
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index: expected -{len(self)} <= index < {len(self)}, got {index}")
+        index %= len(self)
+        image_path, mask_path = self.files[index]
+        pil = require("PIL.Image", "data", "gpuaug.data.SegmentationFolder", package="pillow")
+        with pil.open(image_path) as file:
+            rgb = file.convert("RGB")
+        with pil.open(mask_path) as file:
+            if file.mode not in ("P", "L"):
+                raise ValueError(
+                    f"mask {mask_path}: expected a palette ('P') or greyscale ('L') PNG of class indices, "
+                    f"got mode {file.mode!r}"
+                )
+            # tobytes() of a "P" image is its palette indices, of an "L" image its values: never colours.
+            labels = file.tobytes()
+            if file.size != rgb.size:
+                raise ValueError(f"mask {mask_path}: size (W, H) {file.size} differs from {image_path}: {rgb.size}")
+        width, height = rgb.size
+        image = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).view(height, width, 3)
+        image = image.permute(2, 0, 1).contiguous()
+        mask = torch.frombuffer(bytearray(labels), dtype=torch.uint8).view(height, width).long()
+        if self.layout == "cityscapes":
+            mask = _CITYSCAPES_TRAIN_ID[mask]
+        return (image, mask, index) if self.return_index else (image, mask)
+
+
+def collate(batch: Sequence[tuple]) -> tuple:
+    """DataLoader ``collate_fn`` for samples of different sizes: keep images and masks as lists.
+
+    ``batch`` is a sequence of ``(image, mask)`` or of ``(image, mask, index)`` tuples (as
+    :class:`SegmentationFolder` returns them). Returns ``(images, masks)`` (two lists, in batch
+    order, the tensors as they are) or ``(images, masks, indices)`` with ``indices`` an int64
+    tensor of shape (B,), ready for ``sample_ids=``.
+    """
+    if not isinstance(batch, Sequence) or not batch:
+        raise ValueError(f"batch: expected a non-empty sequence of (image, mask[, index]) tuples, got {batch!r}")
+    lengths = {len(sample) if isinstance(sample, (tuple, list)) else None for sample in batch}
+    if lengths not in ({2}, {3}):
+        raise ValueError("batch: expected all samples to be (image, mask) tuples or all (image, mask, index) tuples")
+    columns = [list(column) for column in zip(*batch, strict=True)]
+    if len(columns) == 3:
+        try:
+            columns[2] = torch.tensor([operator.index(i) for i in columns[2]], dtype=torch.int64)
+        except TypeError as exc:
+            raise TypeError(f"batch: expected each sample's index to be an int, got {columns[2]!r}") from exc
+    return tuple(columns)
