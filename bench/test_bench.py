@@ -7,7 +7,12 @@ Pipelines (``gpuaug.peers`` writes each for every library):
 - ``masks``: ``warp_mask`` alone on int64 and uint8 labels;
 - ``targets``: geometric on image + mask + an int64 instance map + a float depth map
   (gpuaug's ``targets=``, kornia's ``data_keys``, albumentations' ``additional_targets``);
-- ``scaling``: the geometric pipeline of gpuaug over batch sizes and image sizes.
+- ``scaling``: the geometric pipeline of gpuaug over batch sizes and image sizes;
+- ``ade20k``: mmsegmentation's ADE20K recipe (``gpuaug.peers.ade20k_ops``: random resize,
+  class-aware crop with padding, flip, colour jitter, Normalize) on a list of 16 uint8 images
+  of ADE20K-like sizes with int64 masks of 150 classes and void, to one 512×512 batch (a
+  quarter of every side on the CPU in quick mode); kornia runs it as one
+  AugmentationSequential per sample, albumentations as its per-sample loop.
 
 Libraries: gpuaug (its ``auto`` backend: Triton on CUDA, torch on CPU), gpuaug-torch (the
 torch path on CUDA), reference (``gpuaug.reference``, CPU), kornia, albumentations (CPU,
@@ -41,20 +46,25 @@ def batch(device, b, size, image_dtype, mask_dtype=torch.int64):
 
 
 def bytes_moved(images, masks, out_size, out_element=4):
-    b, c = images.shape[:2]
-    read = images.numel() * images.element_size() + (masks.numel() * masks.element_size() if masks is not None else 0)
+    """Bytes read and written by one call; ``images`` and ``masks`` stacked, or lists of samples."""
+    b, c = len(images), images[0].shape[0]
+    read = sum(t.numel() * t.element_size() for t in [*images, *(masks if masks is not None else [])])
     written = b * c * out_size**2 * out_element if c else 0
-    written += b * out_size**2 * masks.element_size() if masks is not None else 0
+    written += b * out_size**2 * masks[0].element_size() if masks is not None else 0
     return read + written
 
 
 def record(benchmark, library, pipeline, device, images, masks, out_size, **extra):
-    b, _, h, w = images.shape
+    """Describe the run in ``extra_info``; ``images`` stacked B×C×H×W or a list of C×Hᵢ×Wᵢ."""
+    sizes = sorted({tuple(t.shape[-2:]) for t in images}, key=lambda hw: hw[0] * hw[1])
+    source = "..".join(f"{h}x{w}" for h, w in dict.fromkeys((sizes[0], sizes[-1])))
+    if len(sizes) > 1:
+        source = f"{len(sizes)} sizes {source}"
     benchmark.extra_info.update(
         library=library,
         pipeline=pipeline,
-        batch=b,
-        size=f"{h}x{w}->{out_size}x{out_size}",
+        batch=len(images),
+        size=f"{source}->{out_size}x{out_size}",
         device=device_name(device),
         device_type=device,
         bytes=bytes_moved(images, masks, out_size),
@@ -64,9 +74,9 @@ def record(benchmark, library, pipeline, device, images, masks, out_size, **extr
 
 
 @functools.cache
-def probe_verdict(library, device):
-    """The audit of a library's geometric chain on the device, once per run."""
-    fn = pipeline_fn(library, "geometric", device, 48)
+def probe_verdict(library, device, pipeline="geometric"):
+    """The audit of a library's geometric chain (``pipeline``) on the device, once per run."""
+    fn = pipeline_fn(library, pipeline, device, 48)
     report = audit.check_pair(fn, (64, 64), batch_size=4, device=device)
     return {
         "probe_ok": report.ok,
@@ -79,9 +89,11 @@ def probe_verdict(library, device):
 def pipeline_fn(library, pipeline, device, out_size):
     """A pair transform for (library, pipeline) on ``device``, or None where it has none.
 
-    For ``pipeline="targets"`` it is ``fn(images, masks, instances, depth)``.
+    For ``pipeline="targets"`` it is ``fn(images, masks, instances, depth)``; ``"ade20k"`` is
+    the ADE20K recipe on lists, ``"ade20k-geometric"`` the same without the pixel ops.
     """
-    full, targets = pipeline == "full", pipeline == "targets"
+    ade20k = pipeline.startswith("ade20k")
+    full, targets = pipeline in ("full", "ade20k"), pipeline == "targets"
     generator = torch.Generator(device).manual_seed(0)
 
     def named(extra):
@@ -92,12 +104,13 @@ def pipeline_fn(library, pipeline, device, out_size):
         backend = "auto" if library == "gpuaug" else "torch"
         if library == "gpuaug-torch" and device != "cuda":
             return None  # on the CPU, gpuaug's auto backend is the torch path already
-        aug = gpuaug.Compose(peers.gpuaug_ops(out_size, full), backend=backend)
+        ops = peers.ade20k_ops(out_size, full) if ade20k else peers.gpuaug_ops(out_size, full)
+        aug = gpuaug.Compose(ops, backend=backend)
         if library == "reference":
             if device != "cpu":
                 return None
             return lambda images, masks, *extra: reference.apply(
-                images, masks, aug.sample(images, generator), **named(extra)
+                images, masks, aug.sample(images, generator, masks=masks), **named(extra)
             )
         if library == "torch-compile":
             compiled = torch.compile(aug.apply)
@@ -105,8 +118,12 @@ def pipeline_fn(library, pipeline, device, out_size):
         return lambda images, masks, *extra: aug(images, masks, generator=generator, **named(extra))
     try:
         if library == "kornia":
+            if ade20k:
+                return peers.kornia_ade20k_pipeline(out_size, full=full)
             return peers.kornia_pipeline(out_size, full=full, targets=targets)
         if library == "albumentations" and device == "cpu":
+            if ade20k:
+                return peers.albumentations_ade20k_pipeline(out_size, full=full)
             return peers.albumentations_pipeline(out_size, full=full, targets=targets)
     except ImportError:
         pass  # the peer is not installed
@@ -193,6 +210,54 @@ def test_scaling(benchmark, device, b, size):
     generator = torch.Generator(device).manual_seed(0)
     record(benchmark, "gpuaug", "scaling", device, images, masks, size)
     benchmark(synchronised(lambda: aug(images, masks, generator=generator), device))
+
+
+#: ADE20K-like (h, w) sizes of the 16 samples: landscape, portrait, small and large.
+ADE20K_SIZES = [(512, 683), (683, 512), (375, 500), (768, 1024), (512, 512), (480, 640), (427, 640), (640, 427)] * 2
+#: Per device, (crop, divisor of every side): the recipe at full scale, or a quarter on the CPU in quick mode.
+ADE20K = {"cpu": (128, 4) if QUICK else (512, 1), "cuda": (512, 1)}
+
+
+def ade20k_batch(device, divisor):
+    """16 uint8 images 3×H×W of :data:`ADE20K_SIZES` (sides divided by ``divisor``) and int64 masks H×W.
+
+    Each mask is made of 32×32 blocks (at full scale) of classes 0-149, about one block in
+    ten void (255), and every other sample has class 0 over its top half (sky, wall): a crop
+    there holds more than 75 % of one class, which the class-aware crop rejects.
+    """
+    g = torch.Generator().manual_seed(0)
+    block = 32 // divisor
+    images, masks = [], []
+    for k, (h, w) in enumerate(ADE20K_SIZES):
+        h, w = h // divisor, w // divisor
+        images.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g).to(device))
+        cells = torch.randint(0, 150, (-(-h // block), -(-w // block)), generator=g)
+        cells[torch.rand(cells.shape, generator=g) < 0.1] = 255
+        if k % 2:
+            cells[: cells.shape[0] // 2] = 0
+        masks.append(cells.repeat_interleave(block, 0).repeat_interleave(block, 1)[:h, :w].contiguous().to(device))
+    return images, masks
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("library", ["gpuaug", "gpuaug-torch", "reference", "kornia", "albumentations"])
+def test_ade20k(benchmark, library, device):
+    crop, divisor = ADE20K[device]
+    fn = pipeline_fn(library, "ade20k", device, crop)
+    if fn is None:
+        pytest.skip(f"{library} has no ADE20K pipeline on {device}")
+    images, masks = ade20k_batch(device, divisor)
+    try:
+        fn(images, masks)  # warm-up, outside the timing
+    except Exception as exc:  # a peer that cannot run it gets no row, not a fake one
+        pytest.skip(f"{library} cannot run the ADE20K recipe on {device}: {type(exc).__name__}: {exc}")
+    probe = probe_verdict(library, device, "ade20k-geometric")
+    record(benchmark, library, "ade20k", device, images, masks, crop, **probe)
+    timed = synchronised(lambda: fn(images, masks), device)
+    out = benchmark.pedantic(timed, rounds=3, iterations=1) if device == "cpu" else benchmark(timed)
+    assert out[0].shape == (len(images), 3, crop, crop) and out[1].shape == (len(images), crop, crop)
+    if benchmark.stats:  # None under --benchmark-disable
+        benchmark.extra_info["images_per_s"] = len(images) / benchmark.stats.stats.median
 
 
 @pytest.mark.skipif("cuda" not in DEVICES, reason="peak bandwidth is measured on CUDA only")
