@@ -8,18 +8,35 @@ for every run. The only difference between runs is the augmentation pipeline:
 - ``naive``: ``gpuaug.naive.NaivePipeline`` with the three classic bugs (independent mask
   params, bilinear float mask truncated back to labels, zero padding instead of ignore);
 - ``gpuaug``: ``gpuaug.Compose`` with the same ops;
-- with ``--ablate``, also each bug alone.
+- with ``--ablate``, also each bug alone, and ``void as class 0``: gpuaug, but the masks'
+  void pixels (255) replaced by class 0 before augmentation, a data bug (a label
+  conversion that loses the ignore value) that no augmentation can undo.
 
 Validation is on un-augmented scenes, with ``gpuaug.metrics.miou`` leaving the void pixels
-out. It prints a progress line at every evaluation (step, loss, mIoU, seconds). Usage::
+out. It prints a progress line at every evaluation (step, loss, mIoU, seconds).
+
+With ``--data ROOT --layout voc|cityscapes`` it trains on a dataset on disk instead
+(``gpuaug.data.SegmentationFolder``, a DataLoader with ``gpuaug.data.collate``, the lists
+moved with ``gpuaug.to_device``) with the ADE20K recipe at the crop size
+(``gpuaug.peers.ade20k_ops``: random resize, class-aware crop with padding, flip, colour
+jitter, Normalize), augmented in the training step with ``seed=epoch`` and the dataset
+indices as ``sample_ids``; the runs are ``gpuaug`` and, with ``--ablate``, ``void as
+class 0`` (the naive pipeline takes only same-size batches). The classes are ``--classes``
+or the largest label of the training masks + 1 (which reads every mask once). Validation
+is on ``--val-split`` (the training split when that split is missing, noted in the JSON),
+each image resized to the crop size, masks by nearest gather.
+
+Usage::
 
     python examples/train_segmentation.py --quick --json results.json --plot curves.png
     python examples/train_segmentation.py --ablate          # full run, CUDA when present
+    python examples/train_segmentation.py --data VOCdevkit/VOC2012 --layout voc --size 256 --ablate
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 
@@ -28,7 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import gpuaug
-from gpuaug import metrics
+from gpuaug import metrics, peers
+from gpuaug.data import SegmentationFolder, collate
 from gpuaug.naive import BUGS, NaivePipeline
 from gpuaug.synthetic import make_scenes
 
@@ -36,6 +54,8 @@ NUM_CLASSES = 5
 IGNORE = 255
 #: The bugs the ablation trains alone (a float mask alone changes nothing once cast back to labels).
 ABLATED = ("desync", "bilinear_mask", "ignore_lost")
+#: The run whose masks lose their void label in the data, before augmentation.
+VOID_RUN = "void as class 0"
 
 
 class SmallSegNet(nn.Module):
@@ -61,48 +81,126 @@ class SmallSegNet(nn.Module):
         return self.head(torch.cat((skip, deep), dim=1))
 
 
-def pipelines(size: int, ablate: bool) -> dict:
-    ops = [
-        gpuaug.RandomResizedCrop(size, scale=(0.3, 1.0)),
-        gpuaug.RandomHorizontalFlip(),
-        gpuaug.RandomAffine(20, translate=(0.05, 0.05), scale=(0.9, 1.1)),
-    ]
-    runs = {"naive": NaivePipeline(ops, ignore_index=IGNORE), "gpuaug": gpuaug.Compose(ops, ignore_index=IGNORE)}
+def void_as_background(pipeline):
+    """``pipeline`` fed masks whose void pixels (``IGNORE``) were turned into class 0 first.
+
+    The bug of the ``void as class 0`` run: the ignore label is lost in the data (a label
+    conversion, a colour-to-index mapping without the void entry), so the void regions, not
+    only the padding, are trained as background. Masks are stacked tensors or lists.
+    """
+
+    def run(images, masks, **kwargs):
+        if isinstance(masks, torch.Tensor):
+            masks = masks.masked_fill(masks == IGNORE, 0)
+        else:
+            masks = [mask.masked_fill(mask == IGNORE, 0) for mask in masks]
+        return pipeline(images, masks, **kwargs)
+
+    return run
+
+
+def pipelines(size: int, ablate: bool, folder: bool = False) -> dict:
+    """The runs: on synthetic scenes the naive pipeline, gpuaug and (``ablate``) each bug alone;
+    on a dataset on disk (``folder``) gpuaug with the ADE20K recipe. ``ablate`` adds :data:`VOID_RUN`."""
+    if folder:
+        runs = {"gpuaug": gpuaug.Compose(peers.ade20k_ops(size), ignore_index=IGNORE)}
+    else:
+        ops = [
+            gpuaug.RandomResizedCrop(size, scale=(0.3, 1.0)),
+            gpuaug.RandomHorizontalFlip(),
+            gpuaug.RandomAffine(20, translate=(0.05, 0.05), scale=(0.9, 1.1)),
+        ]
+        runs = {"naive": NaivePipeline(ops, ignore_index=IGNORE), "gpuaug": gpuaug.Compose(ops, ignore_index=IGNORE)}
+        if ablate:
+            for bug in ABLATED:
+                runs[f"only {BUGS[bug]}"] = NaivePipeline.only(bug, ops, IGNORE)
     if ablate:
-        for bug in ABLATED:
-            runs[f"only {BUGS[bug]}"] = NaivePipeline.only(bug, ops, IGNORE)
+        runs[VOID_RUN] = void_as_background(runs["gpuaug"])
     return runs
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> float:
+def synthetic_batches(args, device: torch.device):
+    """Endless batches of scenes (B×3×S×S float32, B×1×S×S int64) and the pipeline's keyword arguments."""
+    data = torch.Generator(device).manual_seed(args.seed + 1)
+    augment = torch.Generator(device).manual_seed(args.seed + 2)
+    while True:
+        images, masks = make_scenes(args.batch, args.source, args.source, NUM_CLASSES, IGNORE, data, device)
+        yield images, masks, {"generator": augment}
+
+
+def folder_batches(dataset: SegmentationFolder, args, device: torch.device):
+    """Endless batches from ``dataset`` (lists of uint8 3×Hᵢ×Wᵢ and int64 Hᵢ×Wᵢ on ``device``),
+    epoch after epoch in a seeded order, and the pipeline's keyword arguments (``seed=epoch``,
+    the dataset indices as ``sample_ids``)."""
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=args.batch,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(args.seed + 1),
+        num_workers=args.workers,
+        pin_memory=device.type == "cuda",
+        collate_fn=collate,
+    )
+    for epoch in itertools.count():
+        for images, masks, ids in loader:
+            images, masks, ids = gpuaug.to_device((images, masks, ids), device)
+            yield images, masks, {"seed": epoch, "sample_ids": ids}
+
+
+def folder_val(dataset: SegmentationFolder, size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every item of ``dataset`` resized to ``size``×``size`` (masks by nearest gather) and normalised
+    as in training: float32 N×3×S×S and int64 N×S×S on ``device``."""
+    resize = gpuaug.Compose([gpuaug.Resize((size, size)), gpuaug.Normalize(peers.MEAN, peers.STD)], ignore_index=IGNORE)
+    images, masks = [], []
+    for start in range(0, len(dataset), 64):
+        items = [dataset[i] for i in range(start, min(start + 64, len(dataset)))]
+        chunk = gpuaug.to_device(([image for image, _ in items], [mask for _, mask in items]), device)
+        out_images, out_masks = resize(*chunk, seed=0)
+        images.append(out_images)
+        masks.append(out_masks)
+    return torch.cat(images), torch.cat(masks)
+
+
+def count_classes(dataset: SegmentationFolder) -> int:
+    """The largest label other than ``IGNORE`` in the masks of ``dataset``, + 1."""
+    largest = -1
+    for item in dataset:
+        labels = item[1][item[1] != IGNORE]
+        if labels.numel():
+            largest = max(largest, int(labels.max()))
+    if largest < 0:
+        raise ValueError(f"{dataset.root}: every mask pixel is void ({IGNORE}); pass --classes")
+    return largest + 1
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, num_classes: int) -> float:
+    """mIoU of ``model`` on float32 N×3×S×S images against int64 N×S×S masks, void left out."""
     model.eval()
     with torch.no_grad():
         pred = torch.cat([model(images[k : k + 64]).argmax(1) for k in range(0, len(images), 64)])
     model.train()
-    return metrics.miou(pred, masks[:, 0], NUM_CLASSES, IGNORE).item()
+    return metrics.miou(pred, masks, num_classes, IGNORE).item()
 
 
-def train(name: str, pipeline, args, device: torch.device, val: tuple) -> dict:
-    """One training run; every run sees the same scenes, init and augmentation seeds.
+def train(name: str, pipeline, args, device: torch.device, val: tuple, batches, num_classes: int) -> dict:
+    """One training run; every run sees the same data, init and augmentation seeds.
 
+    ``batches`` yields ``(images, masks, kwargs)`` for ``pipeline(images, masks, **kwargs)``.
     Prints a progress line at every evaluation: step, mean training loss since the last
     evaluation, validation mIoU and the seconds since the run started.
     """
     start = time.perf_counter()
     torch.manual_seed(args.seed)
-    model = SmallSegNet().to(device)
+    model = SmallSegNet(num_classes).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps)
-    data = torch.Generator(device).manual_seed(args.seed + 1)
-    augment = torch.Generator(device).manual_seed(args.seed + 2)
     losses, evals = [], []
-    for step in range(1, args.steps + 1):
-        images, masks = make_scenes(args.batch, args.source, args.source, NUM_CLASSES, IGNORE, data, device)
-        images, masks = pipeline(images, masks, generator=augment)
+    for step, (images, masks, kwargs) in zip(range(1, args.steps + 1), batches, strict=False):
+        images, masks = pipeline(images, masks, **kwargs)
         # What a training loop does with whatever mask it gets: class indices, anything that is
         # not a class (an interpolated 255, say) ignored. A no-op for gpuaug's masks.
         target = masks.reshape(masks.shape[0], *masks.shape[-2:]).long()
-        target = torch.where((target >= 0) & (target < NUM_CLASSES), target, IGNORE)
+        target = torch.where((target >= 0) & (target < num_classes), target, IGNORE)
         loss = F.cross_entropy(model(images), target, ignore_index=IGNORE)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -110,7 +208,7 @@ def train(name: str, pipeline, args, device: torch.device, val: tuple) -> dict:
         schedule.step()
         losses.append(loss.item())
         if step % args.eval_every == 0 or step == args.steps:
-            evals.append((step, evaluate(model, *val)))
+            evals.append((step, evaluate(model, *val, num_classes)))
             recent = losses[evals[-2][0] if len(evals) > 1 else 0 :]
             print(
                 f"{name:<28} step {step:>5}/{args.steps}  loss {sum(recent) / len(recent):.3f}  "
@@ -159,7 +257,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
-    parser.add_argument("--json", metavar="PATH", help="write miou_naive, miou_gpuaug and the curves")
+    parser.add_argument("--data", metavar="ROOT", help="train on a dataset on disk (SegmentationFolder) at ROOT")
+    parser.add_argument("--layout", choices=("voc", "cityscapes"), default="voc", help="the layout of --data")
+    parser.add_argument("--classes", type=int, help="classes of --data (default: largest training label + 1)")
+    parser.add_argument("--val-split", default="val", help="the split of --data to evaluate on (default val)")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for --data")
+    parser.add_argument("--json", metavar="PATH", help="write the final mIoUs and the curves")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG of the loss and mIoU curves")
     args = parser.parse_args(argv)
     args.steps = args.steps or (300 if args.quick else 1500)
@@ -167,18 +270,42 @@ def main(argv: list[str] | None = None) -> dict:
     args.source = args.size * 4 // 3
     auto = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(auto if args.device == "auto" else args.device)
-    val_generator = torch.Generator(device).manual_seed(10_000 + args.seed)
-    val = make_scenes(256, args.size, args.size, NUM_CLASSES, IGNORE, val_generator, device)
+    summary = {}
+    if args.data:
+        train_set = SegmentationFolder(args.data, args.layout, "train", return_index=True)
+        num_classes = args.classes or count_classes(train_set)
+        try:
+            val_set, summary["eval_split"] = SegmentationFolder(args.data, args.layout, args.val_split), args.val_split
+        except FileNotFoundError:
+            val_set, summary["eval_split"] = SegmentationFolder(args.data, args.layout, "train"), "train"
+            summary["eval_note"] = f"no {args.val_split!r} split under {args.data}: evaluated on the training split"
+            print(summary["eval_note"])
+        val = folder_val(val_set, args.size, device)
+
+        def batches():
+            return folder_batches(train_set, args, device)
+
+    else:
+        num_classes = NUM_CLASSES
+        val_generator = torch.Generator(device).manual_seed(10_000 + args.seed)
+        val_images, val_masks = make_scenes(256, args.size, args.size, NUM_CLASSES, IGNORE, val_generator, device)
+        val = val_images, val_masks[:, 0]
+
+        def batches():
+            return synthetic_batches(args, device)
 
     results = {}
-    for name, pipeline in pipelines(args.size, args.ablate).items():
+    for name, pipeline in pipelines(args.size, args.ablate, folder=bool(args.data)).items():
         start = time.perf_counter()
-        results[name] = train(name, pipeline, args, device, val)
+        results[name] = train(name, pipeline, args, device, val, batches(), num_classes)
         seconds = time.perf_counter() - start
         print(f"{name:<28} final mIoU {100 * results[name]['final_miou']:5.1f}  ({seconds:.0f} s, {args.steps} steps)")
-    summary = {
-        "miou_naive": results["naive"]["final_miou"],
+    if "naive" in results:
+        summary["miou_naive"] = results["naive"]["final_miou"]
+    summary |= {
         "miou_gpuaug": results["gpuaug"]["final_miou"],
+        "data": args.data or "synthetic",
+        "classes": num_classes,
         "steps": args.steps,
         "batch": args.batch,
         "size": args.size,

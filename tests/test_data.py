@@ -7,16 +7,12 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from folders import SIZES, write_cityscapes, write_voc
 from PIL import Image
 
 import gpuaug
 from gpuaug.data import SegmentationFolder, collate
 
-#: H×W per item: every item a different size, so nothing can be stacked.
-SIZES = [(37, 53), (64, 48), (20, 31)]
-VOC_LABELS = np.array([0, 1, 5, 14, 20, 255], dtype=np.uint8)
-#: Palette colour k is far from (k, k, k), so a mask read through its colours (RGB or greyscale) gives other values.
-PALETTE = [value for k in range(256) for value in ((k * 37 + 11) % 256, (k * 91 + 140) % 256, (255 - k * 7) % 256)]
 #: The 19 Cityscapes train ids, written out here independently of gpuaug.data: labelId -> train id.
 CITYSCAPES_TRAIN_IDS = {
     7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9,
@@ -29,52 +25,14 @@ def decoded(path) -> torch.Tensor:
     return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)
 
 
-def random_image(rng, h, w, mode="RGB") -> Image.Image:
-    image = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-    return image.convert(mode)
-
-
-def palette_png(labels: np.ndarray, path) -> None:
-    mask = Image.fromarray(labels, mode="L").convert("P")  # "L" -> "P" keeps the values as the indices
-    mask.putpalette(PALETTE)
-    mask.save(path)
-
-
 @pytest.fixture
 def voc(tmp_path):
-    """A VOC tree: train = a, b, c (different sizes, c a greyscale JPEG), val = d; e is in no split."""
-    rng = np.random.default_rng(0)
-    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
-        (tmp_path / folder).mkdir(parents=True)
-    labels = {}
-    for name, (h, w), mode in zip("abcde", [*SIZES, (16, 24), (8, 8)], ["RGB", "RGB", "L", "RGB", "RGB"], strict=True):
-        random_image(rng, h, w, mode).save(tmp_path / "JPEGImages" / f"{name}.jpg", quality=90)
-        labels[name] = rng.choice(VOC_LABELS, (h, w))
-        palette_png(labels[name], tmp_path / "SegmentationClass" / f"{name}.png")
-    (tmp_path / "ImageSets/Segmentation/train.txt").write_text("a\nb\n\nc  \n")
-    (tmp_path / "ImageSets/Segmentation/val.txt").write_text("d\n")
-    return tmp_path, labels
+    return write_voc(tmp_path)
 
 
 @pytest.fixture
 def cityscapes(tmp_path):
-    """A Cityscapes tree: train = aachen (2 images, one RGBA) + bonn (1), every labelId 0..33 present; val = one."""
-    rng = np.random.default_rng(1)
-    names = {"train": ["aachen_000001_000019", "aachen_000000_000019", "bonn_000000_000019"], "val": ["lindau_000000"]}
-    labels = {}
-    for split, split_names in names.items():
-        for k, name in enumerate(split_names):
-            h, w = SIZES[k]
-            city = name.split("_")[0]
-            for folder in ("leftImg8bit", "gtFine"):
-                (tmp_path / folder / split / city).mkdir(parents=True, exist_ok=True)
-            mode = "RGBA" if k == 1 else "RGB"
-            random_image(rng, h, w, mode).save(tmp_path / "leftImg8bit" / split / city / f"{name}_leftImg8bit.png")
-            ids = rng.integers(0, 34, (h, w), dtype=np.uint8)
-            ids.flat[:34] = np.arange(34)
-            labels[name] = ids
-            Image.fromarray(ids, mode="L").save(tmp_path / "gtFine" / split / city / f"{name}_gtFine_labelIds.png")
-    return tmp_path, labels
+    return write_cityscapes(tmp_path)
 
 
 def test_voc_masks_are_the_palette_indices_and_images_rgb(voc):

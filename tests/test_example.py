@@ -2,10 +2,13 @@
 
 import importlib.util
 import json
+import math
 import re
 from pathlib import Path
 
 import pytest
+import torch
+from folders import write_voc
 
 spec = importlib.util.spec_from_file_location(
     "train_segmentation", Path(__file__).parents[1] / "examples" / "train_segmentation.py"
@@ -26,6 +29,7 @@ def test_a_few_steps_of_every_run(tmp_path, capsys):
         "only independent params",
         "only bilinear mask",
         "only zero padding",
+        "void as class 0",
     }
     assert 0.0 <= data["miou_naive"] <= 1.0 and 0.0 <= data["miou_gpuaug"] <= 1.0
     assert data["miou_gpuaug"] == summary["runs"]["gpuaug"]["final_miou"]
@@ -48,3 +52,40 @@ def test_help_quotes_the_measured_time(capsys):
 
 def test_the_net_is_small():
     assert 40_000 < sum(p.numel() for p in example.SmallSegNet().parameters()) < 80_000
+
+
+def test_void_as_class_0_reaches_the_pipeline_without_void():
+    seen = []
+
+    def pipeline(images, masks, **kwargs):
+        seen.append((masks, kwargs))
+        return images, masks
+
+    stacked = torch.tensor([[[0, 255], [3, 255]]])
+    listed = [torch.tensor([[255, 1]]), torch.tensor([[2], [255]])]
+    buggy = example.void_as_background(pipeline)
+    buggy(None, stacked, seed=1)
+    buggy(None, listed, generator=None)
+    assert seen[0][0].tolist() == [[[0, 0], [3, 0]]] and seen[0][1] == {"seed": 1}
+    assert [m.tolist() for m in seen[1][0]] == [[[0, 1]], [[2], [0]]] and seen[1][1] == {"generator": None}
+    assert stacked.tolist() == [[[0, 255], [3, 255]]] and listed[0].tolist() == [[255, 1]]  # inputs untouched
+
+
+def test_a_few_steps_on_a_voc_folder(tmp_path):
+    root, _ = write_voc(tmp_path / "voc")  # train: 3 images of different sizes; val: 1; labels up to 20 and 255
+    out = tmp_path / "results.json"
+    args = ["--data", str(root), "--layout", "voc", "--steps", "3", "--batch", "2", "--size", "16"]
+    example.main(args + ["--eval-every", "3", "--ablate", "--device", "cpu", "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert set(data["runs"]) == {"gpuaug", "void as class 0"} and "miou_naive" not in data
+    assert data["classes"] == 21 and data["eval_split"] == "val" and "eval_note" not in data
+    assert data["data"] == str(root) and data["size"] == 16 and len(data["runs"]["gpuaug"]["loss"]) == 3
+    for run in data["runs"].values():
+        assert math.isfinite(run["final_miou"]) and 0.0 <= run["final_miou"] <= 1.0
+    assert data["miou_gpuaug"] == data["runs"]["gpuaug"]["final_miou"]
+    # Without the validation split it evaluates on the training split and says so.
+    (root / "ImageSets/Segmentation/val.txt").unlink()
+    example.main(["--data", str(root), "--steps", "1", "--size", "16", "--classes", "30", "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert data["eval_split"] == "train" and "no 'val' split" in data["eval_note"] and data["classes"] == 30
+    assert set(data["runs"]) == {"gpuaug"} and math.isfinite(data["miou_gpuaug"])
