@@ -349,8 +349,10 @@ class Compose:
         """
         batch = read_batch(images, masks, sizes)
         check_fill(self.fill, batch.channels)
+        label_source = None
         if batch.masks is not None and self._needs_labels():
             check_ignore_index(self.ignore_index, batch.masks.dtype)
+            label_source = batch.masks if batch.variable else from_padded(batch.masks, batch.sizes)
         draw = self._draw(batch.batch, batch.device, generator, seed, sample_ids)
         matrix = identity_matrix(batch.batch, draw.device)
         size = batch.in_size
@@ -358,9 +360,6 @@ class Compose:
             hw = _to_device(torch.tensor(batch.sizes, dtype=torch.float64), draw.device)
             size = Sizes(hw[:, 0], hw[:, 1], batch.sizes)
         records, varying = [], None
-        label_source = None
-        if batch.masks is not None:
-            label_source = batch.masks if batch.variable else from_padded(batch.masks, batch.sizes)
         for k, op in enumerate(self.ops):
             if isinstance(op, PixelOp):
                 records.append(OpRecord(type(op).__name__, op.sample(draw, batch.channels), op.config()))
