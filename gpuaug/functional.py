@@ -419,9 +419,10 @@ def _bilinear_ragged(
         value = _ragged_gather(source, table, row + col).float()
         return value.mul_(1.0 / 255.0) if source.dtype == torch.uint8 else value
 
-    top = tap(row0, x0) * (1.0 - wx) + tap(row0, x1) * wx
-    bottom = tap(row1, x0) * (1.0 - wx) + tap(row1, x1) * wx
-    out = top * (1.0 - wy) + bottom * wy
+    ux, uy = 1.0 - wx, 1.0 - wy
+    top = tap(row0, x0).mul_(ux).add_(tap(row0, x1).mul_(wx))
+    bottom = tap(row1, x0).mul_(ux).add_(tap(row1, x1).mul_(wx))
+    out = top.mul_(uy).add_(bottom.mul_(wy))
     fill_c = channel_values(fill, source.planes, px.device).view(1, -1, 1, 1)
     return out.masked_fill_(outside.unsqueeze(1), 0.0).add_(fill_c * outside.unsqueeze(1))
 
