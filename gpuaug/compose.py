@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import torch
 
@@ -349,8 +350,10 @@ class Compose:
         """
         batch = read_batch(images, masks, sizes)
         check_fill(self.fill, batch.channels)
-        if batch.masks is not None and self._needs_labels():
-            check_ignore_index(self.ignore_index, batch.masks.dtype)
+        label_source = None
+        if batch.mask_dtype is not None and self._needs_labels():
+            check_ignore_index(self.ignore_index, batch.mask_dtype)
+            label_source = batch.masks if batch.variable else from_padded(batch.masks, batch.sizes)
         draw = self._draw(batch.batch, batch.device, generator, seed, sample_ids)
         matrix = identity_matrix(batch.batch, draw.device)
         size = batch.in_size
@@ -358,9 +361,6 @@ class Compose:
             hw = _to_device(torch.tensor(batch.sizes, dtype=torch.float64), draw.device)
             size = Sizes(hw[:, 0], hw[:, 1], batch.sizes)
         records, varying = [], None
-        label_source = None
-        if batch.masks is not None:
-            label_source = batch.masks if batch.variable else from_padded(batch.masks, batch.sizes)
         for k, op in enumerate(self.ops):
             if isinstance(op, PixelOp):
                 records.append(OpRecord(type(op).__name__, op.sample(draw, batch.channels), op.config()))
@@ -611,8 +611,7 @@ class Batch:
     """A checked input batch: stacked, a list of samples of different sizes, or padded with ``sizes``.
 
     Attributes:
-        images: the stacked B×C×H×W tensor, or a :class:`Ragged` batch (list or ``sizes`` input).
-        masks: likewise (B×H×W / B×1×H×W, or Ragged), or None.
+        data: the images and masks as given (masks may be None).
         batch, channels: B and C.
         sizes: each sample's (h, w) on the host.
         in_size: (H, W) of a stacked or padded batch, None for a list.
@@ -620,8 +619,7 @@ class Batch:
         device: the data's device.
     """
 
-    images: torch.Tensor | Ragged
-    masks: torch.Tensor | Ragged | None
+    data: tuple
     batch: int
     channels: int
     sizes: tuple[tuple[int, int], ...]
@@ -629,10 +627,30 @@ class Batch:
     mask_dims: int
     device: torch.device
 
+    variable: bool
+
+    @cached_property
+    def images(self) -> torch.Tensor | Ragged:
+        """The images as the warps take them: the stacked tensor, or a :class:`Ragged` batch
+        (a list packed by one copy, a padded batch in place); built on first use."""
+        return self._warp_form(self.data[0], self.channels)
+
+    @cached_property
+    def masks(self) -> torch.Tensor | Ragged | None:
+        """The masks likewise (None without masks)."""
+        return None if self.data[1] is None else self._warp_form(self.data[1], 1)
+
     @property
-    def variable(self) -> bool:
-        """Whether the samples have sizes of their own (list or ``sizes`` input)."""
-        return isinstance(self.images, Ragged)
+    def mask_dtype(self) -> torch.dtype | None:
+        masks = self.data[1]
+        return None if masks is None else (masks[0] if isinstance(masks, (list, tuple)) else masks).dtype
+
+    def _warp_form(self, tensors, planes: int) -> torch.Tensor | Ragged:
+        if not self.variable:
+            return tensors
+        if isinstance(tensors, (list, tuple)):
+            return pack(tensors, planes)
+        return from_padded(tensors, self.sizes)
 
 
 def read_batch(images: object, masks: object = None, sizes: object = None) -> Batch:
@@ -648,10 +666,9 @@ def read_batch(images: object, masks: object = None, sizes: object = None) -> Ba
         check_pair(images, masks)
     mask_dims = 3 if masks is None else masks.dim()
     if sizes is None:
-        return Batch(images, masks, b, c, ((h, w),) * b, (h, w), mask_dims, images.device)
+        return Batch((images, masks), b, c, ((h, w),) * b, (h, w), mask_dims, images.device, False)
     valid = _read_sizes(sizes, b, (h, w))
-    ragged_masks = None if masks is None else from_padded(masks, valid)
-    return Batch(from_padded(images, valid), ragged_masks, b, c, valid, (h, w), mask_dims, images.device)
+    return Batch((images, masks), b, c, valid, (h, w), mask_dims, images.device, True)
 
 
 def _read_sizes(sizes: object, batch: int, padded: tuple[int, int]) -> tuple[tuple[int, int], ...]:
@@ -695,7 +712,7 @@ def _read_list(images: Sequence, masks: object) -> Batch:
                 f"got ({image.shape[0]}, {image.dtype}, {image.device})"
             )
     sizes = tuple((int(t.shape[-2]), int(t.shape[-1])) for t in images)
-    ragged_masks, mask_dims = None, 3
+    mask_dims = 3
     if masks is not None:
         if not isinstance(masks, (list, tuple)):
             raise TypeError(f"masks: expected a list of H×W masks like the images, got {type(masks).__name__}")
@@ -716,9 +733,7 @@ def _read_list(images: Sequence, masks: object) -> Batch:
                 )
             if mask.device != first.device:
                 raise ValueError(f"masks[{k}]: expected the images' device {first.device}, got {mask.device}")
-        ragged_masks = pack(masks, 1)
-    channels = first.shape[0]
-    return Batch(pack(images, channels), ragged_masks, len(images), channels, sizes, None, mask_dims, first.device)
+    return Batch((images, masks), len(images), first.shape[0], sizes, None, mask_dims, first.device, True)
 
 
 def _walk(ops):
@@ -770,8 +785,8 @@ def check_params(batch: Batch, params: object) -> None:
     if params.device != batch.device:
         raise ValueError(f"params: on {params.device}, images on {batch.device}; use params.to(images.device)")
     check_fill(params.fill, batch.channels)
-    if batch.masks is not None:
-        check_ignore_index(params.ignore_index, batch.masks.dtype)
+    if batch.mask_dtype is not None:
+        check_ignore_index(params.ignore_index, batch.mask_dtype)
 
 
 def apply_params(

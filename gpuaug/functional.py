@@ -380,19 +380,25 @@ def _nearest_torch(
     return labels.view(out_shape)
 
 
-def _ragged_offsets(source: Ragged, px: torch.Tensor, py: torch.Tensor):
-    """Per-sample (offset, plane stride) B×1×1 and the in-plane int64 offsets of floor(p)."""
-    table = source.table.view(-1, 5, 1, 1)
-    pixel = py.floor().long().mul_(table[:, 2]).add_(px.floor().long())
-    return table[:, 0], table[:, 1], pixel
+def _ragged_index(source: Ragged) -> tuple[torch.Tensor, torch.dtype]:
+    """The B×5 extent table as B×1×1 columns, in the narrowest index dtype the storage allows."""
+    dtype = torch.int32 if source.data.numel() < 2**31 else torch.int64
+    return source.table.to(dtype).view(-1, 5, 1, 1), dtype
+
+
+def _ragged_gather(source: Ragged, table: torch.Tensor, pixel: torch.Tensor) -> torch.Tensor:
+    """Every plane's value at in-sample offsets ``pixel`` (B×h×w): B×K×h×w, one index_select."""
+    b, h, w = pixel.shape
+    planes = torch.arange(source.planes, device=pixel.device, dtype=pixel.dtype).view(1, -1, 1) * table[:, 1]
+    index = (pixel + table[:, 0]).view(b, 1, -1) + planes
+    return source.data.reshape(-1).index_select(0, index.view(-1)).view(b, source.planes, h, w)
 
 
 def _nearest_ragged(source: Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill) -> torch.Tensor:
     """Labels of floor(p) of every plane of a variable-size batch (B×K×h×w); ``fill`` at ``outside``."""
-    base, plane, pixel = _ragged_offsets(source, px, py)
-    index = torch.stack([base + k * plane + pixel for k in range(source.planes)], dim=1)
-    labels = source.data.reshape(-1)[index]
-    return labels.masked_fill_(outside.unsqueeze(1), fill)
+    table, dtype = _ragged_index(source)
+    pixel = py.floor().to(dtype).mul_(table[:, 2]).add_(px.floor().to(dtype))
+    return _ragged_gather(source, table, pixel).masked_fill_(outside.unsqueeze(1), fill)
 
 
 def _bilinear_ragged(
@@ -400,27 +406,25 @@ def _bilinear_ragged(
 ) -> torch.Tensor:
     """Bilinear sample (float32 B×C×h×w) of a variable-size batch at p − 0.5, the taps as the
     kernels take them (``kernels.common.bilinear_taps``); ``fill`` at ``outside``."""
-    table = source.table.view(-1, 5, 1, 1)
+    table, dtype = _ragged_index(source)
     ix, iy = px - 0.5, py - 0.5
     x0f, y0f = ix.floor(), iy.floor()
     wx, wy = (ix - x0f).unsqueeze(1), (iy - y0f).unsqueeze(1)
-    x0, y0 = x0f.long(), y0f.long()
+    x0, y0 = x0f.to(dtype), y0f.to(dtype)
     x1 = torch.minimum(x0 + 1, table[:, 4] - 1)
     row0 = y0 * table[:, 2]
     row1 = torch.minimum(y0 + 1, table[:, 3] - 1) * table[:, 2]
-    planes = torch.arange(source.planes, device=px.device).view(1, -1, 1, 1) * table[:, 1].unsqueeze(1)
-    base = table[:, 0].unsqueeze(1) + planes  # B×C×1×1
-    flat = source.data.reshape(-1)
 
     def tap(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
-        value = flat[base + (row + col).unsqueeze(1)].float()
+        value = _ragged_gather(source, table, row + col).float()
         return value.mul_(1.0 / 255.0) if source.dtype == torch.uint8 else value
 
-    top = tap(row0, x0) * (1.0 - wx) + tap(row0, x1) * wx
-    bottom = tap(row1, x0) * (1.0 - wx) + tap(row1, x1) * wx
-    out = top * (1.0 - wy) + bottom * wy
+    ux, uy = 1.0 - wx, 1.0 - wy
+    top = tap(row0, x0).mul_(ux).add_(tap(row0, x1).mul_(wx))
+    bottom = tap(row1, x0).mul_(ux).add_(tap(row1, x1).mul_(wx))
+    out = top.mul_(uy).add_(bottom.mul_(wy))
     fill_c = channel_values(fill, source.planes, px.device).view(1, -1, 1, 1)
-    return torch.where(outside.unsqueeze(1), fill_c, out).contiguous()
+    return out.masked_fill_(outside.unsqueeze(1), 0.0).add_(fill_c * outside.unsqueeze(1))
 
 
 def _bilinear_torch(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, fill: tuple[float, ...]) -> torch.Tensor:

@@ -120,3 +120,45 @@ def test_seeded_draws_agree_across_devices():
     for a, b in zip(on_cuda.ops, on_cpu.ops, strict=True):
         for name in a.draws:
             torch.testing.assert_close(a.draws[name].cpu(), b.draws[name], atol=1e-6, rtol=1e-6)
+
+
+ADE = [
+    gpuaug.RandomResize((96, 384), ratio_range=(0.5, 2.0)),
+    gpuaug.RandomCrop(96, pad_if_needed=True, cat_max_ratio=0.75),
+    gpuaug.RandomHorizontalFlip(),
+    gpuaug.ColorJitter(0.2, 0.3, 0.3, 0.05),
+    gpuaug.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+]
+
+
+def cuda_list(sizes=((96, 128), (128, 96), (70, 94), (144, 192), (33, 250))):
+    g = torch.Generator("cuda").manual_seed(0)
+    images = [torch.randint(0, 256, (3, h, w), device="cuda", generator=g, dtype=torch.uint8) for h, w in sizes]
+    masks = [torch.randint(0, 6, (h, w), device="cuda", generator=g) for h, w in sizes]
+    return images, masks
+
+
+def test_variable_size_lists_match_torch_and_reference():
+    images, masks = cuda_list()
+    triton = gpuaug.Compose(ADE, backend="triton")
+    params = triton.sample(images, torch.Generator("cuda").manual_seed(2), masks=masks)
+    t_images, t_masks = triton.apply(images, masks, params)
+    p_images, p_masks = gpuaug.Compose(ADE, backend="torch").apply(images, masks, params)
+    r_images, r_masks = reference.apply(images, masks, params)
+    assert torch.equal(t_masks, p_masks) and torch.equal(t_masks.cpu(), r_masks)
+    torch.testing.assert_close(t_images, p_images, atol=1e-4, rtol=0)
+    torch.testing.assert_close(t_images.cpu(), r_images, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+def test_variable_size_lists_never_sync(backend):
+    images, masks = cuda_list()
+    aug = gpuaug.Compose(ADE, backend=backend)
+    aug(images, masks, seed=0)  # warm-up: compile, allocate
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        aug(images, masks, seed=1)
+        aug(images, masks, generator=torch.Generator("cuda").manual_seed(1))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
