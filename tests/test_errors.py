@@ -1370,6 +1370,16 @@ JITTER = gpuaug.Compose([gpuaug.RandomHorizontalFlip(), gpuaug.ColorJitter(0.2, 
             lambda: peers.albumentations_pipeline(8),
             r"gpuaug.peers.albumentations_pipeline needs albumentations: pip install 'gpuaug\[bench\]'",
         ),
+        (
+            ("kornia", "kornia.augmentation"),
+            lambda: peers.kornia_ade20k_pipeline(8),
+            r"gpuaug.peers.kornia_ade20k_pipeline needs kornia: pip install 'gpuaug\[kornia\]'",
+        ),
+        (
+            ("albumentations",),
+            lambda: peers.albumentations_ade20k_pipeline(8),
+            r"gpuaug.peers.albumentations_ade20k_pipeline needs albumentations: pip install 'gpuaug\[bench\]'",
+        ),
     ],
 )
 def test_missing_optional_dependency_names_the_extra(monkeypatch, modules, call, match):

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gpuaug
-from gpuaug import _hash, reference
+from gpuaug import _hash, audit, reference
 from gpuaug.transforms import geometric
 from gpuaug.transforms.base import Draw
 
@@ -383,3 +383,26 @@ def test_errors(call, error, match):
     images, masks = coordinate_batch(SIZES)
     with pytest.raises(error, match=match):
         call(gpuaug.Compose([gpuaug.CenterCrop(4)]), images, masks)
+
+
+def test_the_ade20k_recipe_of_the_peers_takes_lists():
+    """gpuaug.peers' ADE20K recipe, for gpuaug and each peer: lists in, one stacked batch out, masks' dtype and layout
+    kept, gpuaug's geometric part exact under the audit."""
+    peers = pytest.importorskip("gpuaug.peers")
+    generator = torch.Generator().manual_seed(0)
+    images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=generator) for h, w in SIZES]
+    masks = [torch.randint(0, 4, (h, w), generator=generator).to(torch.int32) for h, w in SIZES]
+    aug = gpuaug.Compose(peers.ade20k_ops(16), ignore_index=255)
+    runs = {
+        "gpuaug": lambda i, m: aug(i, m, generator=generator),
+        "kornia": peers.kornia_ade20k_pipeline(16),
+        "albumentations": peers.albumentations_ade20k_pipeline(16),
+    }
+    for name, fn in runs.items():
+        out, out_masks = fn(images, masks)
+        assert out.shape == (4, 3, 16, 16) and out.dtype == torch.float32, name
+        assert out_masks.shape == (4, 16, 16) and out_masks.dtype == torch.int32, name
+        out, out_masks = fn(images, [m[None] for m in masks])  # 1×H×W masks come back B×1×h×w
+        assert out_masks.shape == (4, 1, 16, 16), name
+    geometric = gpuaug.Compose(peers.ade20k_ops(48, full=False))
+    assert audit.check_pair(lambda i, m: geometric(i, m, generator=generator), (64, 64), batch_size=4).ok
