@@ -33,8 +33,6 @@ from gpuaug._checks import check_int, check_size
 __all__ = ["AuditReport", "check_pair", "format_table", "load_pipeline", "main"]
 
 PairFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-#: A variable-size batch: B tensors of sizes of their own (or, as output, a stacked tensor).
-Samples = torch.Tensor | list[torch.Tensor]
 
 #: Float tolerance on the half-pixel alignment bound.
 ALIGNMENT_TOLERANCE = 1e-3

@@ -189,7 +189,8 @@ def measure_alignment_list(
             mask and image sizes differ.
     """
     if not len(images) == len(masks) == len(sizes):
-        raise ValueError(f"masks: expected {len(sizes)} images and masks, got {len(images)} and {len(masks)}")
+        n = len(sizes)
+        raise ValueError(f"masks: expected {n} images and {n} masks (one per size), got {len(images)} and {len(masks)}")
     columns, labels, expected = [], [], []
     for k, (image, mask) in enumerate(zip(images, masks, strict=True)):
         if image.shape[0] < 4 or mask.numel() != image[0].numel():

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import gpuaug
-from gpuaug import audit, backends, metrics, peers, reference, viz
+from gpuaug import audit, backends, metrics, peers, probe, reference, viz
 from gpuaug.functional import warp_image, warp_mask
 
 AUG = gpuaug.Compose([gpuaug.RandomHorizontalFlip()])
@@ -1264,6 +1264,12 @@ TOOLS = [
         lambda: audit.check_pair(lambda images, masks: (images, masks[::-1]), image_size=[(4, 5), (6, 7)]),
         ValueError,
         r"masks\[0\]: expected a 4×h×w image and an h×w mask, got \(4, 4, 5\) and \(6, 7\)",
+    ),
+    case(
+        "probe-list-lengths",
+        lambda: probe.measure_alignment_list([torch.zeros(4, 2, 2)], [], [(2, 2)]),
+        ValueError,
+        r"masks: expected 1 images and 1 masks \(one per size\), got 1 and 0",
     ),
     case(
         "audit-returns-images",
