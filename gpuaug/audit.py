@@ -4,12 +4,16 @@
 in pixels and counts, whether image and mask stayed aligned, whether labels were invented,
 whether pixels from outside the image kept ``ignore_index`` and whether the mask dtype
 survived. It works for gpuaug, for peers (kornia, albumentations, wrapped), and for a
-user's own code, on CPU or CUDA, including pipelines that change the output size.
+user's own code, on CPU or CUDA, including pipelines that change the output size. With
+``image_size`` a list of (h, w) sizes it audits a variable-size pair transform
+``fn(images_list, masks_list)`` sample by sample, and also counts pixels that show another
+sample's image or labels.
 
 ``python -m gpuaug audit`` runs it on the naive pipeline with each classic bug, on gpuaug,
 and on kornia / albumentations when they are installed, and prints the table;
 ``python -m gpuaug audit --pipeline module:function`` audits your own pair transform
-instead and exits non-zero when it is not ok.
+instead and exits non-zero when it is not ok; ``--sizes 23x31,40x17,...`` audits on lists
+of samples of those sizes.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import argparse
 import importlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -52,6 +56,10 @@ class AuditReport:
         mask_dtype: the output mask dtype, as text.
         per_sample: whether the samples of the batch (identical inputs) came out different.
         inside_pixels: how many pixels the alignment was measured on.
+        foreign_pixels: for a variable-size audit, pixels of sample k whose label is not a
+            source pixel of sample k (another sample's, or none) or whose image was sampled
+            from another sample; None for a stacked audit, whose identical samples cannot
+            show it.
     """
 
     alignment_px: tuple[float, float]
@@ -62,13 +70,16 @@ class AuditReport:
     mask_dtype: str
     per_sample: bool
     inside_pixels: int
+    foreign_pixels: int | None = None
 
     @property
     def ok(self) -> bool:
-        """Aligned within half a pixel, unbiased, ignore kept outside, no new labels, dtype kept."""
+        """Aligned within half a pixel, unbiased, ignore kept outside, no new labels, dtype kept,
+        and (variable-size audits) no pixel from another sample."""
         aligned = all(a <= 0.5 + ALIGNMENT_TOLERANCE for a in self.alignment_px)
         unbiased = all(abs(m) <= MAX_MEAN_OFFSET for m in self.mean_offset_px)
-        return aligned and unbiased and self.outside_not_ignore == 0 and self.new_labels == 0 and self.dtype_kept
+        labels_kept = self.outside_not_ignore == 0 and self.new_labels == 0 and self.foreign_pixels in (None, 0)
+        return aligned and unbiased and labels_kept and self.dtype_kept
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field and ``ok`` (NaN becomes None)."""
@@ -89,6 +100,8 @@ class AuditReport:
             ("per-sample params", "yes" if self.per_sample else "no", ""),
             ("pixels measured", str(self.inside_pixels), ""),
         ]
+        if self.foreign_pixels is not None:
+            rows.insert(4, ("from another sample (pixels)", str(self.foreign_pixels), "0"))
         width = max(len(r[0]) for r in rows)
         lines = [f"{name.ljust(width)}  {value:<16} {want}".rstrip() for name, value, want in rows]
         return "\n".join(lines + [f"{'ok'.ljust(width)}  {'yes' if self.ok else 'NO'}"])
@@ -96,8 +109,8 @@ class AuditReport:
 
 def check_pair(
     fn: PairFn,
-    image_size: tuple[int, int] = (64, 64),
-    batch_size: int = 8,
+    image_size: int | tuple[int, int] | Sequence[tuple[int, int]] = (64, 64),
+    batch_size: int | None = None,
     ignore_index: int = 255,
     seed: int = 0,
     *,
@@ -105,25 +118,54 @@ def check_pair(
 ) -> AuditReport:
     """Audit the pair transform ``fn(images, masks) -> (images, masks)``.
 
-    ``fn`` receives float32 images B×3×H×W (column, row and validity channels) and int64
-    masks B×1×H×W (label y·W + x, skipping ``ignore_index``), then a second batch with a few
-    sparse labels, and should treat them like any training batch with image fill 0. The
-    global torch seed is set to ``seed`` before each call, so an ``fn`` that uses the
-    global RNG is audited reproducibly.
+    With ``image_size`` an int or an (H, W) pair, ``fn`` receives a stacked batch: float32
+    images B×3×H×W (column, row and validity channels) and int64 masks B×1×H×W (label
+    y·W + x, skipping ``ignore_index``), then a second batch with a few sparse labels.
+
+    With ``image_size`` a list of (h, w) pairs, one per sample, ``fn`` receives lists:
+    B float32 images 4×Hₖ×Wₖ (a fourth channel holds the sample index k) and B int64 masks
+    Hₖ×Wₖ labelled by the pixel's index in the whole batch (see
+    :func:`gpuaug.probe.coordinate_probe_list`), then sparse labels of the same sizes, then a
+    list of B samples all of the first size (to see per-sample params on identical inputs).
+    It may return a stacked pair (B×C×h×w images, B×h×w or B×1×h×w masks) or lists of B
+    per-sample tensors. Each sample is measured against its own source, decoded with its own
+    width, and :attr:`AuditReport.foreign_pixels` counts pixels from another sample.
+
+    ``fn`` should treat the probes like any training batch with image fill 0. The global
+    torch seed is set to ``seed`` before each call, so an ``fn`` that uses the global RNG is
+    audited reproducibly.
 
     Args:
         fn: the pair transform under audit.
-        image_size: (H, W) of the probes.
-        batch_size: samples per probe batch (>= 2 to see per-sample params).
+        image_size: (H, W) of a stacked probe (an int for a square), or a list of (h, w)
+            pairs, one per sample, for a variable-size probe.
+        batch_size: samples per stacked probe batch (>= 2 to see per-sample params; 8 when
+            None). With a list of sizes the batch has one sample per size: leave it None or
+            give that length.
         ignore_index: the value ``fn`` should write outside the image.
         seed: the torch seed set before each call.
         device: where the probes are made (CPU by default).
+
+    Raises:
+        TypeError: ``fn`` not callable, or returning something other than an (images, masks)
+            pair of tensors (or, for list probes, of B-tensor lists).
+        ValueError: a bad ``image_size`` or ``batch_size``, or a ``batch_size`` that is not
+            the length of the ``image_size`` list.
     """
     if not callable(fn):
         raise TypeError(f"fn: expected a callable fn(images, masks) -> (images, masks), got {type(fn).__name__}")
-    height, width = check_size(image_size, "image_size")
-    if check_int(batch_size, "batch_size") < 1:
+    if batch_size is not None and check_int(batch_size, "batch_size") < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size}")
+    sizes = _read_sizes(image_size)
+    if sizes is not None:
+        if batch_size is not None and batch_size != len(sizes):
+            raise ValueError(
+                f"batch_size: image_size lists {len(sizes)} sizes, one per sample, so the batch has {len(sizes)} "
+                f"samples; got batch_size={batch_size} (leave it out)"
+            )
+        return _check_list(fn, sizes, ignore_index, seed, device)
+    batch_size = 8 if batch_size is None else batch_size
+    height, width = check_size(image_size, "image_size")
     images, masks = probe.coordinate_probe(batch_size, height, width, ignore_index, device)
     torch.manual_seed(seed)
     out_images, out_masks = _call(fn, images, masks)
@@ -143,6 +185,51 @@ def check_pair(
     )
 
 
+def _read_sizes(image_size: object) -> list[tuple[int, int]] | None:
+    """``image_size`` as a list of per-sample (h, w) when it is a sequence of pairs; None for one size."""
+    pairs = isinstance(image_size, Sequence) and not isinstance(image_size, str)
+    if not (pairs and any(isinstance(v, Sequence) and not isinstance(v, str) for v in image_size)):
+        return None  # one size: check_size reads it
+    sizes = []
+    for k, size in enumerate(image_size):
+        if not (isinstance(size, Sequence) and len(size) == 2):
+            raise TypeError(f"image_size[{k}]: expected an (h, w) pair in a list of sizes, got {size!r}")
+        sizes.append(check_size(size, f"image_size[{k}]"))
+    return sizes
+
+
+def _check_list(
+    fn: PairFn, sizes: list[tuple[int, int]], ignore_index: int, seed: int, device: torch.device | str | None
+) -> AuditReport:
+    """:func:`check_pair` on list probes of per-sample ``sizes``."""
+    images, masks = probe.coordinate_probe_list(sizes, ignore_index, device)
+    torch.manual_seed(seed)
+    out_images, out_masks = _call_list(fn, images, masks)
+    metrics = probe.measure_alignment_list(out_images, out_masks, sizes, ignore_index)
+    sparse_images, sparse_masks = probe.label_probe_list(sizes, device=device)
+    torch.manual_seed(seed)
+    _, sparse_out = _call_list(fn, sparse_images, sparse_masks)
+    same_images, same_masks = probe.coordinate_probe_list([sizes[0]] * len(sizes), ignore_index, device)
+    torch.manual_seed(seed)
+    same_out, _ = _call_list(fn, same_images, same_masks)
+    dtypes = sorted({str(m.dtype).removeprefix("torch.") for m in out_masks})
+    return AuditReport(
+        alignment_px=metrics["alignment_px"],
+        mean_offset_px=metrics["mean_offset_px"],
+        outside_not_ignore=metrics["outside_not_ignore"],
+        new_labels=probe.count_new_labels(_flat(sparse_masks), _flat(sparse_out), ignore_index),
+        dtype_kept=all(m.dtype == torch.int64 for m in out_masks),
+        mask_dtype=", ".join(dtypes),
+        per_sample=probe.varies_across_batch([image[:3] for image in same_out]),  # the sample channel differs
+        inside_pixels=metrics["inside_pixels"],
+        foreign_pixels=metrics["foreign_pixels"],
+    )
+
+
+def _flat(samples: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in samples])
+
+
 def _call(fn: PairFn, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``fn(images, masks)``, checked to be an (images, masks) pair of tensors."""
     out = fn(images, masks)
@@ -151,9 +238,35 @@ def _call(fn: PairFn, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.
     return out[0], out[1]
 
 
+def _call_list(
+    fn: PairFn, images: list[torch.Tensor], masks: list[torch.Tensor]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """``fn(images, masks)`` on lists, its output as two lists of B per-sample tensors; each output
+    may be stacked (B×...) or a list of B tensors."""
+    out = fn(images, masks)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"fn: expected fn(images, masks) to return (images, masks), got {type(out).__name__}")
+    samples = []
+    for name, value in zip(("images", "masks"), out, strict=True):
+        if isinstance(value, torch.Tensor):
+            value = list(value)
+        elif not (isinstance(value, (tuple, list)) and all(isinstance(t, torch.Tensor) for t in value)):
+            raise TypeError(f"fn: expected its {name} to be a tensor or a list of tensors, got {type(value).__name__}")
+        if len(value) != len(images):
+            raise ValueError(f"fn: returned {len(value)} {name} for a batch of {len(images)} samples")
+        samples.append(list(value))
+    return samples[0], samples[1]
+
+
 def format_table(reports: dict[str, AuditReport], extra: dict[str, dict[str, str]] | None = None) -> str:
-    """Side-by-side table of named reports; ``extra`` adds columns (column → name → cell)."""
-    extra = extra or {}
+    """Side-by-side table of named reports; ``extra`` adds columns (column → name → cell).
+
+    Variable-size reports (``foreign_pixels`` not None) add a "from another sample" column.
+    """
+    extra = dict(extra or {})
+    if any(r.foreign_pixels is not None for r in reports.values()):
+        foreign = {name: "-" if r.foreign_pixels is None else str(r.foreign_pixels) for name, r in reports.items()}
+        extra = {"from another sample": foreign, **extra}
     header = [
         "pipeline",
         "align err px (x, y)",
@@ -247,32 +360,68 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
     parser.add_argument("--size", type=int, default=48, help="output size of the audited chain (default 48)")
-    parser.add_argument("--image-size", type=int, default=64, help="probe image size (default 64)")
-    parser.add_argument("--batch", type=int, default=8, help="probe batch size (default 8)")
+    probe_size = parser.add_mutually_exclusive_group()
+    probe_size.add_argument("--image-size", type=int, default=64, help="probe image size (default 64)")
+    probe_size.add_argument(
+        "--sizes",
+        type=_parse_sizes,
+        metavar="HxW,HxW,...",
+        help="audit on a variable-size batch instead: lists of one probe per size, e.g. 23x31,40x17,9x50, passed "
+        "as fn(images_list, masks_list); the batch has one sample per size. Of the built-in pipelines only "
+        "gpuaug takes lists",
+    )
+    parser.add_argument("--batch", type=int, help="probe batch size (default 8; with --sizes, the number of sizes)")
     parser.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (peers that cannot run there are skipped)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    size = (args.image_size, args.image_size)
+    if args.sizes is not None:
+        if args.batch is not None and args.batch != len(args.sizes):
+            parser.error(f"--batch: --sizes gives {len(args.sizes)} samples, got --batch {args.batch}")
+        size, batch = args.sizes, None
+        probes = f"{len(args.sizes)} samples " + ",".join(f"{h}x{w}" for h, w in args.sizes)
+    else:
+        size, batch = (args.image_size, args.image_size), 8 if args.batch is None else args.batch
+        probes = f"{batch}x{args.image_size}x{args.image_size}"
     if args.pipeline is not None:
         try:
             fn = load_pipeline(args.pipeline)
         except ValueError as exc:
             parser.error(str(exc))
-        report = check_pair(fn, size, args.batch, seed=args.seed, device=device)
-        print(f"gpuaug audit of {args.pipeline}: probes {args.batch}x{size[0]}x{size[1]} on {device}, ignore_index=255")
+        report = check_pair(fn, size, batch, seed=args.seed, device=device)
+        print(f"gpuaug audit of {args.pipeline}: probes {probes} on {device}, ignore_index=255")
         print(report)
         _write_json(args.json, {args.pipeline: report})
         return 0 if report.ok else 1
+    if args.sizes is not None:
+        from gpuaug import peers
+        from gpuaug.compose import Compose
+
+        pipelines: dict[str, PairFn] = {"gpuaug": Compose(peers.gpuaug_ops(args.size))}
+    else:
+        pipelines = default_pipelines(args.size)
     reports = {}
-    for name, fn in default_pipelines(args.size).items():
+    for name, fn in pipelines.items():
         if name == "albumentations" and device.type != "cpu":
             continue
-        reports[name] = check_pair(fn, size, args.batch, seed=args.seed, device=device)
-    print(f"gpuaug audit: probes {args.batch}x{args.image_size}x{args.image_size} on {device}, ignore_index=255")
+        reports[name] = check_pair(fn, size, batch, seed=args.seed, device=device)
+    print(f"gpuaug audit: probes {probes} on {device}, ignore_index=255")
     print(format_table(reports))
     _write_json(args.json, reports)
     return 0
+
+
+def _parse_sizes(text: str) -> list[tuple[int, int]]:
+    """``--sizes`` text ``23x31,40x17`` as [(23, 31), (40, 17)]."""
+    sizes = []
+    for part in text.split(","):
+        h, sep, w = part.strip().lower().partition("x")
+        if not (sep and h.isdigit() and w.isdigit() and int(h) > 0 and int(w) > 0):
+            raise argparse.ArgumentTypeError(
+                f"expected positive HxW sizes separated by commas (e.g. 23x31,40x17), got {part.strip()!r} in {text!r}"
+            )
+        sizes.append((int(h), int(w)))
+    return sizes
 
 
 def _write_json(path: str | None, reports: dict[str, AuditReport]) -> None:

@@ -479,7 +479,7 @@ class Compose:
             targets: more per-sample data through the same matrix (:mod:`gpuaug.targets`): a
                 dict name → integer label map, float dense map, :class:`gpuaug.Target` or
                 :class:`gpuaug.Points`. Targets are data, not params: replay passes them again.
-                Stacked batches only.
+                With a list of images, maps are lists of per-sample maps.
             sizes: the valid (h, w) of each sample of a padded batch (see :meth:`__call__`).
 
         Returns:
@@ -809,9 +809,7 @@ def apply_params(
     check_params(batch, params)
     specs = None
     if targets is not None:
-        if batch.variable:
-            raise ValueError("targets: not supported with samples of different sizes (a list, or sizes=) yet")
-        specs = check_targets(targets, images, params.ignore_index, params.padding_mode, params.mask_padding)
+        specs = check_targets(targets, batch, params.ignore_index, params.padding_mode, params.mask_padding)
     planes = [spec.planes for _, spec in specs or () if spec.planes is not None]
     resolved = backends.resolve(backend, batch.device)
     pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
@@ -845,7 +843,10 @@ def apply_params(
         if spec.points is not None:
             outs[name] = map_points(spec.points, params.matrix, params.out_size)
         else:
-            outs[name] = next(maps).contiguous()
+            warped = next(maps)
+            if batch.variable:  # warped from a Ragged batch: B×K×h×w
+                warped = warped.reshape((batch.batch, *spec.layout, *params.out_size))
+            outs[name] = warped.contiguous()
     return out, labels, outs
 
 

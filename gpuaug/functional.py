@@ -208,11 +208,14 @@ def _warp_planes_triton(
     h, w = out_size
     for (bilinear, dtype, padding), members in groups.items():
         if isinstance(planes[members[0]].tensor, Ragged):
-            (i,) = members  # a variable-size batch has its mask as its only map
-            fill = _to_device(torch.tensor(planes[i].fill, dtype=dtype), matrix.device)
-            outs[i] = gather_nearest(
-                planes[i].tensor, matrix, out_size, fill, perspective, PADDING_MODES.index(padding)
-            )
+            for i in members:  # per-sample extents differ from map to map: one launch each
+                source, mode = planes[i].tensor, PADDING_MODES.index(padding)
+                if bilinear:
+                    fill = channel_values(planes[i].fill, source.planes, matrix.device)
+                    outs[i] = warp_bilinear(source, matrix, out_size, fill, perspective, mode, out_dtype=dtype)
+                else:
+                    fill = _to_device(torch.tensor(planes[i].fill, dtype=dtype), matrix.device)
+                    outs[i] = gather_nearest(source, matrix, out_size, fill, perspective, mode)
             continue
         tensors = [planes[i].tensor for i in members]
         b, height, width = tensors[0].shape[0], tensors[0].shape[-2], tensors[0].shape[-1]
@@ -293,7 +296,10 @@ def _warp_torch(
     outs = []
     for p in planes:
         px, py, outside = point(p.padding)
-        if ragged:
+        if ragged and p.bilinear:
+            fills = (float(p.fill[0]),)
+            out = _bilinear_ragged(p.tensor, px, py, outside, fills).to(p.tensor.dtype)
+        elif ragged:
             out = _nearest_ragged(p.tensor, px, py, outside, p.fill[0])
         elif p.bilinear:
             out = _bilinear_torch(p.tensor, px, py, tuple(float(v) for v in p.fill)).to(p.tensor.dtype)

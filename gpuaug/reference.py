@@ -69,11 +69,9 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     check_params(batch, params)
     specs = None
     if targets is not None:
-        if batch.variable:
-            raise ValueError("targets: not supported with samples of different sizes (a list, or sizes=) yet")
         if isinstance(targets, Mapping):
             targets = {k: _to_cpu(v) for k, v in targets.items()}
-        specs = check_targets(targets, images, params.ignore_index, params.padding_mode, params.mask_padding)
+        specs = check_targets(targets, batch, params.ignore_index, params.padding_mode, params.mask_padding)
     b, c = batch.batch, batch.channels
     h, w = params.out_size
     # Each sample on its own: C×hᵢ×wᵢ images and hᵢ×wᵢ masks, however the batch came.
@@ -87,9 +85,8 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     maps = {}
     for name, spec in specs or ():
         if spec.planes is not None:
-            t = spec.planes.tensor
-            planes = t.shape[1] if t.dim() == 4 else 1
-            maps[name] = torch.empty((b, planes, h, w), dtype=t.dtype)
+            dtype = spec.planes.tensor.dtype
+            maps[name] = torch.empty((b, math.prod(spec.layout), h, w), dtype=dtype)
     pixel_ops = [r for r in params.ops if r.config is not None or r.children]
     for k in range(b):
         source = sources[k]
@@ -115,7 +112,7 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
             if spec.planes is not None:
                 planes = spec.planes
                 where = mask_inside if spec.labels else image_inside
-                maps[name][k] = _target_sample(planes, k, sx, sy, where)
+                maps[name][k] = _target_sample(planes, _sample(spec.source, k, batch.sizes[k]), sx, sy, where)
     out_images = out_images.to(params.out_dtype)
     out_masks = None if masks is None else out_masks.reshape((b, h, w) if batch.mask_dims == 3 else (b, 1, h, w))
     if specs is None:
@@ -125,8 +122,7 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
         if spec.points is not None:
             outs[name] = _points(spec.points, params.matrix, (h, w))
         else:
-            shape = spec.planes.tensor.shape
-            outs[name] = maps[name].reshape(shape[:-2] + (h, w))
+            outs[name] = maps[name].reshape((b, *spec.layout, h, w))
     return out_images, out_masks, outs
 
 
@@ -148,10 +144,11 @@ def _to_cpu(value):
     return value
 
 
-def _target_sample(planes, k: int, sx, sy, inside) -> torch.Tensor:
-    """Sample ``k`` of one target's maps: K×h×w, each plane with the target's fill."""
-    tensor = planes.tensor
-    maps = tensor[k].reshape(-1, tensor.shape[-2], tensor.shape[-1])
+def _target_sample(planes, sample: torch.Tensor, sx, sy, inside) -> torch.Tensor:
+    """One sample's maps of one target (``sample``: its (K×)H×W maps): K×h×w, each plane
+    with the target's fill."""
+    tensor = sample
+    maps = tensor.reshape(-1, tensor.shape[-2], tensor.shape[-1])
     fill = planes.fill[0]
     if planes.bilinear:
         fills = torch.full((maps.shape[0],), float(fill), dtype=torch.float32)

@@ -11,6 +11,10 @@
 - a :class:`Target`, which overrides either default;
 - a :class:`Points`, B×N×2 pixel coordinates mapped source → output.
 
+With samples of different sizes, a map is a list of B per-sample tensors (Hᵢ×Wᵢ or
+K×Hᵢ×Wᵢ, matching the images of a list), or a padded tensor like the images with ``sizes=``;
+each is read within its sample's own extent, and comes back stacked.
+
 Targets are data, not params: :class:`gpuaug.Params` is the same with or without them.
 """
 
@@ -24,6 +28,7 @@ import torch
 
 from gpuaug._checks import MASK_DTYPES, check_int
 from gpuaug.functional import Planes
+from gpuaug.ragged import from_padded, pack
 
 __all__ = ["Target", "Points", "INTERPOLATIONS"]
 
@@ -94,37 +99,70 @@ class Spec:
     points: torch.Tensor | None = None
     #: Integer maps follow ``mask_padding``, float maps ``padding_mode``.
     labels: bool = True
+    #: The map as given (a tensor, or a list of per-sample tensors).
+    source: object = None
+    #: Output dims between B and h×w: () for B×h×w, (K,) for B×K×h×w.
+    layout: tuple[int, ...] = ()
 
 
 def check_targets(
-    targets: object, images: torch.Tensor, ignore_index: int, padding_mode: str, mask_padding: str
+    targets: object, batch, ignore_index: int, padding_mode: str, mask_padding: str
 ) -> list[tuple[object, Spec]]:
-    """Check ``targets`` against the image batch and return (name, spec) pairs in the dict's order."""
+    """Check ``targets`` against the batch (:func:`gpuaug.compose.read_batch`) and return
+    (name, spec) pairs in the dict's order."""
     if not isinstance(targets, Mapping):
         raise TypeError(
             f"targets: expected a dict name → tensor, gpuaug.Target or gpuaug.Points, got {type(targets).__name__}"
         )
-    b, _, h, w = images.shape
     label_padding = padding_mode if mask_padding == "same" else "constant"
+    listed = batch.in_size is None  # a list of images: maps are lists too
     specs = []
     for name, value in targets.items():
         key = f"targets[{name!r}]"
         if isinstance(value, Points):
-            specs.append((name, Spec(key, points=_check_points(value.xy, key, b, images.device))))
+            specs.append((name, Spec(key, points=_check_points(value.xy, key, batch.batch, batch.device))))
             continue
         if isinstance(value, Target):
             tensor, interpolation, fill = value.tensor, value.interpolation, value.fill
-        elif isinstance(value, torch.Tensor):
+        elif isinstance(value, torch.Tensor) or isinstance(value, (list, tuple)) and listed:
             tensor, interpolation, fill = value, None, None
         else:
             raise TypeError(f"{key}: expected a tensor, gpuaug.Target or gpuaug.Points, got {type(value).__name__}")
-        labels = _check_map(tensor, key, (b, h, w), images.device)
-        interpolation = _check_interpolation(interpolation, tensor.dtype, key, labels)
-        fill = _check_fill(fill, tensor.dtype, key, labels, ignore_index)
+        if listed:
+            labels, dtype, layout = _check_list(tensor, key, batch)
+            warped = pack(tensor, layout[0] if layout else 1)
+        else:
+            labels = _check_map(tensor, key, (batch.batch, *batch.in_size), batch.device)
+            dtype, layout = tensor.dtype, tuple(tensor.shape[1:-2])
+            warped = from_padded(tensor, batch.sizes) if batch.variable else tensor
+        interpolation = _check_interpolation(interpolation, dtype, key, labels)
+        fill = _check_fill(fill, dtype, key, labels, ignore_index)
         padding = label_padding if labels else padding_mode
-        planes = Planes(tensor, (fill,), interpolation == "bilinear", padding)
-        specs.append((name, Spec(key, planes=planes, labels=labels)))
+        planes = Planes(warped, (fill,), interpolation == "bilinear", padding)
+        specs.append((name, Spec(key, planes=planes, labels=labels, source=tensor, layout=layout)))
     return specs
+
+
+def _check_list(tensors: object, key: str, batch) -> tuple[bool, torch.dtype, tuple[int, ...]]:
+    """Check a list of per-sample maps against a list of images: (labels, dtype, layout)."""
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(
+            f"{key}: expected a list of {batch.batch} per-sample maps like the images, got {type(tensors).__name__}"
+        )
+    if len(tensors) != batch.batch:
+        raise ValueError(f"{key}: expected {batch.batch} maps (one per image), got {len(tensors)}")
+    first = tensors[0]
+    if not isinstance(first, torch.Tensor):
+        raise TypeError(f"{key}[0]: expected a torch.Tensor, got {type(first).__name__}")
+    layout = tuple(first.shape[:-2])
+    for k, (t, size) in enumerate(zip(tensors, batch.sizes, strict=True)):
+        item = f"{key}[{k}]"
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{item}: expected a torch.Tensor, got {type(t).__name__}")
+        labels = _check_map(t.unsqueeze(0), item, (1, *size), batch.device)
+        if t.dtype != first.dtype or tuple(t.shape[:-2]) != layout:
+            raise ValueError(f"{item}: every map must have {key}[0]'s dtype and planes, got {tuple(t.shape)} {t.dtype}")
+    return labels, first.dtype, layout
 
 
 def _check_map(tensor: object, key: str, size: tuple[int, int, int], device: torch.device) -> bool:

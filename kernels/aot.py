@@ -227,7 +227,8 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
         # float maps gathered by nearest; with and without perspective, every padding mode.
         for perspective in (False, True):
             for mode in PADDING_MODES:
-                aug = gpuaug.Compose(warps[perspective], backend="triton", padding_mode=mode, mask_padding="same")
+                ops = [*warps[perspective][:1], gpuaug.CenterCrop(20)]
+                aug = gpuaug.Compose(ops, backend="triton", padding_mode=mode, mask_padding="same")
                 targets = {f"labels {d}": Target(zeros(2, 2, 48, 64, dtype=d), fill=0) for d in MASK_DTYPES}
                 targets |= {f"dense {d}": zeros(2, 2, 48, 64, dtype=d) for d in FLOAT_DTYPES}
                 targets |= {f"gathered {d}": Target(zeros(2, 1, 48, 64, dtype=d), "nearest") for d in FLOAT_DTYPES}
@@ -253,6 +254,14 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
             for dtype in MASK_DTYPES:
                 aug = gpuaug.Compose([gpuaug.CenterCrop(16), *warps[perspective][:1]], 0, backend="triton")
                 aug([zeros(1, h, w) for h, w in shapes], [zeros(h, w, dtype=dtype) for h, w in shapes], generator)
+            for mode in PADDING_MODES:
+                ops = [*warps[perspective][:1], gpuaug.CenterCrop(20)]
+                aug = gpuaug.Compose(ops, backend="triton", padding_mode=mode, mask_padding="same")
+                targets = {
+                    f"labels {d}": Target([zeros(2, h, w, dtype=d) for h, w in shapes], fill=0) for d in MASK_DTYPES
+                }
+                targets |= {f"dense {d}": [zeros(2, h, w, dtype=d) for h, w in shapes] for d in FLOAT_DTYPES}
+                aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], None, generator, targets=targets)
             params = aug.sample([zeros(1, h, w) for h, w in shapes], generator)
             aug.invert(zeros(3, 5, *params.out_size), params)
             aug.invert(zeros(3, *params.out_size, dtype=torch.int64), params)

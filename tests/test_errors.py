@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import gpuaug
-from gpuaug import audit, backends, metrics, peers, reference, viz
+from gpuaug import audit, backends, metrics, peers, probe, reference, viz
 from gpuaug.functional import warp_image, warp_mask
 
 AUG = gpuaug.Compose([gpuaug.RandomHorizontalFlip()])
@@ -1228,6 +1228,48 @@ TOOLS = [
         lambda: audit.check_pair(pair, batch_size=2.0),
         TypeError,
         r"batch_size: expected an int, got float",
+    ),
+    case(
+        "audit-sizes-batch",
+        lambda: audit.check_pair(pair, image_size=[(4, 5), (6, 7)], batch_size=8),
+        ValueError,
+        r"batch_size: image_size lists 2 sizes, one per sample, so the batch has 2 samples; got batch_size=8",
+    ),
+    case(
+        "audit-sizes-pair",
+        lambda: audit.check_pair(pair, image_size=[(4, 5), 6]),
+        TypeError,
+        r"image_size\[1\]: expected an \(h, w\) pair in a list of sizes, got 6",
+    ),
+    case(
+        "audit-sizes-positive",
+        lambda: audit.check_pair(pair, image_size=[(4, 5), (0, 6)]),
+        ValueError,
+        r"image_size\[1\]: expected positive ints, got \(0, 6\)",
+    ),
+    case(
+        "audit-list-returns-count",
+        lambda: audit.check_pair(lambda images, masks: (images[:1], masks), image_size=[(4, 5), (6, 7)]),
+        ValueError,
+        r"fn: returned 1 images for a batch of 2 samples",
+    ),
+    case(
+        "audit-list-returns-type",
+        lambda: audit.check_pair(lambda images, masks: (images, None), image_size=[(4, 5), (6, 7)]),
+        TypeError,
+        r"fn: expected its masks to be a tensor or a list of tensors, got NoneType",
+    ),
+    case(
+        "audit-list-mask-size",
+        lambda: audit.check_pair(lambda images, masks: (images, masks[::-1]), image_size=[(4, 5), (6, 7)]),
+        ValueError,
+        r"masks\[0\]: expected a 4×h×w image and an h×w mask, got \(4, 4, 5\) and \(6, 7\)",
+    ),
+    case(
+        "probe-list-lengths",
+        lambda: probe.measure_alignment_list([torch.zeros(4, 2, 2)], [], [(2, 2)]),
+        ValueError,
+        r"masks: expected 1 images and 1 masks \(one per size\), got 1 and 0",
     ),
     case(
         "audit-returns-images",

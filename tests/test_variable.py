@@ -324,6 +324,33 @@ def test_invert_returns_each_sample_to_its_own_size(backend, device):
     assert fixed.shape == (4, 10, 10)
 
 
+def test_targets_as_lists(backend, device):
+    images, masks = coordinate_batch(SIZES, device)
+    instances = [torch.stack((m, m // 7)).to(torch.int32) for m in masks]  # K = 2 label planes
+    depth = [(t[:1] * 0.01).to(torch.float16) for t in images]  # a dense map, its own dtype
+    points = torch.tensor([[[5.5, 3.5]]] * len(SIZES), device=device)
+    targets = {"instances": gpuaug.Target(instances, fill=-7), "depth": depth, "points": gpuaug.Points(points)}
+    ops = [gpuaug.RandomAffine(25), gpuaug.RandomCrop(16, pad_if_needed=True)]
+    aug = gpuaug.Compose(ops, ignore_index=-1, backend=backend)
+    params = aug.sample(images, seed=2)
+    out, out_masks, outs = aug.apply(images, masks, params, targets=targets)
+    ref, ref_masks, ref_outs = reference.apply(images, masks, params, targets=targets)
+    assert list(outs) == ["instances", "depth", "points"]
+    assert outs["instances"].shape == (4, 2, 16, 16) and outs["instances"].dtype == torch.int32
+    assert torch.equal(outs["instances"].cpu(), ref_outs["instances"])
+    assert torch.equal(outs["instances"][:, 0].long(), torch.where(out_masks == -1, -7, out_masks))
+    assert (out_masks == -1).any()
+    assert outs["depth"].shape == (4, 1, 16, 16) and outs["depth"].dtype == torch.float16
+    torch.testing.assert_close(outs["depth"].cpu(), ref_outs["depth"], atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(outs["points"][0].cpu(), ref_outs["points"][0])
+    # The padded form takes padded maps.
+    pad_images, pad_masks = padded(images, masks)
+    pad_instances = padded([t.float() for t in instances], [t[0] for t in instances])[0].to(torch.int32)
+    pad_targets = {"instances": gpuaug.Target(pad_instances, fill=-7)}
+    pad_out = aug.apply(pad_images, pad_masks, params, targets=pad_targets, sizes=SIZES)[2]
+    assert torch.equal(pad_out["instances"], outs["instances"])
+
+
 def test_one_launch_per_batch(monkeypatch):
     from gpuaug.kernels import common
 
@@ -376,7 +403,10 @@ def test_mask_layouts_follow_the_input():
         (lambda a, i, m: a(torch.zeros(2, 3, 8, 8), sizes=[(8, 8), (9, 1)]), ValueError, "sample 1's valid size 9×1"),
         (lambda a, i, m: a(torch.zeros(1, 3, 8, 8), sizes=torch.ones(1, 2)), TypeError, "sizes: expected integers"),
         (lambda a, i, m: a(torch.zeros(1, 3, 8, 8), sizes=5), TypeError, "sizes: expected a B×2 integer CPU tensor"),
-        (lambda a, i, m: a(i, m, targets={"d": torch.zeros(4, 8, 8)}), ValueError, "targets: not supported"),
+        (lambda a, i, m: a(i, m, targets={"d": torch.zeros(4, 1, 8, 8)}), TypeError, r"targets\['d'\]: expected a"),
+        (lambda a, i, m: a(i, m, targets={"d": m[:2]}), ValueError, r"targets\['d'\]: expected 4 maps"),
+        (lambda a, i, m: a(i, m, targets={"d": m[::-1]}), ValueError, r"targets\['d'\]\[0\]: spatial size"),
+        (lambda a, i, m: a(i, m, targets={"d": [m[0], m[1].int(), *m[2:]]}), ValueError, r"\[1\]: every map"),
     ],
 )
 def test_errors(call, error, match):
