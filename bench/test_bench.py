@@ -75,9 +75,11 @@ def record(benchmark, library, pipeline, device, images, masks, out_size, **extr
 
 @functools.cache
 def probe_verdict(library, device, pipeline="geometric"):
-    """The audit of a library's geometric chain (``pipeline``) on the device, once per run."""
+    """The audit of a library's geometric chain (``pipeline``) on the device, once per run: on a 64×64
+    batch, or for the ADE20K recipe on a list of four sizes."""
     fn = pipeline_fn(library, pipeline, device, 48)
-    report = audit.check_pair(fn, (64, 64), batch_size=4, device=device)
+    sizes = [(48, 64), (64, 48), (40, 52), (72, 96)] if pipeline.startswith("ade20k") else (64, 64)
+    report = audit.check_pair(fn, sizes, batch_size=4, device=device)
     return {
         "probe_ok": report.ok,
         "probe_alignment_px": max(report.alignment_px),
