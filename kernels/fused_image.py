@@ -7,6 +7,8 @@ float32 output→source; ``fill`` three float32 values (output scale, applied at
 Per-sample parameters (float32 unless noted), neutral where an op is absent:
 
 - ``jitter``: B×5 (applied, brightness, contrast, saturation, hue);
+- ``photometric``: B×6 (applied, brightness δ, contrast first, contrast α, saturation α,
+  hue δ) of PhotoMetricDistortion, each step off where its value is the neutral one;
 - ``mean``: B, the grey mean that contrast blends towards (see below);
 - ``gray``: B, 1 where RandomGrayscale applies;
 - ``noise``: B×2 (applied, std); ``seed``: B int64; ``noise_mean`` a float;
@@ -15,8 +17,10 @@ Per-sample parameters (float32 unless noted), neutral where an op is absent:
 Each program warps one BLOCK_H×BLOCK_W tile of one sample (coordinates once, three
 bilinear planes), then applies, in registers and in this fixed order, the steps switched on
 by the constexpr flags: brightness, contrast, saturation, hue (torchvision's formulas, each
-clamped to [0, 1]), grayscale, noise (counter-based, ``kernels.common.hash_normal``),
-normalise; and stores once in the output dtype.
+clamped to [0, 1]), PhotoMetricDistortion (``PMD``: brightness, contrast when it comes first,
+one HSV round trip for saturation and hue, contrast when it comes last, each clamped),
+grayscale, noise (counter-based, ``kernels.common.hash_normal``), normalise; and stores once
+in the output dtype.
 
 Contrast blends towards the mean grey of the *warped, brightness-adjusted* image, which no
 tile knows alone. It is computed exactly by a cheap first launch of the same kernel with
@@ -48,17 +52,27 @@ def _clamp01(x):
 
 
 @triton.jit
-def _shift_hue(r, g, b, shift):
-    """torchvision's RGB → HSV, hue += shift (fraction of the circle), HSV → RGB.
+def _scale01(r, g, b, factor, on):
+    """``x · factor`` clamped to [0, 1] in each channel where ``on``."""
+    return (
+        tl.where(on, _clamp01(r * factor), r),
+        tl.where(on, _clamp01(g * factor), g),
+        tl.where(on, _clamp01(b * factor), b),
+    )
 
-    One of three hue implementations (docs/design.md): ``gpuaug.reference`` is the truth,
+
+@triton.jit
+def _adjust_hsv(r, g, b, saturation, shift):
+    """torchvision's RGB → HSV, S = min(S · saturation, 1), H += shift (fraction of the circle), HSV → RGB.
+
+    One of three HSV implementations (docs/design.md): ``gpuaug.reference`` is the truth,
     this per-pixel sector table and the torch path's closed form are tested against it.
     """
     maxc = tl.maximum(tl.maximum(r, g), b)
     minc = tl.minimum(tl.minimum(r, g), b)
     same = maxc == minc
     cr = maxc - minc
-    s = cr / tl.where(same, 1.0, maxc)
+    s = tl.minimum(cr / tl.where(same, 1.0, maxc) * saturation, 1.0)
     divisor = tl.where(same, 1.0, cr)
     rc = (maxc - r) / divisor
     gc = (maxc - g) / divisor
@@ -95,6 +109,7 @@ def fused_image_kernel(
     noise_ptr,
     seed_ptr,
     norm_ptr,
+    photometric_ptr,
     noise_mean,
     H,
     W,
@@ -107,6 +122,7 @@ def fused_image_kernel(
     CONTRAST: tl.constexpr,
     SATURATION: tl.constexpr,
     HUE: tl.constexpr,
+    PMD: tl.constexpr,
     GRAY: tl.constexpr,
     NOISE: tl.constexpr,
     NOISE_CLIP: tl.constexpr,
@@ -149,10 +165,31 @@ def fused_image_kernel(
             g = tl.where(jittered, _clamp01(factor * g + (1.0 - factor) * grey), g)
             bl = tl.where(jittered, _clamp01(factor * bl + (1.0 - factor) * grey), bl)
         if HUE:
-            r2, g2, b2 = _shift_hue(r, g, bl, tl.load(jitter + 4))
+            r2, g2, b2 = _adjust_hsv(r, g, bl, 1.0, tl.load(jitter + 4))
             r = tl.where(jittered, _clamp01(r2), r)
             g = tl.where(jittered, _clamp01(g2), g)
             bl = tl.where(jittered, _clamp01(b2), bl)
+        if PMD:
+            photometric = photometric_ptr + b * 6
+            distorted = tl.load(photometric) > 0
+            delta = tl.load(photometric + 1)
+            first = tl.load(photometric + 2) > 0
+            last = tl.load(photometric + 2) == 0
+            alpha = tl.load(photometric + 3)
+            saturation = tl.load(photometric + 4)
+            shift = tl.load(photometric + 5)
+            on = distorted & (delta != 0.0)
+            r = tl.where(on, _clamp01(r + delta), r)
+            g = tl.where(on, _clamp01(g + delta), g)
+            bl = tl.where(on, _clamp01(bl + delta), bl)
+            contrast = distorted & (alpha != 1.0)
+            r, g, bl = _scale01(r, g, bl, alpha, contrast & first)
+            r2, g2, b2 = _adjust_hsv(r, g, bl, saturation, shift)
+            on = distorted & ((saturation != 1.0) | (shift != 0.0))
+            r = tl.where(on, _clamp01(r2), r)
+            g = tl.where(on, _clamp01(g2), g)
+            bl = tl.where(on, _clamp01(b2), bl)
+            r, g, bl = _scale01(r, g, bl, alpha, contrast & last)
         if GRAY:
             grey = GRAY_R * r + GRAY_G * g + GRAY_B * bl
             greyed = tl.load(gray_ptr + b) > 0
@@ -196,6 +233,7 @@ def fused_image(
     *,
     padding: int,
     jitter: torch.Tensor,
+    photometric: torch.Tensor,
     gray: torch.Tensor,
     noise: torch.Tensor,
     seed: torch.Tensor,
@@ -209,10 +247,10 @@ def fused_image(
         images: B×3×H×W uint8 or float (validated by the caller).
         matrix, out_size, fill, perspective, padding: the warp, as for ``warp_bilinear``.
         out_dtype: float32, bfloat16 or float16.
-        jitter, gray, noise, seed, norm: per-sample parameters (module docstring), on the
-            images' device.
+        jitter, photometric, gray, noise, seed, norm: per-sample parameters (module
+            docstring), on the images' device.
         noise_mean: the mean of the noise.
-        flags: which steps run: BRIGHTNESS, CONTRAST, SATURATION, HUE, GRAY, NOISE,
+        flags: which steps run: BRIGHTNESS, CONTRAST, SATURATION, HUE, PMD, GRAY, NOISE,
             NOISE_CLIP, NORMALIZE.
 
     Returns:
@@ -225,7 +263,8 @@ def fused_image(
     if b == 0:
         return out
     mean = torch.zeros(b, dtype=torch.float32, device=src.device)
-    args = (src, out, matrix.contiguous(), fill, jitter, mean, gray, noise, seed, norm, noise_mean, height, width, h, w)
+    steps = (jitter, mean, gray, noise, seed, norm, photometric, noise_mean)
+    args = (src, out, matrix.contiguous(), fill, *steps, height, width, h, w)
     meta = dict(
         SCALE=1.0 / 255.0 if src.dtype == torch.uint8 else 1.0, PERSPECTIVE=perspective, PADDING=padding, **flags
     )
