@@ -253,3 +253,10 @@ def test_composites_and_mixes_match_reference(ops, backend, device):
     params = aug.sample(images, seed=5)
     out = aug.apply(images.to(device), None, params.to(device))
     torch.testing.assert_close(out.cpu(), reference.apply(images, None, params), atol=IMAGE_ATOL, rtol=0)
+
+
+def test_a_sample_not_applied_is_unchanged_whatever_its_values(backend, device):
+    # As a composite's selection leaves the record: applied False, the drawn values kept.
+    images = torch.rand(2, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    values = dict(brightness=0.3, contrast=1.7, saturation=0.2, hue=0.25)
+    assert_both(distort(images, backend, device, applied=False, **values), images, atol=0)
