@@ -4,9 +4,9 @@ The kernel (``kernels/fused_image.py``) applies, after the warp and in one pass,
 sequence of steps: ColorJitter or PhotoMetricDistortion → RandomGrayscale → GaussianNoise →
 Normalize (each op's ``stage``; the two colour ops share one, so the kernel runs one of
 them). A pipeline's pixel ops are fused from the start of the list for as long as they
-strictly follow that order, on RGB images; the rest (GaussianBlur, which needs a neighbourhood of
-the warped image, and anything after it or out of order) runs as torch ops on the
-kernel's float32 output. Fused or not, the results agree to float tolerance.
+strictly follow that order, on RGB images; the rest (GaussianBlur, which needs a
+neighbourhood of the warped image, and anything after it, out of order or a second colour
+op) runs as torch ops on the kernel's float32 output. Fused or not, the results agree to float tolerance.
 
 A OneOf / RandomApply entry is fused as its pixel children, each with its per-sample
 ``applied`` restricted to the samples that chose it (the kernel's per-sample flags, as

@@ -261,19 +261,18 @@ def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torc
 
 def _photometric(kornia, draws: dict, x: torch.Tensor) -> torch.Tensor:
     """PhotoMetricDistortion on one 1×3×h×w image: its steps one after another, each skipped
-    where its recorded value is the neutral one, saturation and hue each in their own HSV
-    round trip (kornia's hue is an angle in [0, 2π])."""
+    where its recorded value is the neutral one, saturation and hue in one HSV round trip
+    (kornia's hue is an angle in [0, 2π])."""
     delta, alpha, first = float(draws["brightness"]), float(draws["contrast"]), bool(draws["contrast_first"])
     saturation, hue = float(draws["saturation"]), float(draws["hue"])
     if delta != 0.0:
         x = kornia.enhance.adjust_brightness(x, delta)  # x + delta, clamped to [0, 1]
     if first and alpha != 1.0:
         x = kornia.enhance.adjust_contrast(x, alpha)  # x · alpha, clamped to [0, 1]
-    if saturation != 1.0:
+    if saturation != 1.0 or hue != 0.0:
         h, s, v = kornia.color.rgb_to_hsv(x).unbind(dim=1)
-        x = kornia.color.hsv_to_rgb(torch.stack((h, (s * saturation).clamp(0.0, 1.0), v), dim=1)).clamp(0.0, 1.0)
-    if hue != 0.0:
-        h, s, v = kornia.color.rgb_to_hsv(x).unbind(dim=1)
+        if saturation != 1.0:
+            s = (s * saturation).clamp(0.0, 1.0)
         h = torch.remainder(h + 2.0 * math.pi * hue, 2.0 * math.pi)
         x = kornia.color.hsv_to_rgb(torch.stack((h, s, v), dim=1)).clamp(0.0, 1.0)
     if not first and alpha != 1.0:

@@ -9,7 +9,7 @@ Per-sample parameters (float32 unless noted), neutral where an op is absent:
 - ``jitter``: B×5 (applied, brightness, contrast, saturation, hue);
 - ``photometric``: B×6 (applied, brightness δ, contrast first, contrast α, saturation α,
   hue δ) of PhotoMetricDistortion, each step off where its value is the neutral one;
-- ``mean``: B, the grey mean that contrast blends towards (see below);
+- ``mean``: B, the grey mean that ColorJitter's contrast blends towards (see below);
 - ``gray``: B, 1 where RandomGrayscale applies;
 - ``noise``: B×2 (applied, std); ``seed``: B int64; ``noise_mean`` a float;
 - ``norm``: 2×3 (mean, std) of Normalize.
@@ -22,11 +22,12 @@ one HSV round trip for saturation and hue, contrast when it comes last, each cla
 grayscale, noise (counter-based, ``kernels.common.hash_normal``), normalise; and stores once
 in the output dtype.
 
-Contrast blends towards the mean grey of the *warped, brightness-adjusted* image, which no
-tile knows alone. It is computed exactly by a cheap first launch of the same kernel with
-``MEAN_ONLY``: warp + brightness, grey, one sum per tile added atomically into ``mean``
-(divided by h·w on the device afterwards), no store. So a batch with contrast reads the
-source twice and writes once; without contrast, once and once.
+ColorJitter's contrast blends towards the mean grey of the *warped, brightness-adjusted*
+image, which no tile knows alone. It is computed exactly by a cheap first launch of the same
+kernel with ``MEAN_ONLY``: warp + brightness, grey, one sum per tile added atomically into
+``mean`` (divided by h·w on the device afterwards), no store. So a batch with that contrast
+reads the source twice and writes once; without it (PhotoMetricDistortion's contrast is a
+plain scale), once and once.
 """
 
 import torch
@@ -63,7 +64,8 @@ def _scale01(r, g, b, factor, on):
 
 @triton.jit
 def _adjust_hsv(r, g, b, saturation, shift):
-    """torchvision's RGB → HSV, S = min(S · saturation, 1), H += shift (fraction of the circle), HSV → RGB.
+    """torchvision's RGB → HSV, S · saturation clamped to [0, 1] (where it is not 1), H += shift
+    (a fraction of the circle), HSV → RGB.
 
     One of three HSV implementations (docs/design.md): ``gpuaug.reference`` is the truth,
     this per-pixel sector table and the torch path's closed form are tested against it.
@@ -72,7 +74,8 @@ def _adjust_hsv(r, g, b, saturation, shift):
     minc = tl.minimum(tl.minimum(r, g), b)
     same = maxc == minc
     cr = maxc - minc
-    s = tl.minimum(cr / tl.where(same, 1.0, maxc) * saturation, 1.0)
+    s = cr / tl.where(same, 1.0, maxc)
+    s = tl.where(saturation != 1.0, _clamp01(s * saturation), s)
     divisor = tl.where(same, 1.0, cr)
     rc = (maxc - r) / divisor
     gc = (maxc - g) / divisor
@@ -144,10 +147,7 @@ def fused_image_kernel(
     jitter = jitter_ptr + b * 5
     jittered = tl.load(jitter) > 0
     if BRIGHTNESS:
-        factor = tl.load(jitter + 1)
-        r = tl.where(jittered, _clamp01(r * factor), r)
-        g = tl.where(jittered, _clamp01(g * factor), g)
-        bl = tl.where(jittered, _clamp01(bl * factor), bl)
+        r, g, bl = _scale01(r, g, bl, tl.load(jitter + 1), jittered)
     if MEAN_ONLY:
         grey = tl.where(in_tile, GRAY_R * r + GRAY_G * g + GRAY_B * bl, 0.0)
         tl.atomic_add(mean_ptr + b, tl.sum(tl.sum(grey, axis=1), axis=0))

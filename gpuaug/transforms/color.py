@@ -132,7 +132,7 @@ class PhotoMetricDistortion(PixelOp):
 
     1. brightness: ``x + δ``, δ ~ U(−brightness_delta, brightness_delta);
     2. contrast, when it comes first: ``x · α``, α ~ U(contrast_range);
-    3. saturation: in HSV, ``S ← min(S · α, 1)``, α ~ U(saturation_range);
+    3. saturation: in HSV, ``S ← clamp(S · α, 0, 1)``, α ~ U(saturation_range);
     4. hue: in HSV, ``H ← H + δ`` (mod 1), δ ~ U(−hue_delta, hue_delta) as a fraction of the
        hue circle;
     5. contrast, when it comes last.
@@ -146,7 +146,7 @@ class PhotoMetricDistortion(PixelOp):
     with a 180-step hue) is ``PhotoMetricDistortion()`` here: ``brightness_delta`` is
     mmsegmentation's / 255 (32/255), ``hue_delta`` its / 180 (18/180 = 0.1), the ranges are
     the same. Its clip to 0–255 after every step is the clamp to [0, 1] here, and its uint8
-    saturation channel clamps S·α to 255, which is the ``min(S · α, 1)`` above. Differences:
+    saturation channel clamps S·α to 255, which is the clamp of S · α above. Differences:
     everything stays float32 (mmsegmentation rounds to uint8 after every step, and its
     saturation and hue steps make one uint8 HSV round trip each where this op makes one float
     round trip for both, the same result without rounding); the hue shift is continuous
@@ -158,8 +158,11 @@ class PhotoMetricDistortion(PixelOp):
     ``hue`` (δ, 0 where off). A step whose value is the neutral one is skipped; a sample the
     op is not applied to records neutral values throughout.
 
+    On CUDA it runs in the fused kernel in ColorJitter's place (the kernel runs one of the
+    two; in a pipeline with both, the second runs as a torch op).
+
     Example:
-        >>> PhotoMetricDistortion()  # mmsegmentation's defaults
+        >>> Compose([RandomResizedCrop(512), RandomHorizontalFlip(), PhotoMetricDistortion()])
     """
 
     stage = 0  # an alternative to ColorJitter: the fused kernel runs one of the two
@@ -228,7 +231,8 @@ def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Ten
 
     Args:
         images: B×3×h×w float32 RGB in [0, 1].
-        saturation: B float32 factors; S becomes ``min(S · saturation, 1)`` (1: S unchanged).
+        saturation: B float32 factors; S becomes ``clamp(S · saturation, 0, 1)`` where the
+            factor is not 1 (1: S unchanged, not even clamped).
         shift: B float32 hue rotations, as fractions of the circle (0: H unchanged).
 
     Returns:
@@ -244,7 +248,9 @@ def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Ten
     minc = torch.minimum(torch.minimum(r, g), b)
     chroma = maxc - minc
     grey = chroma == 0
-    s = (chroma / torch.where(grey, 1.0, maxc) * saturation.view(-1, 1, 1)).clamp_(max=1.0)
+    s = chroma / torch.where(grey, 1.0, maxc)
+    saturation = saturation.view(-1, 1, 1)
+    s = torch.where(saturation != 1.0, (s * saturation).clamp_(0.0, 1.0), s)
     divisor = torch.where(grey, 1.0, chroma)
     rc, gc, bc = (maxc - r) / divisor, (maxc - g) / divisor, (maxc - b) / divisor
     h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
