@@ -258,8 +258,9 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
                 aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
                 padded = zeros(3, 3, 48, 64, dtype=torch.uint8)
                 aug(padded, zeros(3, 48, 64, dtype=torch.int64), generator, sizes=shapes)
-                fused_aug = gpuaug.Compose([*ops, *chain], backend="triton", padding_mode=mode)
-                fused_aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
+                for pixel in chains:
+                    fused_aug = gpuaug.Compose([*ops, *pixel], backend="triton", padding_mode=mode)
+                    fused_aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
             for dtype in MASK_DTYPES:
                 aug = gpuaug.Compose([gpuaug.CenterCrop(16), *warps[perspective][:1]], 0, backend="triton")
                 aug([zeros(1, h, w) for h, w in shapes], [zeros(h, w, dtype=dtype) for h, w in shapes], generator)
