@@ -172,6 +172,16 @@ def check_probability(p: object, name: str = "p") -> float:
     return float(p)
 
 
+def check_number(value: object, name: str, low: float, high: float, above: str = "") -> float:
+    """Check a number in [low, high]; ``above`` is appended to the message of a value above ``high``."""
+    if not _is_number(value):
+        raise TypeError(f"{name}: expected a number in [{low}, {high}], got {value!r}")
+    if not low <= value <= high:  # False for NaN too
+        hint = above if value > high else ""
+        raise ValueError(f"{name}: expected a number in [{low}, {high}], got {value!r}{hint}")
+    return float(value)
+
+
 def check_range(
     value: object, name: str, *, symmetric: bool = False, low: float | None = None, positive: bool = False
 ) -> tuple[float, float]:

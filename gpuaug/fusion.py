@@ -1,16 +1,17 @@
 """Which pixel ops run inside the fused Triton image kernel, and the glue that launches it.
 
 The kernel (``kernels/fused_image.py``) applies, after the warp and in one pass, a fixed
-sequence of steps: ColorJitter → RandomGrayscale → GaussianNoise → Normalize (each op's
-``stage``). A pipeline's pixel ops are fused from the start of the list for as long as they
-follow that order, on RGB images; the rest (GaussianBlur, which needs a neighbourhood of
-the warped image, and anything after it or out of order) runs as torch ops on the
-kernel's float32 output. Fused or not, the results agree to float tolerance.
+sequence of steps: ColorJitter or PhotoMetricDistortion → RandomGrayscale → GaussianNoise →
+Normalize (each op's ``stage``; the two colour ops share one, so the kernel runs one of
+them). A pipeline's pixel ops are fused from the start of the list for as long as they
+strictly follow that order, on RGB images; the rest (GaussianBlur, which needs a
+neighbourhood of the warped image, and anything after it, out of order or a second colour
+op) runs as torch ops on the kernel's float32 output. Fused or not, the results agree to float tolerance.
 
 A OneOf / RandomApply entry is fused as its pixel children, each with its per-sample
 ``applied`` restricted to the samples that chose it (the kernel's per-sample flags, as
-for ``p``), when every pixel child is a ColorJitter, RandomGrayscale or GaussianNoise and
-the children, in list order, keep to the kernel's order.
+for ``p``), when every pixel child is a ColorJitter, PhotoMetricDistortion, RandomGrayscale
+or GaussianNoise and the children, in list order, keep to the kernel's order.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import torch
 from gpuaug._checks import PADDING_MODES
 from gpuaug.functional import channel_values
 from gpuaug.transforms.base import PixelOp
-from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, RandomGrayscale
+from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, PhotoMetricDistortion, RandomGrayscale
 from gpuaug.transforms.composite import selected
 
 __all__ = ["fusable", "fused_image"]
 
 #: The pixel ops the kernel implements, in its fixed order.
-FUSED = (ColorJitter, RandomGrayscale, GaussianNoise, Normalize)
+FUSED = (ColorJitter, PhotoMetricDistortion, RandomGrayscale, GaussianNoise, Normalize)
 
 
 def _steps(op, draws: dict) -> list[tuple[PixelOp, dict]] | None:
@@ -67,9 +68,10 @@ def fused_image(images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dic
     ones = torch.ones(b, dtype=torch.float32, device=device)
     zeros = torch.zeros(b, dtype=torch.float32, device=device)
     jitter = [zeros, ones, ones, ones, zeros]
+    photometric = [zeros, zeros, zeros, ones, ones, zeros]
     gray, noise, seed = zeros, torch.stack((zeros, zeros), dim=1), torch.zeros(b, dtype=torch.int64, device=device)
     norm = torch.stack((torch.zeros(3, device=device), torch.ones(3, device=device)))
-    flags = dict.fromkeys(("BRIGHTNESS", "CONTRAST", "SATURATION", "HUE", "GRAY", "NOISE", "NORMALIZE"), False)
+    flags = dict.fromkeys(("BRIGHTNESS", "CONTRAST", "SATURATION", "HUE", "PMD", "GRAY", "NOISE", "NORMALIZE"), False)
     flags["NOISE_CLIP"] = False
     noise_mean = 0.0
     for op, draws in (step for entry in pixel_ops for step in _steps(*entry)):
@@ -79,6 +81,10 @@ def fused_image(images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dic
                 if name in draws:
                     jitter[k] = draws[name].float()
                     flags[name.upper()] = True
+        elif isinstance(op, PhotoMetricDistortion):
+            names = ("applied", "brightness", "contrast_first", "contrast", "saturation", "hue")
+            photometric = [draws[name].float() for name in names]
+            flags["PMD"] = True
         elif isinstance(op, RandomGrayscale):
             gray = draws["applied"].float()
             flags["GRAY"] = True
@@ -99,6 +105,7 @@ def fused_image(images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dic
         out_dtype,
         padding=PADDING_MODES.index(params.padding_mode),
         jitter=torch.stack(jitter, dim=1).contiguous(),
+        photometric=torch.stack(photometric, dim=1).contiguous(),
         gray=gray.contiguous(),
         noise=noise.contiguous(),
         seed=seed.contiguous(),

@@ -253,6 +253,8 @@ def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torc
         if "hue" in draws:
             # The hue rotation of record: the torch path and the fused kernel are tested against it.
             x = kornia.enhance.adjust_hue(x, 2.0 * math.pi * float(draws["hue"])).clamp(0.0, 1.0)
+    elif name == "PhotoMetricDistortion" and applied:
+        x = _photometric(kornia, draws, x)
     elif name == "RandomGrayscale" and applied:
         x = kornia.color.rgb_to_grayscale(x).expand_as(x)
     elif name == "GaussianNoise" and applied:
@@ -269,3 +271,24 @@ def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torc
         std = torch.tensor(config["std"], dtype=torch.float32).expand(c).view(1, c, 1, 1)
         x = (x - mean) / std
     return x[0]
+
+
+def _photometric(kornia, draws: dict, x: torch.Tensor) -> torch.Tensor:
+    """PhotoMetricDistortion on one 1×3×h×w image: its steps one after another, each skipped
+    where its recorded value is the neutral one, saturation and hue in one HSV round trip
+    (kornia's hue is an angle in [0, 2π])."""
+    delta, alpha, first = float(draws["brightness"]), float(draws["contrast"]), bool(draws["contrast_first"])
+    saturation, hue = float(draws["saturation"]), float(draws["hue"])
+    if delta != 0.0:
+        x = kornia.enhance.adjust_brightness(x, delta)  # x + delta, clamped to [0, 1]
+    if first and alpha != 1.0:
+        x = kornia.enhance.adjust_contrast(x, alpha)  # x · alpha, clamped to [0, 1]
+    if saturation != 1.0 or hue != 0.0:
+        h, s, v = kornia.color.rgb_to_hsv(x).unbind(dim=1)
+        if saturation != 1.0:
+            s = (s * saturation).clamp(0.0, 1.0)
+        h = torch.remainder(h + 2.0 * math.pi * hue, 2.0 * math.pi)
+        x = kornia.color.hsv_to_rgb(torch.stack((h, s, v), dim=1)).clamp(0.0, 1.0)
+    if not first and alpha != 1.0:
+        x = kornia.enhance.adjust_contrast(x, alpha)
+    return x

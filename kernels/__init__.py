@@ -4,8 +4,8 @@ One kernel per module, each with its launch helper beside it:
 
 - ``gather_nearest``: nearest-neighbour label gather for masks (any integer dtype);
 - ``warp_bilinear``: bilinear warp for images (uint8 or float in, float32 out);
-- ``fused_image``: the warp plus ColorJitter, RandomGrayscale, GaussianNoise and Normalize
-  in one pass, for RGB images (float32, bfloat16 or float16 out).
+- ``fused_image``: the warp plus ColorJitter or PhotoMetricDistortion, RandomGrayscale,
+  GaussianNoise and Normalize in one pass, for RGB images (float32, bfloat16 or float16 out).
 
 ``common`` holds the shared ``@triton.jit`` helpers (the coordinate contract, the inside
 test, the bilinear taps, the noise hash), the tile and the launch helper; ``aot`` compiles

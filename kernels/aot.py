@@ -157,6 +157,7 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     and mask dtype, 1 and 3 channels, with and without perspective, every padding mode, at
     sizes divisible by 16, at odd ones and at 1 (which Triton makes a constexpr); Compose's fused image kernel
     with each pixel op alone (with and without perspective) and with the whole fused chain
+    (with ColorJitter, and with PhotoMetricDistortion in its place) in every padding mode,
     for every input dtype and every output dtype; ``Compose.invert`` for logits and
     labels; and targets: K-plane label gathers of every integer dtype, dense maps of every
     float dtype (written in that dtype) and gathered float maps, in every padding mode.
@@ -169,17 +170,23 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     from gpuaug.targets import FLOAT_DTYPES, Target
 
     device = torch.device(device)
+    photometric = gpuaug.PhotoMetricDistortion()
+    noise = gpuaug.GaussianNoise(p=0.5)
+    normalize = gpuaug.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
     single = [
         gpuaug.ColorJitter(brightness=0.4),
         gpuaug.ColorJitter(contrast=0.4),
         gpuaug.ColorJitter(saturation=0.4),
         gpuaug.ColorJitter(hue=0.1),
+        photometric,
         gpuaug.RandomGrayscale(0.5),
-        gpuaug.GaussianNoise(p=0.5),
+        noise,
         gpuaug.GaussianNoise(p=0.5, clip=False),
-        gpuaug.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        normalize,
     ]
-    chain = [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.RandomGrayscale(0.2), single[5], single[7]]
+    chain = [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.RandomGrayscale(0.2), noise, normalize]
+    # PhotoMetricDistortion shares ColorJitter's stage (the kernel runs one of the two): its own chain.
+    chains = [chain, [photometric, *chain[1:]]]
     warps = {False: [gpuaug.RandomResizedCrop(32)], True: [gpuaug.RandomPerspective(p=1.0), gpuaug.Resize(32)]}
     generator = torch.Generator().manual_seed(0)
 
@@ -207,7 +214,8 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
                 image, mask = zeros(2, 3, 32, 48, dtype=torch.uint8), zeros(2, 32, 48, dtype=torch.int64)
                 warp_image(image, matrix, (16, 32), 0.5, "triton", perspective=perspective, padding_mode=mode)
                 warp_mask(mask, matrix, (16, 32), 0, "triton", perspective=perspective, padding_mode=mode)
-                fused(perspective, chain, padding=mode)
+                for ops in chains:
+                    fused(perspective, ops, padding=mode)
             aug = gpuaug.Compose(warps[perspective], backend="triton")
             params = aug.sample(zeros(2, 3, 48, 64), generator)
             aug.invert(zeros(2, 5, *params.out_size), params)
@@ -218,10 +226,11 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
         warp_mask(zeros(2, 1, 1, dtype=torch.int64), one, (1, 1), 0, "triton", perspective=False)
         aug = gpuaug.Compose([gpuaug.Resize((1, 1)), *chain], backend="triton")
         aug(zeros(1, 3, 1, 1, dtype=torch.uint8), zeros(1, 1, 1, dtype=torch.int64), generator)
-        for dtype in IMAGE_DTYPES:
-            fused(False, chain, dtype)
-        for out_dtype in OUT_DTYPES:
-            fused(True, chain, torch.float64, out_dtype)
+        for ops in chains:
+            for dtype in IMAGE_DTYPES:
+                fused(False, ops, dtype)
+            for out_dtype in OUT_DTYPES:
+                fused(True, ops, torch.float64, out_dtype)
         # Several targets: the label planes of each dtype in one K-plane gather (a fill per
         # plane), dense maps of each float dtype in one bilinear launch writing that dtype,
         # float maps gathered by nearest; with and without perspective, every padding mode.
@@ -249,8 +258,9 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
                 aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
                 padded = zeros(3, 3, 48, 64, dtype=torch.uint8)
                 aug(padded, zeros(3, 48, 64, dtype=torch.int64), generator, sizes=shapes)
-                fused_aug = gpuaug.Compose([*ops, *chain], backend="triton", padding_mode=mode)
-                fused_aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
+                for pixel in chains:
+                    fused_aug = gpuaug.Compose([*ops, *pixel], backend="triton", padding_mode=mode)
+                    fused_aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
             for dtype in MASK_DTYPES:
                 aug = gpuaug.Compose([gpuaug.CenterCrop(16), *warps[perspective][:1]], 0, backend="triton")
                 aug([zeros(1, h, w) for h, w in shapes], [zeros(h, w, dtype=dtype) for h, w in shapes], generator)

@@ -7,7 +7,9 @@ float32 output→source; ``fill`` three float32 values (output scale, applied at
 Per-sample parameters (float32 unless noted), neutral where an op is absent:
 
 - ``jitter``: B×5 (applied, brightness, contrast, saturation, hue);
-- ``mean``: B, the grey mean that contrast blends towards (see below);
+- ``photometric``: B×6 (applied, brightness δ, contrast first, contrast α, saturation α,
+  hue δ) of PhotoMetricDistortion, each step off where its value is the neutral one;
+- ``mean``: B, the grey mean that ColorJitter's contrast blends towards (see below);
 - ``gray``: B, 1 where RandomGrayscale applies;
 - ``noise``: B×2 (applied, std); ``seed``: B int64; ``noise_mean`` a float;
 - ``norm``: 2×3 (mean, std) of Normalize.
@@ -15,14 +17,17 @@ Per-sample parameters (float32 unless noted), neutral where an op is absent:
 Each program warps one BLOCK_H×BLOCK_W tile of one sample (coordinates once, three
 bilinear planes), then applies, in registers and in this fixed order, the steps switched on
 by the constexpr flags: brightness, contrast, saturation, hue (torchvision's formulas, each
-clamped to [0, 1]), grayscale, noise (counter-based, ``kernels.common.hash_normal``),
-normalise; and stores once in the output dtype.
+clamped to [0, 1]), PhotoMetricDistortion (``PMD``: brightness, contrast when it comes first,
+one HSV round trip for saturation and hue, contrast when it comes last, each clamped),
+grayscale, noise (counter-based, ``kernels.common.hash_normal``), normalise; and stores once
+in the output dtype.
 
-Contrast blends towards the mean grey of the *warped, brightness-adjusted* image, which no
-tile knows alone. It is computed exactly by a cheap first launch of the same kernel with
-``MEAN_ONLY``: warp + brightness, grey, one sum per tile added atomically into ``mean``
-(divided by h·w on the device afterwards), no store. So a batch with contrast reads the
-source twice and writes once; without contrast, once and once.
+ColorJitter's contrast blends towards the mean grey of the *warped, brightness-adjusted*
+image, which no tile knows alone. It is computed exactly by a cheap first launch of the same
+kernel with ``MEAN_ONLY``: warp + brightness, grey, one sum per tile added atomically into
+``mean`` (divided by h·w on the device afterwards), no store. So a batch with that contrast
+reads the source twice and writes once; without it (PhotoMetricDistortion's contrast is a
+plain scale), once and once.
 """
 
 import torch
@@ -57,10 +62,21 @@ def _clamp01(x):
 
 
 @triton.jit
-def _shift_hue(r, g, b, shift):
-    """torchvision's RGB → HSV, hue += shift (fraction of the circle), HSV → RGB.
+def _scale01(r, g, b, factor, on):
+    """``x · factor`` clamped to [0, 1] in each channel where ``on``."""
+    return (
+        tl.where(on, _clamp01(r * factor), r),
+        tl.where(on, _clamp01(g * factor), g),
+        tl.where(on, _clamp01(b * factor), b),
+    )
 
-    One of three hue implementations (docs/design.md): ``gpuaug.reference`` is the truth,
+
+@triton.jit
+def _adjust_hsv(r, g, b, saturation, shift):
+    """torchvision's RGB → HSV, S · saturation clamped to [0, 1] (where it is not 1), H += shift
+    (a fraction of the circle), HSV → RGB.
+
+    One of three HSV implementations (docs/design.md): ``gpuaug.reference`` is the truth,
     this per-pixel sector table and the torch path's closed form are tested against it.
     """
     maxc = tl.maximum(tl.maximum(r, g), b)
@@ -68,6 +84,7 @@ def _shift_hue(r, g, b, shift):
     same = maxc == minc
     cr = maxc - minc
     s = cr / tl.where(same, 1.0, maxc)
+    s = tl.where(saturation != 1.0, _clamp01(s * saturation), s)
     divisor = tl.where(same, 1.0, cr)
     rc = (maxc - r) / divisor
     gc = (maxc - g) / divisor
@@ -104,6 +121,7 @@ def fused_image_kernel(
     noise_ptr,
     seed_ptr,
     norm_ptr,
+    photometric_ptr,
     ext_ptr,
     noise_mean,
     H,
@@ -118,6 +136,7 @@ def fused_image_kernel(
     CONTRAST: tl.constexpr,
     SATURATION: tl.constexpr,
     HUE: tl.constexpr,
+    PMD: tl.constexpr,
     GRAY: tl.constexpr,
     NOISE: tl.constexpr,
     NOISE_CLIP: tl.constexpr,
@@ -139,10 +158,7 @@ def fused_image_kernel(
     jitter = jitter_ptr + b * 5
     jittered = tl.load(jitter) > 0
     if BRIGHTNESS:
-        factor = tl.load(jitter + 1)
-        r = tl.where(jittered, _clamp01(r * factor), r)
-        g = tl.where(jittered, _clamp01(g * factor), g)
-        bl = tl.where(jittered, _clamp01(bl * factor), bl)
+        r, g, bl = _scale01(r, g, bl, tl.load(jitter + 1), jittered)
     if MEAN_ONLY:
         grey = tl.where(in_tile, GRAY_R * r + GRAY_G * g + GRAY_B * bl, 0.0)
         tl.atomic_add(mean_ptr + b, tl.sum(tl.sum(grey, axis=1), axis=0))
@@ -160,10 +176,31 @@ def fused_image_kernel(
             g = tl.where(jittered, _clamp01(factor * g + (1.0 - factor) * grey), g)
             bl = tl.where(jittered, _clamp01(factor * bl + (1.0 - factor) * grey), bl)
         if HUE:
-            r2, g2, b2 = _shift_hue(r, g, bl, tl.load(jitter + 4))
+            r2, g2, b2 = _adjust_hsv(r, g, bl, 1.0, tl.load(jitter + 4))
             r = tl.where(jittered, _clamp01(r2), r)
             g = tl.where(jittered, _clamp01(g2), g)
             bl = tl.where(jittered, _clamp01(b2), bl)
+        if PMD:
+            photometric = photometric_ptr + b * 6
+            distorted = tl.load(photometric) > 0
+            delta = tl.load(photometric + 1)
+            first = tl.load(photometric + 2) > 0
+            last = tl.load(photometric + 2) == 0
+            alpha = tl.load(photometric + 3)
+            saturation = tl.load(photometric + 4)
+            shift = tl.load(photometric + 5)
+            on = distorted & (delta != 0.0)
+            r = tl.where(on, _clamp01(r + delta), r)
+            g = tl.where(on, _clamp01(g + delta), g)
+            bl = tl.where(on, _clamp01(bl + delta), bl)
+            contrast = distorted & (alpha != 1.0)
+            r, g, bl = _scale01(r, g, bl, alpha, contrast & first)
+            r2, g2, b2 = _adjust_hsv(r, g, bl, saturation, shift)
+            on = distorted & ((saturation != 1.0) | (shift != 0.0))
+            r = tl.where(on, _clamp01(r2), r)
+            g = tl.where(on, _clamp01(g2), g)
+            bl = tl.where(on, _clamp01(b2), bl)
+            r, g, bl = _scale01(r, g, bl, alpha, contrast & last)
         if GRAY:
             grey = GRAY_R * r + GRAY_G * g + GRAY_B * bl
             greyed = tl.load(gray_ptr + b) > 0
@@ -207,6 +244,7 @@ def fused_image(
     *,
     padding: int,
     jitter: torch.Tensor,
+    photometric: torch.Tensor,
     gray: torch.Tensor,
     noise: torch.Tensor,
     seed: torch.Tensor,
@@ -220,10 +258,10 @@ def fused_image(
         images: B×3×H×W uint8 or float (validated by the caller), or a Ragged batch.
         matrix, out_size, fill, perspective, padding: the warp, as for ``warp_bilinear``.
         out_dtype: float32, bfloat16 or float16.
-        jitter, gray, noise, seed, norm: per-sample parameters (module docstring), on the
-            images' device.
+        jitter, photometric, gray, noise, seed, norm: per-sample parameters (module
+            docstring), on the images' device.
         noise_mean: the mean of the noise.
-        flags: which steps run: BRIGHTNESS, CONTRAST, SATURATION, HUE, GRAY, NOISE,
+        flags: which steps run: BRIGHTNESS, CONTRAST, SATURATION, HUE, PMD, GRAY, NOISE,
             NOISE_CLIP, NORMALIZE.
 
     Returns:
@@ -237,7 +275,8 @@ def fused_image(
     mean = torch.zeros(b, dtype=torch.float32, device=src.device)
     mat = matrix.contiguous()
     ext = mat if table is None else table
-    args = (src, out, mat, fill, jitter, mean, gray, noise, seed, norm, ext, noise_mean, height, width, h, w)
+    steps = (jitter, mean, gray, noise, seed, norm, photometric, ext, noise_mean)
+    args = (src, out, mat, fill, *steps, height, width, h, w)
     scale = 1.0 / 255.0 if src.dtype == torch.uint8 else 1.0
     meta = dict(SCALE=scale, PERSPECTIVE=perspective, PADDING=padding, EXTENTS=table is not None, **flags)
     if flags["CONTRAST"]:

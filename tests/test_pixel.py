@@ -18,6 +18,7 @@ PIXEL_FACTORIES = {
     "saturation": lambda: gpuaug.ColorJitter(saturation=0.9, p=0.8),
     "hue": lambda: gpuaug.ColorJitter(hue=0.5, p=0.8),
     "jitter": lambda: gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1),
+    "photometric": lambda: gpuaug.PhotoMetricDistortion(p=0.8),
     "gray": lambda: gpuaug.RandomGrayscale(p=0.5),
     "noise": lambda: gpuaug.GaussianNoise(mean=0.02, std=(0.0, 0.2), p=0.7),
     "noise-unclipped": lambda: gpuaug.GaussianNoise(std=0.1, p=1.0, clip=False),

@@ -2,7 +2,7 @@
 
 from gpuaug.transforms.base import Op, PixelOp, Step
 from gpuaug.transforms.blur import GaussianBlur
-from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, RandomGrayscale
+from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, PhotoMetricDistortion, RandomGrayscale
 from gpuaug.transforms.composite import OneOf, RandomApply
 from gpuaug.transforms.geometric import (
     CenterCrop,
@@ -28,6 +28,7 @@ __all__ = [
     "GaussianBlur",
     "GaussianNoise",
     "Normalize",
+    "PhotoMetricDistortion",
     "RandomGrayscale",
     "CenterCrop",
     "RandomAffine",

@@ -1,9 +1,10 @@
-"""Pixel ops on colour: ColorJitter, RandomGrayscale, GaussianNoise, Normalize.
+"""Pixel ops on colour: ColorJitter, PhotoMetricDistortion, RandomGrayscale, GaussianNoise, Normalize.
 
 They act on the warped float32 image B×C×h×w (after the one geometric resample, in list
-order) and never touch masks. Semantics are torchvision's; grayscale uses the Rec. 601
-weights (0.299, 0.587, 0.114), as kornia does (torchvision's 0.2989 differs by 1e-4).
-On CUDA they run fused into the image kernel (see :mod:`gpuaug.fusion`).
+order) and never touch masks. Semantics are torchvision's (PhotoMetricDistortion's are
+mmsegmentation's, see its docstring); grayscale uses the Rec. 601 weights (0.299, 0.587,
+0.114), as kornia does (torchvision's 0.2989 differs by 1e-4). On CUDA they run fused into
+the image kernel (see :mod:`gpuaug.fusion`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ from collections.abc import Sequence
 import torch
 
 from gpuaug import _hash
-from gpuaug._checks import check_probability, check_range
+from gpuaug._checks import check_number, check_probability, check_range
 from gpuaug.functional import channel_values
 from gpuaug.transforms.base import PixelOp
 
-__all__ = ["ColorJitter", "RandomGrayscale", "GaussianNoise", "Normalize", "GRAY_WEIGHTS", "grayscale"]
+__all__ = [
+    "ColorJitter",
+    "PhotoMetricDistortion",
+    "RandomGrayscale",
+    "GaussianNoise",
+    "Normalize",
+    "GRAY_WEIGHTS",
+    "grayscale",
+]
 
 #: Rec. 601 luma weights for (R, G, B).
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -109,16 +118,128 @@ class ColorJitter(PixelOp):
             s = _per_sample(draws["saturation"])
             x = (s * x + (1.0 - s) * grayscale(x)).clamp_(0.0, 1.0)
         if "hue" in draws:
-            x = _shift_hue(x, draws["hue"])
+            x = _adjust_hsv(x, torch.ones_like(draws["hue"]), draws["hue"])
         # Samples the op is not applied to keep their input (skipped when every sample is).
         return x if self.p == 1.0 else torch.where(_per_sample(draws["applied"]), x, images)
 
 
-def _shift_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate the hue of RGB images in [0, 1] by ``shift`` (B, fraction of the circle).
+class PhotoMetricDistortion(PixelOp):
+    """mmsegmentation's photometric distortion, per sample, on images in [0, 1].
+
+    With probability ``p`` a sample is distorted (else left unchanged); then each step below
+    is switched on by its own fair coin, and a coin says whether contrast comes before the
+    HSV steps or after them. Every step clamps its result to [0, 1]:
+
+    1. brightness: ``x + δ``, δ ~ U(−brightness_delta, brightness_delta);
+    2. contrast, when it comes first: ``x · α``, α ~ U(contrast_range);
+    3. saturation: in HSV, ``S ← clamp(S · α, 0, 1)``, α ~ U(saturation_range);
+    4. hue: in HSV, ``H ← H + δ`` (mod 1), δ ~ U(−hue_delta, hue_delta) as a fraction of the
+       hue circle;
+    5. contrast, when it comes last.
+
+    HSV is the hexcone model (V = max(R, G, B), S = (V − min(R, G, B)) / V), so a saturation
+    factor of 0 turns a pixel into max(R, G, B) in all three channels (ColorJitter's
+    saturation blends towards the luma instead). Needs RGB images.
+
+    mmsegmentation's ``dict(type='PhotoMetricDistortion')`` (brightness_delta=32,
+    contrast_range=(0.5, 1.5), saturation_range=(0.5, 1.5), hue_delta=18, on 0–255 images
+    with a 180-step hue) is ``PhotoMetricDistortion()`` here: ``brightness_delta`` is
+    mmsegmentation's / 255 (32/255), ``hue_delta`` its / 180 (18/180 = 0.1), the ranges are
+    the same. Its clip to 0–255 after every step is the clamp to [0, 1] here, and its uint8
+    saturation channel clamps S·α to 255, which is the clamp of S · α above. Differences:
+    everything stays float32 (mmsegmentation rounds to uint8 after every step, and its
+    saturation and hue steps make one uint8 HSV round trip each where this op makes one float
+    round trip for both, the same result without rounding); the hue shift is continuous
+    (mmsegmentation's is an integer number of 2° steps in [−18, 17]); ``p`` is new (1: always,
+    as mmsegmentation).
+
+    Draws (B each): ``applied`` (bool), ``brightness`` (δ, 0 where the step is off),
+    ``contrast_first`` (bool), ``contrast`` (α, 1 where off), ``saturation`` (α, 1 where off),
+    ``hue`` (δ, 0 where off). A step whose value is the neutral one is skipped; a sample the
+    op is not applied to records neutral values throughout.
+
+    On CUDA it runs in the fused kernel in ColorJitter's place (the kernel runs one of the
+    two; in a pipeline with both, the second runs as a torch op).
+
+    Example:
+        >>> Compose([RandomResizedCrop(512), RandomHorizontalFlip(), PhotoMetricDistortion()])
+    """
+
+    stage = 0  # an alternative to ColorJitter: the fused kernel runs one of the two
+
+    def __init__(
+        self,
+        brightness_delta: float = 32 / 255,
+        contrast_range=(0.5, 1.5),
+        saturation_range=(0.5, 1.5),
+        hue_delta: float = 0.1,
+        p: float = 1.0,
+    ):
+        self.brightness_delta = check_number(
+            brightness_delta,
+            "brightness_delta",
+            0.0,
+            1.0,
+            f"; images are in [0, 1], so {brightness_delta!r} on the 0-255 scale is {brightness_delta!r}/255",
+        )
+        self.contrast_range = check_range(contrast_range, "contrast_range", low=0.0)
+        self.saturation_range = check_range(saturation_range, "saturation_range", low=0.0)
+        self.hue_delta = check_number(
+            hue_delta,
+            "hue_delta",
+            0.0,
+            0.5,
+            f"; it is a fraction of the hue circle, so {hue_delta!r} steps of a 180-step hue is {hue_delta!r}/180",
+        )
+        self.p = check_probability(p)
+
+    def sample(self, draw, channels):
+        _require_rgb("PhotoMetricDistortion", channels)
+        applied = draw.coin(self.p)
+
+        def step(low: float, high: float, neutral: float) -> torch.Tensor:
+            on = draw.coin(0.5) & applied
+            return torch.where(on, draw.uniform(low, high), neutral)
+
+        brightness = step(-self.brightness_delta, self.brightness_delta, 0.0)
+        contrast_first = draw.coin(0.5)
+        return {
+            "applied": applied,
+            "brightness": brightness,
+            "contrast_first": contrast_first,
+            "contrast": step(*self.contrast_range, 1.0),
+            "saturation": step(*self.saturation_range, 1.0),
+            "hue": step(-self.hue_delta, self.hue_delta, 0.0),
+        }
+
+    def apply(self, images, draws):
+        delta, alpha, first = draws["brightness"], draws["contrast"], draws["contrast_first"]
+        saturation, hue = draws["saturation"], draws["hue"]
+
+        def contrast(x: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
+            return torch.where(_per_sample(on & (alpha != 1.0)), (x * _per_sample(alpha)).clamp_(0.0, 1.0), x)
+
+        x = torch.where(_per_sample(delta != 0.0), (images + _per_sample(delta)).clamp_(0.0, 1.0), images)
+        x = contrast(x, first)
+        x = torch.where(_per_sample((saturation != 1.0) | (hue != 0.0)), _adjust_hsv(x, saturation, hue), x)
+        x = contrast(x, ~first)
+        return torch.where(_per_sample(draws["applied"]), x, images)
+
+
+def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Scale the HSV saturation and rotate the hue of RGB images in [0, 1], in one round trip.
+
+    Args:
+        images: B×3×h×w float32 RGB in [0, 1].
+        saturation: B float32 factors; S becomes ``clamp(S · saturation, 0, 1)`` where the
+            factor is not 1 (1: S unchanged, not even clamped).
+        shift: B float32 hue rotations, as fractions of the circle (0: H unchanged).
+
+    Returns:
+        A new B×3×h×w float32 tensor, clamped to [0, 1].
 
     torchvision's RGB → HSV conversion and an equivalent closed form of its HSV → RGB, as
-    whole-batch tensor ops. One of three hue implementations (docs/design.md): the
+    whole-batch tensor ops. One of three HSV implementations (docs/design.md): the
     reference's (kornia's HSV code) is the truth; this one and the fused kernel's sector
     table are tested against it.
     """
@@ -128,6 +249,8 @@ def _shift_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     chroma = maxc - minc
     grey = chroma == 0
     s = chroma / torch.where(grey, 1.0, maxc)
+    saturation = saturation.view(-1, 1, 1)
+    s = torch.where(saturation != 1.0, (s * saturation).clamp_(0.0, 1.0), s)
     divisor = torch.where(grey, 1.0, chroma)
     rc, gc, bc = (maxc - r) / divisor, (maxc - g) / divisor, (maxc - b) / divisor
     h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
