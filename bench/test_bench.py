@@ -9,7 +9,7 @@ Pipelines (``gpuaug.peers`` writes each for every library):
   (gpuaug's ``targets=``, kornia's ``data_keys``, albumentations' ``additional_targets``);
 - ``scaling``: the geometric pipeline of gpuaug over batch sizes and image sizes;
 - ``ade20k``: mmsegmentation's ADE20K recipe (``gpuaug.peers.ade20k_ops``: random resize,
-  class-aware crop with padding, flip, colour jitter, Normalize) on a list of 16 uint8 images
+  class-aware crop with padding, flip, PhotoMetricDistortion, Normalize) on a list of 16 uint8 images
   of ADE20K-like sizes with int64 masks of 150 classes and void, to one 512×512 batch (a
   quarter of every side on the CPU in quick mode); kornia runs it as one
   AugmentationSequential per sample, albumentations as its per-sample loop.

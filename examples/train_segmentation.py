@@ -18,8 +18,8 @@ out. It prints a progress line at every evaluation (step, loss, mIoU, seconds).
 With ``--data ROOT --layout voc|cityscapes`` it trains on a dataset on disk instead
 (``gpuaug.data.SegmentationFolder``, a DataLoader with ``gpuaug.data.collate``, the lists
 moved with ``gpuaug.to_device``) with the ADE20K recipe at the crop size
-(``gpuaug.peers.ade20k_ops``: random resize, class-aware crop with padding, flip, colour
-jitter, Normalize), augmented in the training step with ``seed=epoch`` and the dataset
+(``gpuaug.peers.ade20k_ops``: random resize, class-aware crop with padding, flip,
+photometric distortion, Normalize), augmented in the training step with ``seed=epoch`` and the dataset
 indices as ``sample_ids``; the runs are ``gpuaug`` and, with ``--ablate``, ``void as
 class 0`` (the naive pipeline takes only same-size batches). The classes are ``--classes``
 or the largest label of the training masks + 1 (which reads every mask once). Validation

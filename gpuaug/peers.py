@@ -17,14 +17,16 @@ multi-target chain that gpuaug runs with ``targets=``.
 The ADE20K recipe (``ade20k_ops``, ``kornia_ade20k_pipeline``,
 ``albumentations_ade20k_pipeline``) is mmsegmentation's: a random resize of the shorter
 side to about ``crop · r``, r ~ U(0.5, 2.0), a ``crop``-sized random crop padded where the
-image is smaller, horizontal flip and, with ``full``, ColorJitter(0.125, 0.5, 0.5, 0.05)
-(standing in for the photometric distortion) and ImageNet Normalize. Its pair transforms
-take lists of B uint8 images 3×Hᵢ×Wᵢ and B integer masks Hᵢ×Wᵢ (or stacked batches) and
-return one stacked batch. The peers approximate two parts: the shorter side is drawn as an
-integer in [crop / 2, 2 · crop] (mmcv also caps the longer side at 8 · crop · r, which
-only binds for images more than 4:1), and their crop is a plain random crop (gpuaug's
-checks each candidate's classes, ``cat_max_ratio=0.75``; albumentations' closest op,
-CropNonEmptyMaskIfExists, is a different rule).
+image is smaller, horizontal flip and, with ``full``, the photometric distortion and
+ImageNet Normalize. Its pair transforms take lists of B uint8 images 3×Hᵢ×Wᵢ and B integer
+masks Hᵢ×Wᵢ (or stacked batches) and return one stacked batch. The peers approximate three
+parts: the shorter side is drawn as an integer in [crop / 2, 2 · crop] (mmcv also caps the
+longer side at 8 · crop · r, which only binds for images more than 4:1); their crop is a
+plain random crop (gpuaug's checks each candidate's classes, ``cat_max_ratio=0.75``;
+albumentations' closest op, CropNonEmptyMaskIfExists, is a different rule); and they have
+no photometric distortion, so they run ColorJitter(0.125, 0.5, 0.5, 0.1), every step on
+every sample (brightness a factor where mmsegmentation adds a delta of up to 32/255, the
+same contrast, saturation and hue ranges, no coin per step).
 """
 
 from __future__ import annotations
@@ -52,10 +54,11 @@ SCALE = (0.9, 1.1)
 JITTER = (0.4, 0.4, 0.4, 0.1)
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-#: The ADE20K recipe: resize ratio range, class-aware crop threshold, colour jitter.
+#: The ADE20K recipe: resize ratio range, class-aware crop threshold, the peers' colour jitter
+#: standing in for the photometric distortion.
 ADE20K_RATIO = (0.5, 2.0)
 ADE20K_CAT_MAX_RATIO = 0.75
-ADE20K_JITTER = (0.125, 0.5, 0.5, 0.05)
+ADE20K_JITTER = (0.125, 0.5, 0.5, 0.1)
 
 
 def gpuaug_ops(size: int, full: bool = False) -> list:
@@ -154,7 +157,7 @@ def ade20k_ops(crop: int, full: bool = True) -> list:
         T.RandomHorizontalFlip(),
     ]
     if full:
-        ops += [T.ColorJitter(*ADE20K_JITTER), T.Normalize(MEAN, STD)]
+        ops += [T.PhotoMetricDistortion(), T.Normalize(MEAN, STD)]
     return ops
 
 
