@@ -228,8 +228,15 @@ def test_balanced_matches_unique_counts(labels, ratio):
     width = max(len(row) for row in labels)
     rows = [row + [255] * (width - len(row)) for row in labels]
     tensor = torch.tensor(rows, dtype=torch.uint8)
-    got = geometric.balanced(tensor, 255, ratio).tolist()
-    assert got == [candidate_checks(torch.tensor(row), 255, ratio) for row in rows]
+    expected = [candidate_checks(torch.tensor(row), 255, ratio) for row in rows]
+    assert geometric.balanced(tensor, 255, ratio).tolist() == expected
+    # Both ways of counting agree, whichever the device would pick.
+    by_sort = geometric.class_counts_by_sort(tensor, 255)
+    by_bincount = geometric.class_counts_by_bincount(tensor, 255)
+    assert all(torch.equal(a, b) for a, b in zip(by_sort, by_bincount, strict=True))
+    wide = tensor.long() * 2**40  # labels far apart: sorted when their range is too wide for bincount
+    assert geometric.balanced(wide, 255 * 2**40, ratio).tolist() == expected
+    assert geometric.class_counts_by_bincount(torch.tensor([[0, 2**40]]), 255) is None
 
 
 def stripe_masks(sizes):

@@ -390,19 +390,49 @@ def balanced(labels: torch.Tensor, ignore_index: int, cat_max_ratio: float) -> t
     """Whether each row of labels (…×P) passes the class check of the class-aware crop.
 
     A row passes when, with ``ignore_index`` removed, it holds at least two classes and
-    the largest class's count over the total is strictly below ``cat_max_ratio``. Fixed
-    shapes throughout: the row is sorted, and each class's count is the length of its run.
+    the largest class's count over the total is strictly below ``cat_max_ratio``. On CUDA
+    the counts come from sorting (fixed shapes, no host sync); on the CPU from one
+    ``bincount`` when the labels span a small range (it reads the range), else from sorting.
     """
-    ordered = labels.sort(dim=-1).values
+    rows = labels.reshape(-1, labels.shape[-1])
+    counts = None
+    if rows.device.type == "cpu" and rows.numel():
+        counts = class_counts_by_bincount(rows, ignore_index)
+    classes, largest, total = counts if counts is not None else class_counts_by_sort(rows, ignore_index)
+    passed = (classes > 1) & (largest.double() / total.clamp(min=1).double() < cat_max_ratio)
+    return passed.view(labels.shape[:-1])
+
+
+def class_counts_by_sort(rows: torch.Tensor, ignore_index: int):
+    """(classes, largest class count, total) per row of R×P labels, ignore removed: each
+    row sorted, each class's count the length of its run."""
+    ordered = rows.sort(dim=-1).values
     valid = ordered != ignore_index
     starts = torch.ones_like(valid)
     starts[..., 1:] = ordered[..., 1:] != ordered[..., :-1]
     classes = (starts & valid).sum(dim=-1)
-    position = torch.arange(ordered.shape[-1], device=labels.device).expand_as(ordered)
+    position = torch.arange(ordered.shape[-1], device=rows.device).expand_as(ordered)
     run_start = torch.where(starts, position, 0).cummax(dim=-1).values
     largest = torch.where(valid, position - run_start + 1, 0).amax(dim=-1)
-    total = valid.sum(dim=-1)
-    return (classes > 1) & (largest.double() / total.clamp(min=1).double() < cat_max_ratio)
+    return classes, largest, valid.sum(dim=-1)
+
+
+#: Most bins :func:`class_counts_by_bincount` allocates (rows × label range).
+MAX_BINS = 1 << 24
+
+
+def class_counts_by_bincount(rows: torch.Tensor, ignore_index: int):
+    """As :func:`class_counts_by_sort`, by one ``bincount`` over (row, label − min) bins;
+    None when the labels span too wide a range for :data:`MAX_BINS`."""
+    low, high = int(rows.min()), int(rows.max())
+    span = high - low + 1
+    if rows.shape[0] * span > MAX_BINS:
+        return None
+    bins = torch.arange(rows.shape[0]).view(-1, 1) * span + (rows - low)
+    counts = torch.bincount(bins.view(-1), minlength=rows.shape[0] * span).view(-1, span)
+    if low <= ignore_index <= high:
+        counts[:, ignore_index - low] = 0
+    return (counts > 0).sum(dim=-1), counts.amax(dim=-1), counts.sum(dim=-1)
 
 
 class RandomResizedCrop(Op):
