@@ -348,7 +348,9 @@ class Compose:
         No host sync either way (except a class-aware crop with a CPU generator and CUDA
         masks, whose class check must come back to the generator's device).
         """
-        batch = read_batch(images, masks, sizes)
+        return self._sample(read_batch(images, masks, sizes), generator, seed, sample_ids)
+
+    def _sample(self, batch: Batch, generator, seed, sample_ids) -> Params:
         check_fill(self.fill, batch.channels)
         label_source = None
         if batch.mask_dtype is not None and self._needs_labels():
@@ -487,7 +489,7 @@ class Compose:
             with ``targets``, ``(images, masks_or_None, targets_out)``, ``targets_out`` a dict
             with the same keys in the same order (a Points target gives ``(xy, visible)``).
         """
-        return apply_params(images, masks, params, self.backend, targets=targets, sizes=sizes)
+        return apply_params(read_batch(images, masks, sizes), params, self.backend, targets=targets)
 
     def invert(
         self,
@@ -602,8 +604,9 @@ class Compose:
 
         With ``targets`` (see :meth:`apply`) it returns ``(images, masks_or_None, targets_out)``.
         """
-        params = self.sample(images, generator, masks=masks, seed=seed, sample_ids=sample_ids, sizes=sizes)
-        return self.apply(images, masks, params, targets=targets, sizes=sizes)
+        batch = read_batch(images, masks, sizes)  # read once: a list is packed once for sampling and warping
+        params = self._sample(batch, generator, seed, sample_ids)
+        return apply_params(batch, params, self.backend, targets=targets)
 
 
 @dataclass(frozen=True, eq=False)
@@ -790,22 +793,20 @@ def check_params(batch: Batch, params: object) -> None:
 
 
 def apply_params(
-    images: torch.Tensor | Sequence[torch.Tensor],
-    masks: torch.Tensor | Sequence[torch.Tensor] | None,
+    batch: Batch,
     params: Params,
     backend: str = "auto",
     *,
     targets: Mapping[str, object] | None = None,
-    sizes: torch.Tensor | Sequence[Sequence[int]] | None = None,
 ):
-    """Warp images (and masks, and targets) with ``params``, then the pixel ops; see :meth:`Compose.apply`.
+    """Warp a batch (:func:`read_batch`: images, masks, targets) with ``params``, then the pixel
+    ops; see :meth:`Compose.apply`.
 
     On the Triton backend the longest run of pixel ops that the fused image kernel covers is
     applied inside the warp; the rest (a blur, and what follows it) runs as torch ops.
     Targets go through the same matrix, never through the pixel ops.
     """
     check_params_type(params)
-    batch = read_batch(images, masks, sizes)
     check_params(batch, params)
     specs = None
     if targets is not None:
@@ -827,8 +828,8 @@ def apply_params(
             source, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
         )
     else:
-        out = images.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
-        if images.dtype == torch.uint8:
+        out = source.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+        if source.dtype == torch.uint8:
             out.mul_(1.0 / 255.0)
     for op, draws in pixel[fused:]:
         out = op.apply(out, draws)
@@ -837,7 +838,7 @@ def apply_params(
         labels = labels.reshape((batch.batch, *params.out_size) if batch.mask_dims == 3 else labels.shape)
     labels = None if labels is None else labels.contiguous()
     if specs is None:
-        return out if masks is None else (out, labels)
+        return out if labels is None else (out, labels)
     outs, maps = {}, iter(warped)
     for name, spec in specs:
         if spec.points is not None:
