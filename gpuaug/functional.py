@@ -280,7 +280,8 @@ def _warp_torch(
         # Clamp points to the edge pixels' centres, which leaves floor(s) of inside points as
         # it is and clamps the bilinear taps to the image; park the outside points (NaN
         # included, so gathers read a valid index there too): far away for grid_sample, at
-        # the first pixel for the variable-size gathers, which mask them.
+        # the first pixel for the variable-size gathers, which mask them (and which
+        # _grid_source parks far away for grid_sample).
         key = "constant" if padding == "constant" else "padded"
         if key not in points:
             outside = (in_image if key == "constant" else valid).logical_not()
@@ -296,23 +297,18 @@ def _warp_torch(
     outs = []
     for p in planes:
         px, py, outside = point(p.padding)
-        if ragged and p.bilinear:
-            fills = (float(p.fill[0]),)
-            out = _bilinear_ragged(p.tensor, px, py, outside, fills).to(p.tensor.dtype)
-        elif ragged:
+        if ragged and not p.bilinear:
             out = _nearest_ragged(p.tensor, px, py, outside, p.fill[0])
         elif p.bilinear:
-            out = _bilinear_torch(p.tensor, px, py, tuple(float(v) for v in p.fill)).to(p.tensor.dtype)
+            fills = tuple(float(v) for v in p.fill)
+            out = _bilinear_torch(*_grid_source(p.tensor, px, py, outside), fills).to(p.tensor.dtype)
         else:
             out = _nearest_torch(p.tensor, px, py, outside, p.fill[0])
         outs.append(out)
     out_images = None
     if images is not None:
         px, py, outside = point(image_padding)
-        if ragged:
-            out_images = _bilinear_ragged(images, px, py, outside, fill)
-        else:
-            out_images = _bilinear_torch(images, px, py, fill)
+        out_images = _bilinear_torch(*_grid_source(images, px, py, outside), fill)
     return out_images, outs
 
 
@@ -407,30 +403,17 @@ def _nearest_ragged(source: Ragged, px: torch.Tensor, py: torch.Tensor, outside:
     return _ragged_gather(source, table, pixel).masked_fill_(outside.unsqueeze(1), fill)
 
 
-def _bilinear_ragged(
-    source: Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill: tuple[float, ...]
-) -> torch.Tensor:
-    """Bilinear sample (float32 B×C×h×w) of a variable-size batch at p − 0.5, the taps as the
-    kernels take them (``kernels.common.bilinear_taps``); ``fill`` at ``outside``."""
-    table, dtype = _ragged_index(source)
-    ix, iy = px - 0.5, py - 0.5
-    x0f, y0f = ix.floor(), iy.floor()
-    wx, wy = (ix - x0f).unsqueeze(1), (iy - y0f).unsqueeze(1)
-    x0, y0 = x0f.to(dtype), y0f.to(dtype)
-    x1 = torch.minimum(x0 + 1, table[:, 4] - 1)
-    row0 = y0 * table[:, 2]
-    row1 = torch.minimum(y0 + 1, table[:, 3] - 1) * table[:, 2]
-
-    def tap(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
-        value = _ragged_gather(source, table, row + col).float()
-        return value.mul_(1.0 / 255.0) if source.dtype == torch.uint8 else value
-
-    ux, uy = 1.0 - wx, 1.0 - wy
-    top = tap(row0, x0).mul_(ux).add_(tap(row0, x1).mul_(wx))
-    bottom = tap(row1, x0).mul_(ux).add_(tap(row1, x1).mul_(wx))
-    out = top.mul_(uy).add_(bottom.mul_(wy))
-    fill_c = channel_values(fill, source.planes, px.device).view(1, -1, 1, 1)
-    return out.masked_fill_(outside.unsqueeze(1), 0.0).add_(fill_c * outside.unsqueeze(1))
+def _grid_source(
+    source: torch.Tensor | Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(images, px, py)`` for :func:`_bilinear_torch`: a variable-size batch as a zero-padded
+    copy, its outside points parked far away. The clamps keep every tap of an inside point
+    within its sample, but for the second tap at weight 0, which reads the zero padding."""
+    if not isinstance(source, Ragged):
+        return source, px, py
+    padded = source.padded()
+    height, width = padded.shape[-2:]
+    return padded, px.masked_fill(outside, -2.0 * width), py.masked_fill(outside, -2.0 * height)
 
 
 def _bilinear_torch(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, fill: tuple[float, ...]) -> torch.Tensor:

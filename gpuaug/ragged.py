@@ -31,12 +31,15 @@ class Ragged:
         table: B×5 int64 on ``data``'s device: offset, plane stride, row stride, h, w.
         planes: K (channels of images, 1 for masks).
         sizes: each sample's (h, w) on the host.
+        samples: each sample as a K×h×w view (for the torch path, which resamples images
+            with ``grid_sample`` from a zero-padded copy).
     """
 
     data: torch.Tensor
     table: torch.Tensor
     planes: int
     sizes: tuple[tuple[int, int], ...]
+    samples: tuple[torch.Tensor, ...]
 
     @property
     def batch(self) -> int:
@@ -54,7 +57,16 @@ class Ragged:
     def repeat(self, n: int) -> Ragged:
         """Each sample ``n`` times in a row (B·n samples), sharing the storage: no copy."""
         sizes = tuple(s for s in self.sizes for _ in range(n))
-        return Ragged(self.data, self.table.repeat_interleave(n, dim=0), self.planes, sizes)
+        samples = tuple(s for s in self.samples for _ in range(n))
+        return Ragged(self.data, self.table.repeat_interleave(n, dim=0), self.planes, sizes, samples)
+
+    def padded(self) -> torch.Tensor:
+        """The samples in one zero-padded B×K×max(h)×max(w) tensor (a copy), top-left aligned."""
+        height, width = (max(v) for v in zip(*self.sizes, strict=True))
+        out = self.data.new_zeros((self.batch, self.planes, height, width))
+        for k, (sample, (h, w)) in enumerate(zip(self.samples, self.sizes, strict=True)):
+            out[k, :, :h, :w] = sample
+        return out
 
 
 def _table(rows: list[tuple[int, int, int, int, int]], device: torch.device) -> torch.Tensor:
@@ -73,7 +85,8 @@ def pack(samples: Sequence[torch.Tensor], planes: int) -> Ragged:
         sizes.append((h, w))
         offset += planes * h * w
     data = torch.cat([t.reshape(-1) for t in samples])
-    return Ragged(data, _table(rows, data.device), planes, tuple(sizes))
+    views = tuple(t.reshape(planes, h, w) for t, (h, w) in zip(samples, sizes, strict=True))
+    return Ragged(data, _table(rows, data.device), planes, tuple(sizes), views)
 
 
 def from_padded(batch: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> Ragged:
@@ -83,4 +96,6 @@ def from_padded(batch: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> Ragged
     planes = data.shape[1] if data.dim() == 4 else 1
     area = height * width
     rows = [(b * planes * area, area, width, h, w) for b, (h, w) in enumerate(sizes)]
-    return Ragged(data, _table(rows, data.device), planes, tuple(sizes))
+    stacked = data.reshape(-1, planes, height, width)
+    views = tuple(stacked[b, :, :h, :w] for b, (h, w) in enumerate(sizes))
+    return Ragged(data, _table(rows, data.device), planes, tuple(sizes), views)
