@@ -8,14 +8,16 @@ first plane, plane stride, row stride, hᵢ, wᵢ). The Triton kernels load row 
 launch per batch whatever the sizes, with no per-sample loop and no host sync: the table is
 built on the host from shapes the host knows and copied without blocking.
 
-A list is packed into one flat buffer by one ``torch.cat`` (one copy); a padded batch is
-read where it lies (no copy; the pixels past a sample's valid size are never read).
+A list is packed into one flat buffer by one ``torch.cat`` (one copy, when a kernel or a
+gather first needs it); a padded batch is read where it lies (no copy; the pixels past a
+sample's valid size are never read).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -27,19 +29,28 @@ class Ragged:
     """B samples of K planes each, of per-sample size, in one buffer.
 
     Attributes:
-        data: the storage: a flat packed buffer, or a contiguous padded B×K×H×W batch.
-        table: B×5 int64 on ``data``'s device: offset, plane stride, row stride, h, w.
+        table: B×5 int64 on the samples' device: offset, plane stride, row stride, h, w
+            (into :attr:`data`).
         planes: K (channels of images, 1 for masks).
         sizes: each sample's (h, w) on the host.
         samples: each sample as a K×h×w view (for the torch path, which resamples images
             with ``grid_sample`` from a zero-padded copy).
     """
 
-    data: torch.Tensor
     table: torch.Tensor
     planes: int
     sizes: tuple[tuple[int, int], ...]
     samples: tuple[torch.Tensor, ...]
+    #: A padded batch the samples are views of (None for a list, packed on first use).
+    storage: torch.Tensor | None = None
+
+    @cached_property
+    def data(self) -> torch.Tensor:
+        """The storage the table points into: the padded batch, or the list packed by one
+        ``torch.cat`` (on first use: the torch path reads images from :meth:`padded`)."""
+        if self.storage is not None:
+            return self.storage
+        return torch.cat([t.reshape(-1) for t in self.samples])
 
     @property
     def batch(self) -> int:
@@ -48,22 +59,23 @@ class Ragged:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.data.dtype
+        return self.samples[0].dtype
 
     @property
     def device(self) -> torch.device:
-        return self.data.device
+        return self.samples[0].device
 
     def repeat(self, n: int) -> Ragged:
         """Each sample ``n`` times in a row (B·n samples), sharing the storage: no copy."""
         sizes = tuple(s for s in self.sizes for _ in range(n))
         samples = tuple(s for s in self.samples for _ in range(n))
-        return Ragged(self.data, self.table.repeat_interleave(n, dim=0), self.planes, sizes, samples)
+        table = self.table.repeat_interleave(n, dim=0)
+        return Ragged(table, self.planes, sizes, samples, self.data)  # shares the storage
 
     def padded(self) -> torch.Tensor:
         """The samples in one zero-padded B×K×max(h)×max(w) tensor (a copy), top-left aligned."""
         height, width = (max(v) for v in zip(*self.sizes, strict=True))
-        out = self.data.new_zeros((self.batch, self.planes, height, width))
+        out = self.samples[0].new_zeros((self.batch, self.planes, height, width))
         for k, (sample, (h, w)) in enumerate(zip(self.samples, self.sizes, strict=True)):
             out[k, :, :h, :w] = sample
         return out
@@ -84,9 +96,8 @@ def pack(samples: Sequence[torch.Tensor], planes: int) -> Ragged:
         rows.append((offset, h * w, w, h, w))
         sizes.append((h, w))
         offset += planes * h * w
-    data = torch.cat([t.reshape(-1) for t in samples])
     views = tuple(t.reshape(planes, h, w) for t, (h, w) in zip(samples, sizes, strict=True))
-    return Ragged(data, _table(rows, data.device), planes, tuple(sizes), views)
+    return Ragged(_table(rows, views[0].device), planes, tuple(sizes), views)
 
 
 def from_padded(batch: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> Ragged:
@@ -98,4 +109,4 @@ def from_padded(batch: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> Ragged
     rows = [(b * planes * area, area, width, h, w) for b, (h, w) in enumerate(sizes)]
     stacked = data.reshape(-1, planes, height, width)
     views = tuple(stacked[b, :, :h, :w] for b, (h, w) in enumerate(sizes))
-    return Ragged(data, _table(rows, data.device), planes, tuple(sizes), views)
+    return Ragged(_table(rows, data.device), planes, tuple(sizes), views, data)
