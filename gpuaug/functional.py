@@ -73,7 +73,8 @@ def warp_image(
         out_size: output (h, w), or an int for a square output.
         fill: value in the output scale of output pixels whose source point is outside the
             image (the masks' ignore pixels): a float or one value per channel.
-        backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch".
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch" or "inductor"
+            (the torch path compiled once per static configuration, :mod:`gpuaug.inductor`).
         perspective: divide by the homogeneous coordinate. Passing False for a matrix whose
             last row is (0, 0, 1) skips a division that would be exact anyway.
         padding_mode: "constant" (outside points take ``fill``), "replicate" (they read the
@@ -112,7 +113,8 @@ def warp_mask(
         matrix: B×3×3 floating matrices on the masks' device, output→source; used in float32.
         out_size: output (h, w), or an int for a square output.
         fill: the ignore value written outside the source; must fit the mask dtype.
-        backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch".
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch" or "inductor"
+            (the torch path compiled once per static configuration, :mod:`gpuaug.inductor`).
         perspective: divide by the homogeneous coordinate (see :func:`warp_image`).
         padding_mode: "constant" (outside points get ``fill``), or "replicate" / "reflect":
             they take the label of the same padded point as :func:`warp_image` reads, and
