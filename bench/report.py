@@ -75,6 +75,9 @@ def head_to_head(rows: list[dict], peak: float | None) -> list[str]:
                 str(r.get("probe_mask_dtype", "–")),
             ]
             lines.append("| " + " | ".join(cells) + " |")
+        compiled = [f"{r['library']} {r['compile_s']:.1f} s" for r in group if "compile_s" in r]
+        if compiled:
+            lines += ["", "First call, compile included (outside the timings): " + ", ".join(compiled) + "."]
         lines.append("")
     return lines
 

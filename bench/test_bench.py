@@ -15,13 +15,16 @@ Pipelines (``gpuaug.peers`` writes each for every library):
   AugmentationSequential per sample, albumentations as its per-sample loop.
 
 Libraries: gpuaug (its ``auto`` backend: Triton on CUDA, torch on CPU), gpuaug-torch (the
-torch path on CUDA), reference (``gpuaug.reference``, CPU), kornia, albumentations (CPU,
-per-sample loop), torch-compile (``torch.compile`` of the gpuaug torch path; not in quick
+torch path on CUDA), gpuaug-inductor (``backend="inductor"``, the compiled CPU path; its
+first call, compile included, is recorded as ``compile_s`` and is outside the timing),
+reference (``gpuaug.reference``, CPU), kornia, albumentations (CPU, per-sample loop),
+torch-compile (``torch.compile`` of the gpuaug torch path, stock settings; not in quick
 mode). A library that is not installed, or cannot run a pipeline, has no row. On CUDA a
 device-to-device copy of the same bytes gives the peak bandwidth the report divides by.
 """
 
 import functools
+import time
 
 import pytest
 import torch
@@ -33,7 +36,8 @@ from gpuaug.functional import warp_mask
 
 #: (device, batch, source size, output size, image dtype) of the head-to-head comparison.
 MAIN = {"cpu": (16, 256, 224, torch.float32), "cuda": (64, 512, 512, torch.uint8)}
-LIBRARIES = ["gpuaug", "gpuaug-torch", "reference", "kornia", "albumentations"] + ([] if QUICK else ["torch-compile"])
+TARGET_LIBRARIES = ["gpuaug", "gpuaug-torch", "gpuaug-inductor", "reference", "kornia", "albumentations"]
+LIBRARIES = TARGET_LIBRARIES + ([] if QUICK else ["torch-compile"])
 
 
 def batch(device, b, size, image_dtype, mask_dtype=torch.int64):
@@ -102,10 +106,12 @@ def pipeline_fn(library, pipeline, device, out_size):
         """gpuaug's ``targets=`` for the extra maps of the "targets" pipeline."""
         return {"targets": {"instances": extra[0], "depth": extra[1]}} if extra else {}
 
-    if library in ("gpuaug", "gpuaug-torch", "torch-compile", "reference"):
-        backend = "auto" if library == "gpuaug" else "torch"
+    if library in ("gpuaug", "gpuaug-torch", "gpuaug-inductor", "torch-compile", "reference"):
+        backend = {"gpuaug": "auto", "gpuaug-inductor": "inductor"}.get(library, "torch")
         if library == "gpuaug-torch" and device != "cuda":
             return None  # on the CPU, gpuaug's auto backend is the torch path already
+        if library == "gpuaug-inductor" and device != "cpu":
+            return None  # on CUDA, backend="inductor" runs the Triton kernels: the gpuaug row
         ops = peers.ade20k_ops(out_size, full) if ade20k else peers.gpuaug_ops(out_size, full)
         aug = gpuaug.Compose(ops, backend=backend)
         if library == "reference":
@@ -144,10 +150,14 @@ def test_pipeline(benchmark, library, pipeline, device):
     if library == "albumentations":
         images = images.float() / 255 if images.dtype == torch.uint8 else images
     try:
+        start = time.perf_counter()
         fn(images, masks)  # warm-up (and compilation), outside the timing
+        first_call = time.perf_counter() - start
     except Exception as exc:  # a peer that cannot run this pipeline gets no row, not a fake one
         pytest.skip(f"{library} cannot run {pipeline} on {device}: {type(exc).__name__}: {exc}")
     record(benchmark, library, pipeline, device, images, masks, out_size, **probe_verdict(library, device))
+    if library in ("gpuaug-inductor", "torch-compile"):
+        benchmark.extra_info["compile_s"] = round(first_call, 2)  # the first call, compile included
     timed = synchronised(lambda: fn(images, masks), device)
     if library in ("reference", "albumentations"):
         out = benchmark.pedantic(timed, rounds=3, iterations=1)
@@ -157,7 +167,7 @@ def test_pipeline(benchmark, library, pipeline, device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("library", ["gpuaug", "gpuaug-torch", "reference", "kornia", "albumentations"])
+@pytest.mark.parametrize("library", TARGET_LIBRARIES)
 def test_targets(benchmark, library, device):
     b, size, out_size, image_dtype = MAIN[device]
     fn = pipeline_fn(library, "targets", device, out_size)

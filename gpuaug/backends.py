@@ -2,22 +2,41 @@
 
 ``"auto"`` picks Triton for CUDA tensors and torch for everything else. ``"triton"`` on CPU
 tensors runs the kernels through Triton's interpreter, which must be enabled by setting
-``TRITON_INTERPRET=1`` before :mod:`gpuaug.kernels` is first imported.
+``TRITON_INTERPRET=1`` before :mod:`gpuaug.kernels` is first imported. ``"inductor"`` is the
+compiled CPU path (:mod:`gpuaug.inductor`): the torch path compiled by ``torch.compile`` once
+per static configuration; it needs a C++ compiler at run time (without one: a warning and
+the torch path) and on CUDA tensors it runs the Triton kernels, gpuaug's compiled path there.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 
 import torch
 
-BACKENDS = ("auto", "triton", "torch")
+BACKENDS = ("auto", "triton", "torch", "inductor")
 
 
 def resolve(backend: str, device: torch.device) -> str:
-    """Return the concrete backend ("triton" or "torch") for data on ``device``."""
+    """Return the concrete backend ("triton", "torch" or "inductor") for data on ``device``."""
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "inductor":
+        if device.type == "cuda" and triton_available():
+            return "triton"
+        if device.type != "cpu":
+            return "torch"
+        if not cpp_compiler_available():
+            warnings.warn(
+                "backend='inductor' needs a C++ compiler (g++ or clang++, as torch.compile's CPU backend finds "
+                "them; set CXX) and none was found: running the eager torch path",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return "torch"
+        return "inductor"
     if backend == "auto":
         return "triton" if device.type == "cuda" and triton_available() else "torch"
     if backend == "triton":
@@ -41,5 +60,17 @@ def triton_available() -> bool:
     try:
         import triton  # noqa: F401
     except ImportError:
+        return False
+    return True
+
+
+@functools.cache
+def cpp_compiler_available() -> bool:
+    """Whether torch.compile's CPU backend (inductor) finds a C++ compiler on this machine."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        get_cpp_compiler()
+    except Exception:
         return False
     return True

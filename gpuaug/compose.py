@@ -21,7 +21,7 @@ from gpuaug._checks import (
     check_pair,
     check_size,
 )
-from gpuaug.functional import _to_device, identity_matrix, warp_all
+from gpuaug.functional import Planes, _to_device, compilable, identity_matrix, warp_all, warp_compiled
 from gpuaug.ragged import Ragged, from_padded, pack
 from gpuaug.targets import check_targets, map_points
 from gpuaug.transforms.base import Draw, Op, PixelOp, Sizes
@@ -258,8 +258,11 @@ class Compose:
         fill: image value read outside the source, in the output scale (uint8 images are
             read as [0, 1]): a float or one value per channel.
         out_dtype: dtype of the output images: float32, bfloat16 or float16.
-        backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch". On Triton
-            the warp and the colour ops run fused in one kernel (see :mod:`gpuaug.fusion`).
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch" or "inductor".
+            On Triton the warp and the colour ops run fused in one kernel (see
+            :mod:`gpuaug.fusion`); "inductor" compiles the torch path on the CPU once per static
+            configuration (see :mod:`gpuaug.inductor`; needs a C++ compiler, else it warns and
+            runs eagerly).
         padding_mode: where images read when the source point is outside the image:
             "constant" (``fill``), "replicate" (the nearest edge pixel) or "reflect" (the
             point reflected about the image border, ``grid_sample``'s "reflection"); then
@@ -823,6 +826,15 @@ def apply_params(
             _, labels, warped = warp_all(
                 None, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
             )
+    elif resolved == "inductor" and params.geometric and compilable(source, labels, *warped):
+        pixel_records = tuple(r for r in params.ops if r.has_pixel)
+        if any(r.children for r in pixel_records):  # a composite's ops hold their draws: warp compiled, ops eager
+            out, labels, warped = warp_all(
+                source, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
+            )
+        else:
+            out, labels, warped = _apply_compiled(source, labels, planes, params, pixel, pixel_records)
+            fused = len(pixel)
     elif params.geometric:
         out, labels, warped = warp_all(
             source, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
@@ -848,6 +860,37 @@ def apply_params(
             if batch.variable:  # warped from a Ragged batch: B×K×h×w
                 warped = warped.reshape((batch.batch, *spec.layout, *params.out_size))
             outs[name] = warped.contiguous()
+    return out, labels, outs
+
+
+def _apply_compiled(images, masks, planes, params: Params, pixel, records) -> tuple:
+    """The warp, then the pixel ops and the cast to ``out_dtype``, each compiled by inductor
+    (:mod:`gpuaug.inductor`) once per static configuration, from the torch path's own code
+    (:func:`gpuaug.functional.warp_compiled`, each op's ``apply``)."""
+    from gpuaug import inductor
+
+    paddings = _paddings(params)
+    if masks is not None:
+        planes = [Planes(masks, (params.ignore_index,), False, paddings["mask_padding"]), *planes]
+    out, outs = warp_compiled(
+        images, planes, params.matrix, params.out_size, params.fill, params.perspective, paddings["image_padding"]
+    )
+    ops, out_dtype = [op for op, _ in pixel], params.out_dtype
+    config = (
+        "pixel",
+        inductor.signature(out),
+        tuple((r.name, repr(sorted(r.config.items())), tuple(sorted(r.draws))) for r in records),
+        out_dtype,
+    )
+
+    def fn(out, draws):
+        for op, op_draws in zip(ops, draws, strict=True):
+            out = op.apply(out, op_draws)
+        return out.to(out_dtype)
+
+    if ops or out_dtype != out.dtype:
+        out = inductor.run(config, params.batch_size, fn, out, [d for _, d in pixel], settings=inductor.PIXEL_SETTINGS)
+    labels = outs.pop(0) if masks is not None else None
     return out, labels, outs
 
 

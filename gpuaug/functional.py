@@ -73,7 +73,8 @@ def warp_image(
         out_size: output (h, w), or an int for a square output.
         fill: value in the output scale of output pixels whose source point is outside the
             image (the masks' ignore pixels): a float or one value per channel.
-        backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch".
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch" or "inductor"
+            (the torch path compiled once per static configuration, :mod:`gpuaug.inductor`).
         perspective: divide by the homogeneous coordinate. Passing False for a matrix whose
             last row is (0, 0, 1) skips a division that would be exact anyway.
         padding_mode: "constant" (outside points take ``fill``), "replicate" (they read the
@@ -112,7 +113,8 @@ def warp_mask(
         matrix: B×3×3 floating matrices on the masks' device, output→source; used in float32.
         out_size: output (h, w), or an int for a square output.
         fill: the ignore value written outside the source; must fit the mask dtype.
-        backend: "auto" (Triton on CUDA, torch elsewhere), "triton" or "torch".
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch" or "inductor"
+            (the torch path compiled once per static configuration, :mod:`gpuaug.inductor`).
         perspective: divide by the homogeneous coordinate (see :func:`warp_image`).
         padding_mode: "constant" (outside points get ``fill``), or "replicate" / "reflect":
             they take the label of the same padded point as :func:`warp_image` reads, and
@@ -178,7 +180,8 @@ def warp_all(
     if masks is not None:
         planes.insert(0, Planes(masks, (ignore_index,), False, mask_padding))
     device = matrix.device
-    if backends.resolve(backend, device) == "triton":
+    resolved = backends.resolve(backend, device)
+    if resolved == "triton":
         out_images = None
         if images is not None:
             from gpuaug.kernels.warp_bilinear import warp_bilinear
@@ -188,10 +191,47 @@ def warp_all(
             padding = PADDING_MODES.index(image_padding)
             out_images = warp_bilinear(images, matrix, out_size, fill_values, perspective, padding)
         outs = _warp_planes_triton(planes, matrix, out_size, perspective)
+    elif resolved == "inductor" and compilable(images, *(p.tensor for p in planes)):
+        out_images, outs = warp_compiled(images, planes, matrix, out_size, fill, perspective, image_padding)
     else:
         out_images, outs = _warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding)
     out_masks = outs.pop(0) if masks is not None else None
     return out_images, out_masks, outs
+
+
+def compilable(*tensors: torch.Tensor | Ragged | None) -> bool:
+    """Whether the compiled path takes these sources: stacked, non-empty batches (a
+    variable-size batch has new shapes every time and runs eagerly)."""
+    present = [t for t in tensors if t is not None]
+    return bool(present) and not any(isinstance(t, Ragged) or t.shape[0] == 0 for t in present)
+
+
+def warp_plan(planes: Sequence[Planes]) -> tuple:
+    """The static part of ``planes`` (fill, interpolation, padding of each), for a compile key."""
+    return tuple((p.fill, p.bilinear, p.padding) for p in planes)
+
+
+def warp_compiled(
+    images: torch.Tensor | None,
+    planes: list[Planes],
+    matrix: torch.Tensor,
+    out_size: tuple[int, int],
+    fill: tuple[float, ...],
+    perspective: bool,
+    image_padding: str,
+) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+    """:func:`_warp_torch` (explicit gathers) compiled by inductor for this static configuration."""
+    from gpuaug import inductor
+
+    plan = warp_plan(planes)
+    tensors = [p.tensor for p in planes]
+    config = ("warp", inductor.signature(images, matrix, *tensors), out_size, fill, perspective, image_padding, plan)
+
+    def fn(images, matrix, *tensors):
+        rebuilt = [Planes(t, *static) for t, static in zip(tensors, plan, strict=True)]
+        return _warp_torch(images, rebuilt, matrix, out_size, fill, perspective, image_padding, gather=True)
+
+    return inductor.run(config, matrix.shape[0], fn, images, matrix, *tensors)
 
 
 def _warp_planes_triton(
@@ -252,8 +292,17 @@ def _warp_torch(
     fill: tuple[float, ...],
     perspective: bool,
     image_padding: str,
+    gather: bool = False,
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
-    """The torch path: source coordinates once, then every map from them."""
+    """The torch path: source coordinates once, then every map from them.
+
+    Images go through ``grid_sample`` (a variable-size batch from a zero-padded copy, see
+    :func:`_grid_source`), labels through one ``index_select`` (a variable-size batch's
+    through the explicit gather :func:`_nearest_gather`, which reads its extent table).
+    With ``gather`` (the compiled path, :mod:`gpuaug.inductor`, where the taps fuse into one
+    loop) both go through the explicit gathers :func:`_nearest_gather` and
+    :func:`_bilinear_gather`.
+    """
     sx, sy, hw = _source_coords(matrix, out_size, perspective)
     source = images if images is not None else planes[0].tensor
     ragged = isinstance(source, Ragged)
@@ -280,14 +329,14 @@ def _warp_torch(
         # Clamp points to the edge pixels' centres, which leaves floor(s) of inside points as
         # it is and clamps the bilinear taps to the image; park the outside points (NaN
         # included, so gathers read a valid index there too): far away for grid_sample, at
-        # the first pixel for the variable-size gathers, which mask them (and which
-        # _grid_source parks far away for grid_sample).
+        # the first pixel for the explicit gathers, which mask them (and which _grid_source
+        # parks far away again for grid_sample).
         key = "constant" if padding == "constant" else "padded"
         if key not in points:
             outside = (in_image if key == "constant" else valid).logical_not()
-            if ragged:
-                px = torch.minimum(sx.clamp(min=0.5), width - 0.5).masked_fill_(outside, 0.5)
-                py = torch.minimum(sy.clamp(min=0.5), height - 0.5).masked_fill_(outside, 0.5)
+            if gather or ragged:
+                px = sx.clamp(min=0.5).clamp_(max=width - 0.5).masked_fill_(outside, 0.5)
+                py = sy.clamp(min=0.5).clamp_(max=height - 0.5).masked_fill_(outside, 0.5)
             else:
                 px = sx.clamp(0.5, width - 0.5).masked_fill_(outside, -2.0 * width)
                 py = sy.clamp(0.5, height - 0.5).masked_fill_(outside, -2.0 * height)
@@ -297,8 +346,11 @@ def _warp_torch(
     outs = []
     for p in planes:
         px, py, outside = point(p.padding)
-        if ragged and not p.bilinear:
-            out = _nearest_ragged(p.tensor, px, py, outside, p.fill[0])
+        if gather and p.bilinear:
+            fills = tuple(float(v) for v in p.fill)
+            out = _bilinear_gather(p.tensor, px, py, outside, fills).to(p.tensor.dtype)
+        elif gather or ragged and not p.bilinear:
+            out = _nearest_gather(p.tensor, px, py, outside, p.fill)
         elif p.bilinear:
             fills = tuple(float(v) for v in p.fill)
             out = _bilinear_torch(*_grid_source(p.tensor, px, py, outside), fills).to(p.tensor.dtype)
@@ -308,7 +360,10 @@ def _warp_torch(
     out_images = None
     if images is not None:
         px, py, outside = point(image_padding)
-        out_images = _bilinear_torch(*_grid_source(images, px, py, outside), fill)
+        if gather:
+            out_images = _bilinear_gather(images, px, py, outside, fill)
+        else:
+            out_images = _bilinear_torch(*_grid_source(images, px, py, outside), fill)
     return out_images, outs
 
 
@@ -382,25 +437,47 @@ def _nearest_torch(
     return labels.view(out_shape)
 
 
-def _ragged_index(source: Ragged) -> tuple[torch.Tensor, torch.dtype]:
-    """The B×5 extent table as B×1×1 columns, in the narrowest index dtype the storage allows."""
-    dtype = torch.int32 if source.data.numel() < 2**31 else torch.int64
-    return source.table.to(dtype).view(-1, 5, 1, 1), dtype
+def _gatherer(source: torch.Tensor | Ragged):
+    """How the explicit gathers read ``source`` (a :class:`Ragged` batch, or a stacked
+    B×H×W / B×K×H×W tensor): ``(gather, row stride, height, width, index dtype)``, where
+    ``gather(pixel)`` reads every plane at in-sample offsets ``pixel`` (B×h×w) into
+    B×K×h×w, and the extents are B×1×1 tensors (per sample) or ints."""
+    if isinstance(source, Ragged):
+        dtype = torch.int32 if source.data.numel() < 2**31 else torch.int64
+        table = source.table.to(dtype).view(-1, 5, 1, 1)
+
+        def gather(pixel: torch.Tensor) -> torch.Tensor:
+            b, h, w = pixel.shape
+            planes = torch.arange(source.planes, device=pixel.device, dtype=dtype).view(1, -1, 1) * table[:, 1]
+            index = (pixel + table[:, 0]).view(b, 1, -1) + planes
+            return source.data.reshape(-1).index_select(0, index.view(-1)).view(b, source.planes, h, w)
+
+        return gather, table[:, 2], table[:, 3], table[:, 4], dtype
+    b, height, width = source.shape[0], source.shape[-2], source.shape[-1]
+    flat = source.reshape(b, -1, height * width)
+
+    def gather(pixel: torch.Tensor) -> torch.Tensor:
+        index = pixel.view(b, 1, -1).expand(b, flat.shape[1], -1)
+        return flat.gather(2, index).view(b, flat.shape[1], *pixel.shape[-2:])
+
+    return gather, width, height, width, torch.int64
 
 
-def _ragged_gather(source: Ragged, table: torch.Tensor, pixel: torch.Tensor) -> torch.Tensor:
-    """Every plane's value at in-sample offsets ``pixel`` (B×h×w): B×K×h×w, one index_select."""
-    b, h, w = pixel.shape
-    planes = torch.arange(source.planes, device=pixel.device, dtype=pixel.dtype).view(1, -1, 1) * table[:, 1]
-    index = (pixel + table[:, 0]).view(b, 1, -1) + planes
-    return source.data.reshape(-1).index_select(0, index.view(-1)).view(b, source.planes, h, w)
-
-
-def _nearest_ragged(source: Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill) -> torch.Tensor:
-    """Labels of floor(p) of every plane of a variable-size batch (B×K×h×w); ``fill`` at ``outside``."""
-    table, dtype = _ragged_index(source)
-    pixel = py.floor().to(dtype).mul_(table[:, 2]).add_(px.floor().to(dtype))
-    return _ragged_gather(source, table, pixel).masked_fill_(outside.unsqueeze(1), fill)
+def _nearest_gather(source: torch.Tensor | Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill):
+    """Labels of floor(p) of every plane (B×K×h×w; a stacked batch keeps its layout); ``fill``
+    (one value, or one per plane) at ``outside``."""
+    gather, row_stride, _, _, dtype = _gatherer(source)
+    pixel = py.floor().to(dtype).mul_(row_stride).add_(px.floor().to(dtype))
+    out = gather(pixel)
+    fill = tuple(fill) if isinstance(fill, (tuple, list)) else (fill,)
+    if len(set(fill)) == 1:
+        out = out.masked_fill_(outside.unsqueeze(1), fill[0])
+    else:
+        values = torch.tensor(fill, dtype=out.dtype).to(out.device).view(1, -1, 1, 1)
+        out = torch.where(outside.unsqueeze(1), values, out)
+    if isinstance(source, Ragged):
+        return out
+    return out.view(source.shape[:-2] + tuple(px.shape[-2:]))
 
 
 def _grid_source(
@@ -414,6 +491,33 @@ def _grid_source(
     padded = source.padded()
     height, width = padded.shape[-2:]
     return padded, px.masked_fill(outside, -2.0 * width), py.masked_fill(outside, -2.0 * height)
+
+
+def _bilinear_gather(
+    source: torch.Tensor | Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill: tuple[float, ...]
+) -> torch.Tensor:
+    """Bilinear sample (float32 B×C×h×w) at p − 0.5 by four explicit gathers, the taps as the
+    kernels take them (``kernels.common.bilinear_taps``); ``fill`` at ``outside``."""
+    gather, row_stride, height, width, dtype = _gatherer(source)
+    planes = source.planes if isinstance(source, Ragged) else (source.shape[1] if source.dim() == 4 else 1)
+    ix, iy = px - 0.5, py - 0.5
+    x0f, y0f = ix.floor(), iy.floor()
+    wx, wy = (ix - x0f).unsqueeze(1), (iy - y0f).unsqueeze(1)
+    x0, y0 = x0f.to(dtype), y0f.to(dtype)
+    x1 = torch.clamp(x0 + 1, max=width - 1)
+    row0 = y0 * row_stride
+    row1 = torch.clamp(y0 + 1, max=height - 1) * row_stride
+
+    def tap(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+        value = gather(row + col).float()
+        return value.mul_(1.0 / 255.0) if source.dtype == torch.uint8 else value
+
+    ux, uy = 1.0 - wx, 1.0 - wy
+    top = tap(row0, x0).mul_(ux).add_(tap(row0, x1).mul_(wx))
+    bottom = tap(row1, x0).mul_(ux).add_(tap(row1, x1).mul_(wx))
+    out = top.mul_(uy).add_(bottom.mul_(wy))
+    fill_c = channel_values(fill, planes, px.device).view(1, -1, 1, 1)
+    return out.masked_fill_(outside.unsqueeze(1), 0.0).add_(fill_c * outside.unsqueeze(1))
 
 
 def _bilinear_torch(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, fill: tuple[float, ...]) -> torch.Tensor:

@@ -1,0 +1,204 @@
+"""The compiled CPU path (``backend="inductor"``, :mod:`gpuaug.inductor`).
+
+A dedicated module rather than a third entry of conftest's ``BACKENDS``: every static
+configuration costs a cold inductor compile (10–30 s on 2 cores), so the whole suite on
+three backends would add minutes of compiles. Here a few configurations are built once
+(module-scoped) and reused by every test: four warp compiles and one pixel-op compile.
+
+- masks bit for bit and images within IMAGE_ATOL against :mod:`gpuaug.reference`, over a
+  chain of every geometric op (perspective included), targets, every pixel op, the three
+  padding modes, uint8 and float images;
+- matrices with decimal entries, whose source points land on integers in exact arithmetic,
+  so any change of the coordinate order (or of the floor) flips labels;
+- a short last batch, a list of images of different sizes and a missing C++ compiler run
+  eagerly without compiling.
+"""
+
+import pytest
+import torch
+from conftest import IMAGE_ATOL
+
+import gpuaug
+from gpuaug import backends, inductor, reference
+from gpuaug.functional import warp_image, warp_mask
+
+pytestmark = pytest.mark.skipif(not backends.cpp_compiler_available(), reason="needs a C++ compiler")
+
+B, H, W, OUT = 4, 21, 26, (17, 19)
+
+
+def data(b=B, h=H, w=W, seed=0, uint8=False):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(b, 3, h, w, generator=g)
+    if uint8:
+        images = (images * 255).to(torch.uint8)
+    masks = torch.randint(0, 40, (b, 1, h, w), generator=g)
+    return images, masks
+
+
+def geometric_ops():
+    """Every geometric op, perspective included, in one chain ending at OUT."""
+    return [
+        gpuaug.RandomScale((0.7, 1.4)),
+        gpuaug.RandomCrop((19, 23), pad_if_needed=True),
+        gpuaug.CenterCrop((20, 22)),
+        gpuaug.RandomHorizontalFlip(),
+        gpuaug.RandomVerticalFlip(),
+        gpuaug.RandomRotation(30),
+        gpuaug.RandomAffine(20, translate=(0.1, 0.1), scale=(0.8, 1.2), shear=10),
+        gpuaug.RandomPerspective(0.5, p=0.8),
+        gpuaug.Resize((23, 25)),
+        gpuaug.RandomResizedCrop(OUT),
+    ]
+
+
+def pixel_ops():
+    return [
+        gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
+        gpuaug.RandomGrayscale(0.3),
+        gpuaug.GaussianNoise(std=(0.0, 0.05), p=0.5),
+        gpuaug.GaussianBlur(3, p=0.5),
+        gpuaug.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def geometric():
+    """Constant padding, float images, masks and targets: one warp compile for the module."""
+    return gpuaug.Compose(geometric_ops(), ignore_index=255, fill=[0.2, 0.5, 0.9], backend="inductor")
+
+
+@pytest.fixture(scope="module")
+def full():
+    """Reflect padding with masks following it, uint8 images, every pixel op: one warp and one pixel compile."""
+    ops = geometric_ops() + pixel_ops()
+    return gpuaug.Compose(ops, ignore_index=255, padding_mode="reflect", mask_padding="same", backend="inductor")
+
+
+def targets(masks, seed=0):
+    g = torch.Generator().manual_seed(seed + 1)
+    return {"instances": masks * 1000 + 7, "depth": torch.rand(masks.shape[0], 2, H, W, generator=g)}
+
+
+def check_against_reference(aug, images, masks, seed, with_targets=False):
+    params = aug.sample(images, torch.Generator().manual_seed(seed))
+    extra = {"targets": targets(masks, seed)} if with_targets else {}
+    out = aug.apply(images, masks, params, **extra)
+    ref = reference.apply(images, masks, params, **extra)
+    assert torch.equal(out[1], ref[1])
+    torch.testing.assert_close(out[0], ref[0], atol=IMAGE_ATOL, rtol=0)
+    if with_targets:
+        assert torch.equal(out[2]["instances"], ref[2]["instances"])
+        torch.testing.assert_close(out[2]["depth"], ref[2]["depth"], atol=IMAGE_ATOL, rtol=0)
+    return params
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_geometric_chain_and_targets_match_reference(geometric, seed):
+    images, masks = data(seed=seed)
+    check_against_reference(geometric, images, masks, seed, with_targets=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_full_chain_reflect_uint8_matches_reference(full, seed):
+    images, masks = data(seed=seed, uint8=True)
+    check_against_reference(full, images, masks, seed)
+
+
+def test_configurations_compile_once(geometric, full):
+    images, masks = data(seed=5)
+    geometric(images, masks, generator=torch.Generator().manual_seed(5), targets=targets(masks))
+    uint8 = data(seed=5, uint8=True)
+    full(*uint8, generator=torch.Generator().manual_seed(5))
+    before = inductor.compile_count()
+    for seed in range(6, 9):
+        geometric(images, masks, generator=torch.Generator().manual_seed(seed), targets=targets(masks))
+        full(*uint8, generator=torch.Generator().manual_seed(seed))
+    assert inductor.compile_count() == before
+
+
+def test_short_last_batch_runs_eagerly_without_recompiling(geometric):
+    images, masks = data(seed=3)
+    check_against_reference(geometric, images, masks, 3, with_targets=True)  # compiled for B
+    before = inductor.compile_count()
+    frames = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    short = data(b=B - 1, seed=4)
+    check_against_reference(geometric, *short, 4, with_targets=True)
+    assert inductor.compile_count() == before
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == frames
+
+
+def test_variable_size_lists_never_compile(geometric):
+    before = inductor.compile_count()
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        sizes = [(H + k + seed, W - k) for k in range(3)]
+        images = [torch.rand(3, h, w, generator=g) for h, w in sizes]
+        masks = [torch.randint(0, 40, (h, w), generator=g) for h, w in sizes]
+        params = geometric.sample(images, g)
+        out_images, out_masks = geometric.apply(images, masks, params)
+        ref_images, ref_masks = reference.apply(images, masks, params)
+        assert torch.equal(out_masks, ref_masks)
+        torch.testing.assert_close(out_images, ref_images, atol=IMAGE_ATOL, rtol=0)
+    assert inductor.compile_count() == before
+
+
+def test_missing_compiler_warns_and_runs_eagerly(monkeypatch):
+    monkeypatch.setattr(backends, "cpp_compiler_available", lambda: False)
+    aug = gpuaug.Compose([gpuaug.RandomAffine(10), gpuaug.Resize(9)], backend="inductor")
+    images, masks = data()
+    before = inductor.compile_count()
+    with pytest.warns(RuntimeWarning, match="needs a C\\+\\+ compiler"):
+        params = aug.sample(images, torch.Generator().manual_seed(0))
+        out = aug.apply(images, masks, params)
+    with pytest.warns(RuntimeWarning, match="needs a C\\+\\+ compiler"):
+        warped = warp_mask(masks, params.matrix, params.out_size, backend="inductor")
+    assert torch.equal(out[1], reference.apply(images, masks, params)[1])
+    assert torch.equal(warped, out[1])
+    assert inductor.compile_count() == before
+
+
+def decimal_matrices(b, perspective):
+    """Matrices with decimal entries: many source points are integers in exact arithmetic,
+    so float32 rounding in another order than the contract's lands on the other side."""
+    g = torch.Generator().manual_seed(7)
+    m = torch.randint(-12, 13, (b, 3, 3), generator=g).double() / 10
+    m[:, 0, 0] += 1.0
+    m[:, 1, 1] += 1.0
+    m[:, 0, 2] = torch.randint(0, 30, (b,), generator=g).double() / 10
+    m[:, 1, 2] = torch.randint(0, 30, (b,), generator=g).double() / 10
+    if perspective:
+        m[:, 2, :2] = torch.randint(-3, 4, (b, 2), generator=g).double() / 100
+        m[:, 2, 2] = 1.0
+    else:
+        m[:, 2] = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    return m.float()
+
+
+def test_warp_mask_decimal_matrices_bit_exact():
+    """Functional warp, masks only, perspective divide: the contract's order and floor, bit for bit."""
+    _, masks = data(b=8, seed=11)
+    matrix = decimal_matrices(8, perspective=True)
+    compiled = warp_mask(masks, matrix, OUT, fill=255, backend="inductor")
+    expected = torch.empty_like(compiled)
+    for k in range(8):  # the reference's own per-sample steps
+        sx, sy, front = reference._source_points(matrix[k], *OUT, True)
+        inside = front & (sx >= 0) & (sx < W) & (sy >= 0) & (sy < H)
+        expected[k, 0] = reference._nearest(masks[k, 0], sx, sy, inside, 255)
+    assert torch.equal(compiled, expected)
+    assert torch.equal(warp_mask(masks, matrix, OUT, fill=255, backend="torch"), expected)
+    assert (compiled != 255).float().mean() > 0.5  # mostly inside: the test exercises the labels
+
+
+def test_warp_image_replicate_decimal_matrices():
+    images, _ = data(b=8, seed=12)
+    matrix = decimal_matrices(8, perspective=False)
+    settings = {"fill": 0.3, "perspective": False, "padding_mode": "replicate"}
+    compiled = warp_image(images, matrix, OUT, backend="inductor", **settings)
+    eager = warp_image(images, matrix, OUT, backend="torch", **settings)
+    torch.testing.assert_close(compiled, eager, atol=IMAGE_ATOL, rtol=0)
+
+
+def test_bad_backend_names_the_argument():
+    with pytest.raises(ValueError, match="backend: expected one of .*'inductor'"):
+        gpuaug.Compose([gpuaug.Resize(8)], backend="indcutor")
