@@ -241,6 +241,14 @@ def _warp_planes_triton(
     from gpuaug.kernels.gather_nearest import gather_nearest
     from gpuaug.kernels.warp_bilinear import warp_bilinear
 
+    def launch(source, fills: tuple, count: int, bilinear: bool, dtype: torch.dtype, padding: str) -> torch.Tensor:
+        mode = PADDING_MODES.index(padding)
+        if bilinear:
+            fill = channel_values(fills, count, matrix.device)
+            return warp_bilinear(source, matrix, out_size, fill, perspective, mode, out_dtype=dtype)
+        fill = _to_device(torch.tensor(fills, dtype=dtype), matrix.device)
+        return gather_nearest(source, matrix, out_size, fill, perspective, mode)
+
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(planes):
         groups.setdefault((p.bilinear, p.tensor.dtype, p.padding), []).append(i)
@@ -249,27 +257,17 @@ def _warp_planes_triton(
     for (bilinear, dtype, padding), members in groups.items():
         if isinstance(planes[members[0]].tensor, Ragged):
             for i in members:  # per-sample extents differ from map to map: one launch each
-                source, mode = planes[i].tensor, PADDING_MODES.index(padding)
-                if bilinear:
-                    fill = channel_values(planes[i].fill, source.planes, matrix.device)
-                    outs[i] = warp_bilinear(source, matrix, out_size, fill, perspective, mode, out_dtype=dtype)
-                else:
-                    fill = _to_device(torch.tensor(planes[i].fill, dtype=dtype), matrix.device)
-                    outs[i] = gather_nearest(source, matrix, out_size, fill, perspective, mode)
+                source = planes[i].tensor
+                outs[i] = launch(source, planes[i].fill, source.planes, bilinear, dtype, padding)
             continue
         tensors = [planes[i].tensor for i in members]
         b, height, width = tensors[0].shape[0], tensors[0].shape[-2], tensors[0].shape[-1]
         counts = [t.shape[1] if t.dim() == 4 else 1 for t in tensors]
         fills = [v for i, k in zip(members, counts, strict=True) for v in _per_plane(planes[i].fill, k)]
         src = tensors[0] if len(tensors) == 1 else torch.cat([t.reshape(b, -1, height, width) for t in tensors], 1)
-        mode = PADDING_MODES.index(padding)
         if bilinear:
             src = src if src.dim() == 4 else src.unsqueeze(1)
-            fill = channel_values(tuple(fills), len(fills), src.device)
-            out = warp_bilinear(src, matrix, out_size, fill, perspective, mode, out_dtype=dtype)
-        else:
-            fill = _to_device(torch.tensor(fills, dtype=dtype), src.device)
-            out = gather_nearest(src, matrix, out_size, fill, perspective, mode)
+        out = launch(src, tuple(fills), len(fills), bilinear, dtype, padding)
         if len(tensors) == 1:
             outs[members[0]] = out.reshape(tensors[0].shape[:-2] + (h, w))
             continue
