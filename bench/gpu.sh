@@ -5,7 +5,7 @@
 # the kernel report as compiled by that machine's Triton, then the quick benchmark. The log,
 # the junit XML, the JSON and the reports land under $OUT. Without a GPU,
 # `OUT=/tmp/out bash bench/gpu.sh` runs the same steps on the CPU (kernels interpreted).
-# Budget: about 6 minutes on an H100, installs included.
+# Budget: at most about 9.5 minutes (the timeouts below), installs included.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpuaug-out}
 mkdir -p "$OUT"
@@ -22,11 +22,13 @@ nvidia-smi || true
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"
 
 # Tests: with CUDA present conftest leaves TRITON_INTERPRET unset, so the real kernels run.
-# No -x: one failure must not hide the rest.
-timeout 240 python3 -m pytest -q -m "not compile" -p no:cacheprovider --junitxml="$OUT/junit.xml" tests || status=1
+# No -x: one failure must not hide the rest. The compiled CPU path (test_inductor.py) is
+# left to CI: its C++ compiles would spend device time on a CPU-only check.
+timeout 300 python3 -m pytest -q -m "not compile" -p no:cacheprovider --junitxml="$OUT/junit.xml" \
+  --ignore=tests/test_inductor.py tests || status=1
 
-# The static kernel report, compiled by this machine's Triton.
-timeout 60 python3 bench/kernels.py --out "$OUT" || status=1
+# The static kernel report, compiled by this machine's Triton (one compile process per core).
+timeout 90 python3 bench/kernels.py --out "$OUT" || status=1
 
 # Benchmarks: the quick set, short rounds.
 GPUAUG_BENCH_QUICK=1 timeout 150 python3 -m pytest bench --benchmark-only -q -p no:cacheprovider \

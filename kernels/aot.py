@@ -355,31 +355,46 @@ def _tool(program: str, *args: str) -> str:
 
 
 def compile_in_subprocess(
-    launches: list[Launch], archs: list[str], pythonpath: str | None = None, timeout: float = 600
+    launches: list[Launch],
+    archs: list[str],
+    pythonpath: str | None = None,
+    timeout: float = 600,
+    workers: int | None = None,
 ) -> list[dict]:
-    """:func:`compile_launch` for every launch and arch in a fresh process (no interpreter).
+    """:func:`compile_launch` for every launch and arch in fresh processes (no interpreter).
 
-    ``pythonpath`` is put first on the child's ``PYTHONPATH`` (another Triton, for one).
-    Returns one dict per (launch, arch), launches outer, each with ``launch`` (its index),
-    ``arch`` and ``triton`` (the version that compiled it) added.
+    The launches are shared out over ``workers`` processes (default: one per CPU core),
+    which compile side by side. ``pythonpath`` is put first on the children's
+    ``PYTHONPATH`` (another Triton, for one). Returns one dict per (launch, arch), launches
+    outer, each with ``launch`` (its index), ``arch`` and ``triton`` (the version that
+    compiled it) added.
     """
     import os
+    from concurrent.futures import ThreadPoolExecutor
 
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
-    payload = json.dumps([asdict(launch) for launch in launches])
-    done = subprocess.run(
-        [sys.executable, "-m", "gpuaug.kernels.aot", *archs],
-        input=payload,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the compile process failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(launches)))
+    shares = [list(range(start, len(launches), workers)) for start in range(workers)]
+
+    def compile_share(share: list[int]) -> list[dict]:
+        payload = json.dumps([asdict(launches[i]) for i in share])
+        done = subprocess.run(
+            [sys.executable, "-m", "gpuaug.kernels.aot", *archs],
+            input=payload,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"the compile process failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        return [r | {"launch": share[r["launch"]]} for r in json.loads(done.stdout)]
+
+    with ThreadPoolExecutor(workers) as pool:
+        results = [r for rs in pool.map(compile_share, shares) for r in rs]
+    return sorted(results, key=lambda r: (r["launch"], archs.index(r["arch"])))
 
 
 def main(argv: list[str]) -> int:
