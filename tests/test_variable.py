@@ -118,6 +118,15 @@ def test_each_op_sees_each_samples_own_canvas(backend, device):
         assert torch.equal(out_masks[k], expected), k
 
 
+def test_oneof_not_applied_keeps_each_samples_canvas():
+    images, masks = coordinate_batch(SIZES)
+    crops = gpuaug.OneOf([gpuaug.CenterCrop(16), gpuaug.RandomCrop(16, pad_if_needed=True)], p=0.0)
+    out_masks = gpuaug.Compose([crops, gpuaug.CenterCrop(8)])(images, masks)[1]
+    for k, (h, w) in enumerate(SIZES):  # no sample applied the OneOf: the centre of its own canvas
+        top, left = round((h - 8) / 2), round((w - 8) / 2)
+        assert torch.equal(out_masks[k], masks[k][top : top + 8, left : left + 8]), k
+
+
 def test_random_resized_crop_area_is_per_sample():
     images = [torch.rand(3, 10, 100), torch.rand(3, 100, 10)]
     params = gpuaug.Compose([gpuaug.RandomResizedCrop(8, scale=(0.5, 0.5), ratio=(1.0, 1.0))]).sample(images, seed=0)
@@ -192,6 +201,7 @@ def test_stacked_batch_after_random_size_op_needs_a_fixed_size_op():
         ([gpuaug.ColorJitter(0.1)], r"ops: a batch of samples of different sizes .* has none"),
         ([gpuaug.OneOf([gpuaug.CenterCrop(8), gpuaug.RandomHorizontalFlip()])], r"OneOf's children"),
         ([gpuaug.RandomApply([gpuaug.CenterCrop(8)])], r"RandomApply's list must keep"),
+        ([gpuaug.OneOf([gpuaug.CenterCrop(8), gpuaug.RandomCrop(8)], p=0.5)], r"ops\[0\]: OneOf leaves each sample"),
     ],
 )
 def test_variable_input_needs_a_fixed_size_op_last(ops, match):

@@ -17,8 +17,10 @@ them sample by sample.
 The canvas size must not depend on the choice: OneOf's children must all give the same
 output size from the same input size, and RandomApply's list must keep the canvas size
 (the not-applied branch keeps it). With per-sample sizes (a variable-size batch) the
-children must keep the sizes, or all fix the same size. Sizes known at construction (crops and resizes to a
-fixed (h, w)) are checked there; the rest at every :meth:`Composite.sample_record`.
+children must keep the sizes, or all fix the same size; a OneOf with ``p`` < 1 is then
+not fixed-size, since the samples that apply none keep their own sizes. Sizes known at
+construction (crops and resizes to a fixed (h, w)) are checked there; the rest at every
+:meth:`Composite.sample_record`.
 """
 
 from __future__ import annotations
@@ -206,7 +208,12 @@ class OneOf(Composite):
         matrix = torch.where(applied.view(-1, 1, 1), picked, eye)
         draws = {"choice": choice}
         record = OpRecord(type(self).__name__, draws, None, tuple(r for _, _, r in children))
-        return Step(draws, matrix, sizes.pop()), record
+        out = sizes.pop()
+        if isinstance(size, Sizes) and out is not size and self.p < 1.0:
+            # Samples of their own sizes that apply none keep theirs: per-sample sizes again.
+            fixed_h, fixed_w = out
+            out = Sizes(torch.where(applied, fixed_h, size.h), torch.where(applied, fixed_w, size.w))
+        return Step(draws, matrix, out), record
 
 
 class RandomApply(Composite):
