@@ -68,9 +68,15 @@ def _centre_offset(src: torch.Tensor, dst: float) -> torch.Tensor:
 
 
 def _host_map(size: Canvas, batch: int, fn) -> tuple[tuple[int, int], ...] | None:
-    """``fn`` applied to every sample's host (h, w), or None when the host does not know them."""
+    """The host's copy of ``fn``'s sizes: ``fn`` (the per-sample float64 tensor arithmetic the
+    device runs, (h, w) → (h, w)) on CPU tensors of the host's sizes, so both copies come
+    from one formula; None when the host does not know the input sizes."""
     sizes = host_sizes(size, batch)
-    return None if sizes is None else tuple(fn(h, w) for h, w in sizes)
+    if sizes is None:
+        return None
+    hw = torch.tensor(sizes, dtype=torch.float64).reshape(-1, 2)
+    out_h, out_w = fn(hw[:, 0], hw[:, 1])
+    return tuple((int(a), int(b)) for a, b in zip(out_h.tolist(), out_w.tolist(), strict=True))
 
 
 class _Flip(Op):
@@ -130,7 +136,7 @@ class Resize(Op):
         """The output (h, w) for an input canvas of ``size`` = (h, w)."""
         if not isinstance(self.size, int):
             return self.size
-        return _short_side_size(*size, self.size)
+        return _host_map(size, 1, lambda h, w: _short_side_size(h, w, self.size))[0]
 
     def sample(self, draw, size):
         zero = _full(draw, 0.0).double()
@@ -138,23 +144,20 @@ class Resize(Op):
         if not isinstance(self.size, int):
             out = self.size
         elif isinstance(size, Sizes):
-            out_h, out_w = _short_side_size(h, w, self.size)
-            out = Sizes(out_h, out_w, _host_map(size, draw.batch, lambda a, b: self.output_size((a, b))))
+            host = _host_map(size, draw.batch, lambda a, b: _short_side_size(a, b, self.size))
+            out = Sizes(*_short_side_size(h, w, self.size), host)
         else:
             out = self.output_size(size)
         return _crop_step({}, zero, zero, (h, w), out)
 
 
-def _short_side_size(h, w, short):
-    """(h, w) with the shorter side ``short`` and the longer truncated as torchvision does (ints or tensors)."""
-    if isinstance(h, torch.Tensor) or isinstance(short, torch.Tensor):
-        landscape = h <= w
-        long_side = torch.floor(short * torch.maximum(h, w) / torch.minimum(h, w))
-        short_side = short + 0.0 * h
-        return torch.where(landscape, short_side, long_side), torch.where(landscape, long_side, short_side)
-    shorter, longer = (h, w) if h <= w else (w, h)
-    new_long = int(short * longer / shorter)
-    return (short, new_long) if h <= w else (new_long, short)
+def _short_side_size(h: torch.Tensor, w: torch.Tensor, short) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h, w) per sample (float64 tensors) with the shorter side ``short`` (a number or per-sample
+    tensor) and the longer truncated as torchvision does."""
+    landscape = h <= w
+    long_side = torch.floor(short * torch.maximum(h, w) / torch.minimum(h, w))
+    short_side = short + 0.0 * h
+    return torch.where(landscape, short_side, long_side), torch.where(landscape, long_side, short_side)
 
 
 class RandomResize(Op):
@@ -216,18 +219,14 @@ class RandomResize(Op):
             return self.scale
         return None
 
-    def _output(self, h, w, ratio):
-        """Output (h, w) for input sides and ratios (floats or float64 tensors), mmcv's arithmetic."""
-        floor = torch.floor if isinstance(ratio, torch.Tensor) else math.floor
-        target_h, target_w = floor(self.scale[0] * ratio), floor(self.scale[1] * ratio)
+    def _output(self, h: torch.Tensor, w: torch.Tensor, ratio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output (h, w) for per-sample sides and ratios (float64 tensors), mmcv's arithmetic."""
+        target_h, target_w = torch.floor(self.scale[0] * ratio), torch.floor(self.scale[1] * ratio)
         if not self.keep_ratio:
             return target_h, target_w
-        if isinstance(ratio, torch.Tensor):
-            larger, smaller = torch.maximum, torch.minimum
-        else:
-            larger, smaller = max, min
-        f = smaller(larger(target_h, target_w) / larger(h, w), smaller(target_h, target_w) / smaller(h, w))
-        return floor(h * f + 0.5), floor(w * f + 0.5)
+        larger, smaller = torch.maximum(target_h, target_w), torch.minimum(target_h, target_w)
+        f = torch.minimum(larger / torch.maximum(h, w), smaller / torch.minimum(h, w))
+        return torch.floor(h * f + 0.5), torch.floor(w * f + 0.5)
 
     def sample(self, draw, size):
         h, w = extent(draw, size)
@@ -242,7 +241,7 @@ class RandomResize(Op):
         else:
             if self.ratio_range is None:
                 ratio = torch.ones_like(h)
-                host = _host_map(size, draw.batch, lambda a, b: tuple(int(v) for v in self._output(a, b, 1.0)))
+                host = _host_map(size, draw.batch, lambda a, b: self._output(a, b, torch.ones_like(a)))
             else:
                 lo, hi = self.ratio_range
                 ratio = torch.where(applied, draw.rand(dtype=torch.float64) * (hi - lo) + lo, 1.0)
