@@ -8,8 +8,11 @@ then a correctly rounded divide by ``w`` when the matrix has a perspective row. 
 call this helper are launched with ``enable_fp_fusion=False`` so no FMA merges the steps.
 """
 
+import torch
 import triton
 import triton.language as tl
+
+from gpuaug.ragged import Ragged
 
 #: Output tile of one program (rows × columns), shared by every kernel. With the kernels'
 #: ``num_warps`` it sets the pixels per thread, which sets the registers per thread: see
@@ -40,6 +43,20 @@ def launch(kernel, batch: int, out_size: tuple[int, int], *args, num_warps: int,
         enable_fp_fusion=False,
         **constexprs,
     )
+
+
+def source_layout(source: torch.Tensor | Ragged) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int, int, int]]:
+    """What a launcher passes for a source: ``(storage, extent table or None, (B, K, H, W))``.
+
+    A stacked B×H×W or B×K×H×W tensor is made contiguous and has no table (K = 1 for
+    B×H×W); a :class:`gpuaug.ragged.Ragged` batch gives its storage and table, with H = W
+    = 0 (its kernels read the extents from the table, under ``EXTENTS``).
+    """
+    if isinstance(source, Ragged):
+        return source.data, source.table, (source.batch, source.planes, 0, 0)
+    src = source.contiguous()
+    planes = src.shape[1] if src.dim() == 4 else 1
+    return src, None, (src.shape[0], planes, src.shape[-2], src.shape[-1])
 
 
 @triton.jit

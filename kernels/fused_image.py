@@ -42,10 +42,10 @@ from .common import (
     hash_normal,
     launch,
     sample_extent,
+    source_layout,
     source_point,
     tile_sources,
 )
-from .warp_bilinear import source_layout
 
 # Two pixels per thread: the whole colour chain on four output pixels per thread needs
 # more than 128 registers (bench/results/kernels-sm90.md).

@@ -18,7 +18,7 @@ import triton.language as tl
 
 from gpuaug.ragged import Ragged
 
-from .common import launch, sample_extent, source_point, tile_sources
+from .common import launch, sample_extent, source_layout, source_point, tile_sources
 
 NUM_WARPS = 8
 
@@ -81,14 +81,8 @@ def gather_nearest(
         Ragged batch) and dtype.
     """
     h, w = out_size
-    if isinstance(masks, Ragged):
-        src, table, b, planes, height, width = masks.data, masks.table, masks.batch, masks.planes, 0, 0
-        shape = (b, planes, h, w)
-    else:
-        src = masks.contiguous()
-        b, height, width = src.shape[0], src.shape[-2], src.shape[-1]
-        planes = src.shape[1] if src.dim() == 4 else 1
-        table, shape = None, src.shape[:-2] + (h, w)
+    src, table, (b, planes, height, width) = source_layout(masks)
+    shape = (b, planes, h, w) if table is not None else src.shape[:-2] + (h, w)
     mat = matrix.contiguous()
     fill = fill.to(src.dtype).expand(planes).contiguous()
     out = torch.empty(shape, dtype=src.dtype, device=src.device)

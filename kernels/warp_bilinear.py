@@ -18,7 +18,15 @@ import triton.language as tl
 
 from gpuaug.ragged import Ragged
 
-from .common import bilinear_sample, bilinear_taps, launch, sample_extent, source_point, tile_sources
+from .common import (
+    bilinear_sample,
+    bilinear_taps,
+    launch,
+    sample_extent,
+    source_layout,
+    source_point,
+    tile_sources,
+)
 
 # Two pixels per thread: with four, ptxas used up to 128 registers and spilled on sm_80.
 NUM_WARPS = 16
@@ -108,11 +116,3 @@ def warp_bilinear(
         EXTENTS=table is not None,
     )
     return out
-
-
-def source_layout(images: torch.Tensor | Ragged) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int, int, int]]:
-    """``(storage, extent table or None, (B, C, H, W))`` of an image source; H = W = 0 for a Ragged batch."""
-    if isinstance(images, Ragged):
-        return images.data, images.table, (images.batch, images.planes, 0, 0)
-    src = images.contiguous()
-    return src, None, tuple(src.shape)
