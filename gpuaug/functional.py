@@ -341,27 +341,22 @@ def _warp_torch(
             points[key] = (px, py, outside)
         return points[key]
 
+    def bilinear(source: torch.Tensor | Ragged, padding: str, fills: tuple[float, ...]) -> torch.Tensor:
+        px, py, outside = point(padding)
+        if gather:
+            return _bilinear_gather(source, px, py, outside, fills)
+        return _bilinear_torch(*_grid_source(source, px, py, outside), fills)
+
     outs = []
     for p in planes:
-        px, py, outside = point(p.padding)
-        if gather and p.bilinear:
-            fills = tuple(float(v) for v in p.fill)
-            out = _bilinear_gather(p.tensor, px, py, outside, fills).to(p.tensor.dtype)
-        elif gather or ragged and not p.bilinear:
-            out = _nearest_gather(p.tensor, px, py, outside, p.fill)
-        elif p.bilinear:
-            fills = tuple(float(v) for v in p.fill)
-            out = _bilinear_torch(*_grid_source(p.tensor, px, py, outside), fills).to(p.tensor.dtype)
+        if p.bilinear:
+            out = bilinear(p.tensor, p.padding, tuple(float(v) for v in p.fill)).to(p.tensor.dtype)
+        elif gather or ragged:
+            out = _nearest_gather(p.tensor, *point(p.padding), p.fill)
         else:
-            out = _nearest_torch(p.tensor, px, py, outside, p.fill[0])
+            out = _nearest_torch(p.tensor, *point(p.padding), p.fill[0])
         outs.append(out)
-    out_images = None
-    if images is not None:
-        px, py, outside = point(image_padding)
-        if gather:
-            out_images = _bilinear_gather(images, px, py, outside, fill)
-        else:
-            out_images = _bilinear_torch(*_grid_source(images, px, py, outside), fill)
+    out_images = None if images is None else bilinear(images, image_padding, fill)
     return out_images, outs
 
 
