@@ -24,7 +24,8 @@ from gpuaug._checks import (
 from gpuaug.functional import Planes, _to_device, compilable, identity_matrix, warp_all, warp_compiled
 from gpuaug.ragged import Ragged, from_padded, pack
 from gpuaug.targets import check_targets, map_points
-from gpuaug.transforms.base import Draw, Op, PixelOp, Sizes
+from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
+from gpuaug.transforms.canvas import ClassMix, classmix_select, views_of
 from gpuaug.transforms.composite import Composite
 from gpuaug.transforms.composite import selected as _selected
 from gpuaug.transforms.geometric import RandomCrop
@@ -62,7 +63,8 @@ class OpRecord:
     @property
     def has_pixel(self) -> bool:
         """Whether replay has pixel work to do for this record (a pixel op, or a composite holding one)."""
-        return self.config is not None or any(c.has_pixel for c in self.children)
+        pixel = self.config is not None and self.name not in CanvasOp.registry
+        return pixel or any(c.has_pixel for c in self.children)
 
     def to_dict(self) -> dict:
         """JSON-ready: name, config, draws (dtype and data), and children when there are any."""
@@ -296,11 +298,12 @@ class Compose:
         padding_mode: str = "constant",
         mask_padding: str = "ignore",
     ):
-        if isinstance(ops, (Op, PixelOp)) or not isinstance(ops, Sequence):
+        if isinstance(ops, (Op, PixelOp, CanvasOp)) or not isinstance(ops, Sequence):
             raise TypeError(f"ops: expected a list of gpuaug ops, got {type(ops).__name__}")
         for k, op in enumerate(ops):
-            if not isinstance(op, (Op, PixelOp)):
+            if not isinstance(op, (Op, PixelOp, CanvasOp)):
                 raise TypeError(f"ops[{k}]: expected a gpuaug op (gpuaug.transforms), got {type(op).__name__}")
+        _check_canvas_order(ops)
         if not isinstance(out_dtype, torch.dtype):
             raise TypeError(f"out_dtype: expected a torch.dtype, got {type(out_dtype).__name__}")
         if out_dtype not in OUT_DTYPES:
@@ -369,6 +372,13 @@ class Compose:
         for k, op in enumerate(self.ops):
             if isinstance(op, PixelOp):
                 records.append(OpRecord(type(op).__name__, op.sample(draw, batch.channels), op.config()))
+                continue
+            if isinstance(op, CanvasOp):
+                if isinstance(size, Sizes):
+                    raise ValueError(self._unfixed_message(varying))
+                if isinstance(op, ClassMix) and batch.mask_dtype is None:
+                    raise ValueError(f"ops[{k}]: ClassMix pastes the partner's classes, so it needs masks; got none")
+                records.append(OpRecord(type(op).__name__, op.sample(draw, size), op.config()))
                 continue
             if label_source is not None:
                 draw.labels = self._labels_view(batch, label_source, matrix)
@@ -819,7 +829,19 @@ def apply_params(
     pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
     fused = fusion.fusable(pixel, batch.channels) if resolved == "triton" else 0
     source, labels, warped = batch.images, batch.masks, [p.tensor for p in planes]
-    if fused:
+    canvas = [(k, r) for k, r in enumerate(params.ops) if r.name in CanvasOp.registry]
+    if canvas:
+        if any(spec.points is not None for _, spec in specs or ()):
+            names = [r.name for _, r in canvas]
+            raise ValueError(
+                f"targets: Points cannot follow {names}: a pixel may come from another sample or be displaced"
+            )
+        # The compiled path takes plain warps only: canvas ops run on the eager torch path.
+        out, labels, warped = _apply_canvas(
+            batch, params, planes, canvas, "torch" if resolved == "inductor" else resolved
+        )
+        fused = len(pixel)
+    elif fused:
         out_dtype = params.out_dtype if fused == len(pixel) else torch.float32
         out = fusion.fused_image(source, params, pixel[:fused], out_dtype)
         if (labels is not None or planes) and params.geometric:
@@ -894,6 +916,68 @@ def _apply_compiled(images, masks, planes, params: Params, pixel, records) -> tu
     return out, labels, outs
 
 
+def _apply_canvas(batch: Batch, params: Params, planes: list[Planes], canvas: list, backend: str) -> tuple:
+    """The warp with canvas ops (:mod:`gpuaug.transforms.canvas`), then every pixel op:
+    ``(images float32, masks, warped targets)``.
+
+    Masks and targets read through the views in one pass (ClassMix: masks warped per sample
+    first, the paste map chosen from them, the mixed masks selected from them). Images too,
+    with the pixel ops after the mixing op fused on Triton; pixel ops before it apply per
+    source sample, so then each slot's view is warped and coloured whole with its source's
+    draws, and the slots are selected per pixel.
+    """
+    views, mix = views_of(canvas, params.matrix, params.out_size)
+    args, paddings = (*_warp_args(params), backend, params.perspective), _paddings(params)
+    masks = labels = None
+    if mix is not None and params.ops[mix].name == "ClassMix":
+        if batch.masks is None:
+            raise ValueError("masks: ClassMix pastes the partner's classes, so replaying it needs the masks; got none")
+        own_views = replace(views, slots=1, sample=None, matrix=params.matrix, select=None, pre=None)
+        own = warp_all(None, batch.masks, (), *args, mask_padding=paddings["mask_padding"], views=own_views)[1]
+        b, (h, w) = params.batch_size, params.out_size
+        flat = own.reshape(b, h, w)
+        paste = classmix_select(flat, params.ops[mix].draws, params.ignore_index)
+        labels = torch.where(paste, flat[params.ops[mix].draws["partner"]], flat).reshape(own.shape)
+        views = replace(views, select=paste.to(torch.uint8).contiguous())
+    else:
+        masks = batch.masks
+    warped = []
+    if masks is not None or planes:
+        _, warped_masks, warped = warp_all(None, masks, planes, *args, **paddings, views=views)
+        labels = warped_masks if labels is None else labels
+    records = [(k, r) for k, r in enumerate(params.ops) if r.has_pixel]
+    before = [r for k, r in records if mix is not None and k < mix]
+    after = [(_replay_op(r), r.draws) for k, r in records if mix is None or k > mix]
+    if not before:
+        return _warp_images(batch, params, after, backend, views), labels, warped
+    slots = []
+    for k in range(views.slots):
+        slot = views.slot(k)
+        source = slot.sample.long()
+        ops = [(_replay_op(r), r.draws) for r in (r.map_draws(lambda v, s=source: v[s]) for r in before)]
+        slots.append(_warp_images(batch, params, ops, backend, slot))
+    stacked = torch.stack(slots, dim=1)  # B×L×C×h×w
+    index = views.select.long()[:, None, None].expand(-1, 1, stacked.shape[2], -1, -1)
+    out = stacked.gather(1, index).squeeze(1)
+    for op, draws in after:
+        out = op.apply(out, draws)
+    return out, labels, warped
+
+
+def _warp_images(batch: Batch, params: Params, pixel: list, backend: str, views) -> torch.Tensor:
+    """The images warped through ``views`` with ``pixel`` ops applied (float32): the leading
+    fusable ops in the Triton kernel, the rest as torch ops."""
+    fused = fusion.fusable(pixel, batch.channels) if backend == "triton" else 0
+    if fused:
+        out = fusion.fused_image(batch.images, params, pixel[:fused], torch.float32, views)
+    else:
+        args = (*_warp_args(params), backend, params.perspective)
+        out = warp_all(batch.images, None, (), *args, image_padding=params.padding_mode, views=views)[0]
+    for op, draws in pixel[fused:]:
+        out = op.apply(out, draws)
+    return out
+
+
 def _replay_op(record: OpRecord) -> PixelOp | _SelectedPixelOps:
     """The op that replays a record's pixel work: the pixel op itself, or for a composite its
     pixel children selected per sample (fused into the image kernel when
@@ -926,3 +1010,30 @@ def _paddings(params: Params) -> dict[str, str]:
         "image_padding": params.padding_mode,
         "mask_padding": params.padding_mode if params.mask_padding == "same" else "constant",
     }
+
+
+def _check_canvas_order(ops) -> None:
+    """The canvas ops' place in a chain (:mod:`gpuaug.transforms.canvas`): after every
+    geometric op, at most one ElasticTransform and one mixing op, ElasticTransform first."""
+    canvas = [(k, op) for k, op in enumerate(ops) if isinstance(op, CanvasOp)]
+    if not canvas:
+        return
+    geometric = [k for k, op in enumerate(ops) if isinstance(op, Op)]
+    first = canvas[0][0]
+    if geometric and geometric[-1] > first:
+        later = geometric[-1]
+        raise ValueError(
+            f"ops[{first}]: {type(ops[first]).__name__} acts on the output canvas, so it must come after every "
+            f"geometric op; ops[{later}] ({type(ops[later]).__name__}) follows it"
+        )
+    for kind, name in ((True, "mixing op (CutMix, ClassMix, Mosaic)"), (False, "ElasticTransform")):
+        found = [k for k, op in canvas if op.mixing == kind]
+        if len(found) > 1:
+            raise ValueError(f"ops[{found[1]}]: a chain takes at most one {name}; ops[{found[0]}] is one already")
+    mixing = [k for k, op in canvas if op.mixing]
+    elastic = [k for k, op in canvas if not op.mixing]
+    if mixing and elastic and elastic[0] > mixing[0]:
+        raise ValueError(
+            f"ops[{elastic[0]}]: ElasticTransform deforms each sample's own view, so it must come before the "
+            f"mixing op ops[{mixing[0]}] ({type(ops[mixing[0]]).__name__})"
+        )

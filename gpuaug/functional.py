@@ -42,6 +42,7 @@ from gpuaug._checks import (
     check_size,
 )
 from gpuaug.ragged import Ragged
+from gpuaug.views import Views, view_coords
 
 __all__ = [
     "warp_image",
@@ -162,6 +163,7 @@ def warp_all(
     *,
     image_padding: str = "constant",
     mask_padding: str = "constant",
+    views: Views | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, list[torch.Tensor]]:
     """Warp images, masks and ``targets`` of one batch through one float32 matrix; inputs already checked.
 
@@ -174,7 +176,9 @@ def warp_all(
     On Triton, the masks and the gathered targets of one dtype (and padding) are one
     :func:`gather_nearest` launch over all their planes, the bilinear targets of one dtype
     one :func:`warp_bilinear` launch. On the torch path the source coordinates are computed
-    once for the whole call. All non-"constant" paddings must be one mode.
+    once for the whole call. All non-"constant" paddings must be one mode. ``views`` (a
+    :class:`gpuaug.views.Views`) gives each output pixel its own source sample and
+    coordinate (the canvas ops); the compiled path then runs eagerly.
     """
     planes = list(targets)
     if masks is not None:
@@ -189,12 +193,12 @@ def warp_all(
             channels = images.planes if isinstance(images, Ragged) else images.shape[1]
             fill_values = channel_values(fill, channels, images.device)
             padding = PADDING_MODES.index(image_padding)
-            out_images = warp_bilinear(images, matrix, out_size, fill_values, perspective, padding)
-        outs = _warp_planes_triton(planes, matrix, out_size, perspective)
-    elif resolved == "inductor" and compilable(images, *(p.tensor for p in planes)):
+            out_images = warp_bilinear(images, matrix, out_size, fill_values, perspective, padding, views=views)
+        outs = _warp_planes_triton(planes, matrix, out_size, perspective, views)
+    elif resolved == "inductor" and views is None and compilable(images, *(p.tensor for p in planes)):
         out_images, outs = warp_compiled(images, planes, matrix, out_size, fill, perspective, image_padding)
     else:
-        out_images, outs = _warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding)
+        out_images, outs = _warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding, views=views)
     out_masks = outs.pop(0) if masks is not None else None
     return out_images, out_masks, outs
 
@@ -235,7 +239,7 @@ def warp_compiled(
 
 
 def _warp_planes_triton(
-    planes: list[Planes], matrix: torch.Tensor, out_size: tuple[int, int], perspective: bool
+    planes: list[Planes], matrix: torch.Tensor, out_size: tuple[int, int], perspective: bool, views: Views | None
 ) -> list[torch.Tensor]:
     """Every map of ``planes`` warped by the kernels: one launch per (kind, dtype, padding) group."""
     from gpuaug.kernels.gather_nearest import gather_nearest
@@ -245,9 +249,9 @@ def _warp_planes_triton(
         mode = PADDING_MODES.index(padding)
         if bilinear:
             fill = channel_values(fills, count, matrix.device)
-            return warp_bilinear(source, matrix, out_size, fill, perspective, mode, out_dtype=dtype)
+            return warp_bilinear(source, matrix, out_size, fill, perspective, mode, out_dtype=dtype, views=views)
         fill = _to_device(torch.tensor(fills, dtype=dtype), matrix.device)
-        return gather_nearest(source, matrix, out_size, fill, perspective, mode)
+        return gather_nearest(source, matrix, out_size, fill, perspective, mode, views)
 
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(planes):
@@ -291,6 +295,7 @@ def _warp_torch(
     perspective: bool,
     image_padding: str,
     gather: bool = False,
+    views: Views | None = None,
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """The torch path: source coordinates once, then every map from them.
 
@@ -299,16 +304,22 @@ def _warp_torch(
     through the explicit gather :func:`_nearest_gather`, which reads its extent table).
     With ``gather`` (the compiled path, :mod:`gpuaug.inductor`, where the taps fuse into one
     loop) both go through the explicit gathers :func:`_nearest_gather` and
-    :func:`_bilinear_gather`.
+    :func:`_bilinear_gather`, as they do with ``views`` (each pixel reads its own source sample).
     """
-    sx, sy, hw = _source_coords(matrix, out_size, perspective)
+    sample = None
+    if views is None:
+        sx, sy, hw = _source_coords(matrix, out_size, perspective)
+    else:
+        sx, sy, hw, sample = view_coords(views, out_size, perspective)
     source = images if images is not None else planes[0].tensor
     ragged = isinstance(source, Ragged)
-    if ragged:  # per-sample extents, B×1×1
-        height = source.table[:, 3].view(-1, 1, 1).float()
-        width = source.table[:, 4].view(-1, 1, 1).float()
+    if ragged:  # per-sample extents: B×1×1, or B×h×w read through each pixel's source sample
+        rows = source.table.view(-1, 1, 1, 5) if sample is None else source.table[sample]
+        height, width = rows[..., 3].float(), rows[..., 4].float()
     else:
         height, width = source.shape[-2:]
+    gather = gather or views is not None  # explicit gathers for images too
+    labels_by_gather = gather or ragged
     in_image = _inside(sx, sy, hw, height, width)
     padded = {image_padding if images is not None else "constant"} | {p.padding for p in planes}
     padded -= {"constant"}
@@ -332,7 +343,7 @@ def _warp_torch(
         key = "constant" if padding == "constant" else "padded"
         if key not in points:
             outside = (in_image if key == "constant" else valid).logical_not()
-            if gather or ragged:
+            if labels_by_gather:
                 px = sx.clamp(min=0.5).clamp_(max=width - 0.5).masked_fill_(outside, 0.5)
                 py = sy.clamp(min=0.5).clamp_(max=height - 0.5).masked_fill_(outside, 0.5)
             else:
@@ -344,15 +355,15 @@ def _warp_torch(
     def bilinear(source: torch.Tensor | Ragged, padding: str, fills: tuple[float, ...]) -> torch.Tensor:
         px, py, outside = point(padding)
         if gather:
-            return _bilinear_gather(source, px, py, outside, fills)
+            return _bilinear_gather(source, px, py, outside, fills, sample)
         return _bilinear_torch(*_grid_source(source, px, py, outside), fills)
 
     outs = []
     for p in planes:
         if p.bilinear:
             out = bilinear(p.tensor, p.padding, tuple(float(v) for v in p.fill)).to(p.tensor.dtype)
-        elif gather or ragged:
-            out = _nearest_gather(p.tensor, *point(p.padding), p.fill)
+        elif labels_by_gather:
+            out = _nearest_gather(p.tensor, *point(p.padding), p.fill, sample)
         else:
             out = _nearest_torch(p.tensor, *point(p.padding), p.fill[0])
         outs.append(out)
@@ -430,11 +441,31 @@ def _nearest_torch(
     return labels.view(out_shape)
 
 
-def _gatherer(source: torch.Tensor | Ragged):
+def _gatherer(source: torch.Tensor | Ragged, sample: torch.Tensor | None = None):
     """How the explicit gathers read ``source`` (a :class:`Ragged` batch, or a stacked
     B×H×W / B×K×H×W tensor): ``(gather, row stride, height, width, index dtype)``, where
     ``gather(pixel)`` reads every plane at in-sample offsets ``pixel`` (B×h×w) into
-    B×K×h×w, and the extents are B×1×1 tensors (per sample) or ints."""
+    B×K×h×w, and the extents are B×1×1 tensors (per sample) or ints. With ``sample`` (B×h×w,
+    the source sample of each pixel, :mod:`gpuaug.views`) each pixel reads its own sample,
+    and a Ragged batch's extents come per pixel."""
+    if sample is not None:
+        planes = source.planes if isinstance(source, Ragged) else (source.shape[1] if source.dim() == 4 else 1)
+        if isinstance(source, Ragged):
+            rows = source.table[sample]  # B×h×w×5
+            start, plane, row_stride, height, width = rows.unbind(-1)
+            flat = source.data.reshape(-1)
+        else:
+            height, width = source.shape[-2:]
+            row_stride, plane = width, height * width
+            start = sample * (planes * plane)
+            flat = source.reshape(-1)
+        offsets = torch.arange(planes, device=sample.device).view(1, -1, 1, 1)
+        offsets = offsets * (plane.unsqueeze(1) if isinstance(plane, torch.Tensor) else plane)
+
+        def gather(pixel: torch.Tensor) -> torch.Tensor:
+            return flat[(start + pixel).unsqueeze(1) + offsets]
+
+        return gather, row_stride, height, width, torch.int64
     if isinstance(source, Ragged):
         dtype = torch.int32 if source.data.numel() < 2**31 else torch.int64
         table = source.table.to(dtype).view(-1, 5, 1, 1)
@@ -456,10 +487,12 @@ def _gatherer(source: torch.Tensor | Ragged):
     return gather, width, height, width, torch.int64
 
 
-def _nearest_gather(source: torch.Tensor | Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill):
+def _nearest_gather(
+    source: torch.Tensor | Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill, sample=None
+):
     """Labels of floor(p) of every plane (B×K×h×w; a stacked batch keeps its layout); ``fill``
-    (one value, or one per plane) at ``outside``."""
-    gather, row_stride, _, _, dtype = _gatherer(source)
+    (one value, or one per plane) at ``outside``; ``sample``: see :func:`_gatherer`."""
+    gather, row_stride, _, _, dtype = _gatherer(source, sample)
     pixel = py.floor().to(dtype).mul_(row_stride).add_(px.floor().to(dtype))
     out = gather(pixel)
     fill = tuple(fill) if isinstance(fill, (tuple, list)) else (fill,)
@@ -487,11 +520,17 @@ def _grid_source(
 
 
 def _bilinear_gather(
-    source: torch.Tensor | Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill: tuple[float, ...]
+    source: torch.Tensor | Ragged,
+    px: torch.Tensor,
+    py: torch.Tensor,
+    outside: torch.Tensor,
+    fill: tuple[float, ...],
+    sample: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Bilinear sample (float32 B×C×h×w) at p − 0.5 by four explicit gathers, the taps as the
-    kernels take them (``kernels.common.bilinear_taps``); ``fill`` at ``outside``."""
-    gather, row_stride, height, width, dtype = _gatherer(source)
+    kernels take them (``kernels.common.bilinear_taps``); ``fill`` at ``outside``;
+    ``sample``: see :func:`_gatherer`."""
+    gather, row_stride, height, width, dtype = _gatherer(source, sample)
     planes = source.planes if isinstance(source, Ragged) else (source.shape[1] if source.dim() == 4 else 1)
     ix, iy = px - 0.5, py - 0.5
     x0f, y0f = ix.floor(), iy.floor()

@@ -60,8 +60,11 @@ def fusable(pixel_ops: list[tuple[PixelOp, dict]], channels: int) -> int:
     return count
 
 
-def fused_image(images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dict]], out_dtype: torch.dtype):
-    """Warp ``images`` with ``params`` and apply ``pixel_ops`` (all fusable) in one kernel."""
+def fused_image(
+    images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dict]], out_dtype: torch.dtype, views=None
+):
+    """Warp ``images`` with ``params`` (through ``views``, :class:`gpuaug.views.Views`, when
+    given) and apply ``pixel_ops`` (all fusable) in one kernel."""
     from gpuaug.kernels.fused_image import fused_image as launch
 
     b, device = params.batch_size, params.device
@@ -112,4 +115,5 @@ def fused_image(images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dic
         norm=norm.contiguous(),
         noise_mean=noise_mean,
         flags=flags,
+        views=views,
     )

@@ -78,6 +78,7 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     sources = [_sample(images, k, batch.sizes[k]) for k in range(b)]
     labels = None if masks is None else [_sample(masks, k, batch.sizes[k]).reshape(batch.sizes[k]) for k in range(b)]
     fill = torch.tensor(params.fill, dtype=torch.float32).expand(c)
+    rows, cols = (v.reshape(-1) for v in torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"))
     out_images = torch.empty((b, c, h, w), dtype=torch.float32)
     out_masks = None
     if masks is not None:
@@ -87,12 +88,24 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
         if spec.planes is not None:
             dtype = spec.planes.tensor.dtype
             maps[name] = torch.empty((b, math.prod(spec.layout), h, w), dtype=dtype)
-    pixel_ops = [r for r in params.ops if r.config is not None or r.children]
-    for k in range(b):
-        source = sources[k]
+    canvas = {r.name: (i, r) for i, r in enumerate(params.ops) if r.name in CANVAS_OPS}
+    if canvas and any(spec.points is not None for _, spec in specs or ()):
+        raise ValueError(f"targets: Points cannot follow {sorted(canvas)}")
+    mixing = next((canvas[n] for n in ("CutMix", "ClassMix", "Mosaic") if n in canvas), None)
+    pixel_ops = [
+        (i, r)
+        for i, r in enumerate(params.ops)
+        if (r.config is not None or r.children) and i not in {i for i, _ in canvas.values()}
+    ]
+    before = [r for i, r in pixel_ops if mixing is not None and i < mixing[0]]
+    after = [r for i, r in pixel_ops if mixing is None or i > mixing[0]]
+
+    def view(s: int, sx, sy, front):
+        """Source sample ``s`` read at (sx, sy): its image (float32, before pixel ops), its
+        labels and its target maps."""
+        source = sources[s]
         source = source.float() / 255.0 if source.dtype == torch.uint8 else source.float()
-        height, width = batch.sizes[k]
-        sx, sy, front = _source_points(params.matrix[k], h, w, params.perspective)
+        height, width = batch.sizes[s]
         inside = front & (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
         if params.padding_mode != "constant":
             # Every finite point in front reads the image: reflected about the border, or
@@ -103,16 +116,41 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
         image_inside = inside if params.padding_mode == "constant" else padded
         mask_inside = image_inside if params.mask_padding == "same" else inside
         image = _bilinear(source, sx, sy, image_inside, fill)
-        for record in pixel_ops:
-            image = _replay(record, k, image)
-        out_images[k] = image
-        if masks is not None:
-            out_masks[k] = _nearest(labels[k], sx, sy, mask_inside, params.ignore_index)
+        mask = None if masks is None else _nearest(labels[s], sx, sy, mask_inside, params.ignore_index)
+        out_maps = {}
         for name, spec in specs or ():
             if spec.planes is not None:
-                planes = spec.planes
                 where = mask_inside if spec.labels else image_inside
-                maps[name][k] = _target_sample(planes, _sample(spec.source, k, batch.sizes[k]), sx, sy, where)
+                out_maps[name] = _target_sample(spec.planes, _sample(spec.source, s, batch.sizes[s]), sx, sy, where)
+        return image, mask, out_maps
+
+    for k in range(b):
+        if not canvas:
+            image, mask, out_maps = view(k, *_source_points(params.matrix[k], h, w, params.perspective))
+            for record in after:
+                image = _replay(record, k, image)
+        else:
+            slots = []
+            for s, sx, sy, front in _canvas_slots(k, params, canvas, mixing):
+                image, mask, out_maps = view(s, sx, sy, front)
+                for record in before:  # pixel ops before the mixing op: the source sample's own draws
+                    image = _replay(record, s, image)
+                slots.append((image, mask, out_maps))
+            select = _canvas_select(k, params, mixing, [m for _, m, _ in slots], h, w)
+            image = torch.stack([i for i, _, _ in slots])[select, :, rows, cols].permute(1, 0).reshape(c, h, w)
+            if masks is not None:
+                mask = torch.stack([m for _, m, _ in slots])[select, rows, cols].reshape(h, w)
+            out_maps = {
+                name: torch.stack([o[name] for _, _, o in slots])[select, :, rows, cols].permute(1, 0).reshape(-1, h, w)
+                for name in slots[0][2]
+            }
+            for record in after:
+                image = _replay(record, k, image)
+        out_images[k] = image
+        if masks is not None:
+            out_masks[k] = mask
+        for name, value in out_maps.items():
+            maps[name][k] = value
     out_images = out_images.to(params.out_dtype)
     out_masks = None if masks is None else out_masks.reshape((b, h, w) if batch.mask_dims == 3 else (b, 1, h, w))
     if specs is None:
@@ -172,11 +210,11 @@ def _points(xy: torch.Tensor, matrix: torch.Tensor, out_size) -> tuple[torch.Ten
     return out.to(xy.dtype), visible
 
 
-def _source_points(m: torch.Tensor, h: int, w: int, perspective: bool):
-    """Source coordinates (h×w float32) of every output pixel centre, and where w > 0."""
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=torch.float32) + 0.5, torch.arange(w, dtype=torch.float32) + 0.5, indexing="ij"
-    )
+def _source_points(m: torch.Tensor, h: int, w: int, perspective: bool, xs=None, ys=None):
+    """Source coordinates (h×w float32) of every output pixel centre (or of the points ``xs``,
+    ``ys``), and where w > 0."""
+    if xs is None:
+        ys, xs = _centres(h, w)
     sx = (m[0, 0] * xs + m[0, 1] * ys) + m[0, 2]
     sy = (m[1, 0] * xs + m[1, 1] * ys) + m[1, 2]
     if not perspective:
@@ -292,3 +330,105 @@ def _photometric(kornia, draws: dict, x: torch.Tensor) -> torch.Tensor:
     if not first and alpha != 1.0:
         x = kornia.enhance.adjust_contrast(x, alpha)
     return x
+
+
+# --- canvas ops: elastic deformation and batch mixing ------------------------------------
+
+CANVAS_OPS = ("ElasticTransform", "CutMix", "ClassMix", "Mosaic")
+
+
+def _centres(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ys, xs)``: h×w float32 pixel centres."""
+    return torch.meshgrid(
+        torch.arange(h, dtype=torch.float32) + 0.5, torch.arange(w, dtype=torch.float32) + 0.5, indexing="ij"
+    )
+
+
+def _canvas_slots(k: int, params: Params, canvas: dict, mixing):
+    """Where output sample ``k``'s slots read: ``(source sample, sx, sy, front)`` per slot.
+
+    Slot 0 is the sample itself; CutMix and ClassMix add the partner, Mosaic the three
+    quadrant partners. A Mosaic slot scales the output quadrant onto its source's canvas,
+    ``q = (ax·x + tx, ay·y + ty)``. With an ElasticTransform each source's canvas point q
+    is displaced by that source's field before its matrix: ``M·(q + d(q))``.
+    """
+    h, w = params.out_size
+    ys, xs = _centres(h, w)
+    name, draws = (None, {}) if mixing is None else (mixing[1].name, mixing[1].draws)
+    if name is None:
+        sources = [k]
+    elif name == "Mosaic":
+        sources = [k, *(int(v) for v in draws["partners"][k])]
+    else:
+        sources = [k, int(draws["partner"][k])]
+    quadrants = [(1.0, 0.0, 1.0, 0.0)] * len(sources)  # (ax, tx, ay, ty) per slot
+    if name == "Mosaic" and bool(draws["applied"][k]):
+        cx, cy = (float(v) for v in draws["center"][k])
+        rects = [(0.0, 0.0, cx, cy), (cx, 0.0, w, cy), (0.0, cy, cx, h), (cx, cy, w, h)]
+        quadrants = []
+        for left, top, right, bottom in rects:
+            ax, ay = w / (right - left), h / (bottom - top)
+            quadrants.append((ax, -left * ax, ay, -top * ay))
+    elastic = canvas.get("ElasticTransform")
+    for s, (ax, tx, ay, ty) in zip(sources, quadrants, strict=True):
+        m = params.matrix[s]
+        if elastic is None:
+            if name == "Mosaic":  # M composed with the quadrant scale in float64, cast once
+                md = m.double()
+                m = torch.stack((md[:, 0] * ax, md[:, 1] * ay, (md[:, 0] * tx + md[:, 1] * ty) + md[:, 2]), 1)
+                m = m.float()
+            yield (s, *_source_points(m, h, w, params.perspective))
+            continue
+        a = torch.tensor([ax, tx, ay, ty], dtype=torch.float64).float()
+        qx, qy = a[0] * xs + a[1], a[2] * ys + a[3]
+        config = elastic[1].config
+        dx, dy = _displace(elastic[1].draws["displacement"][s], qx, qy, max(1.0, config["sigma"] / 2.0))
+        yield (s, *_source_points(m, h, w, params.perspective, qx + dx, qy + dy))
+
+
+def _displace(field: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor, cell: float):
+    """The 2×gh×gw ``field`` at canvas points (qx, qy): bilinear between its nodes, node
+    (i, j) at canvas point (j·cell, i·cell), the point clamped to the grid."""
+    grid_h, grid_w = field.shape[-2:]
+    inv = float(torch.tensor(1.0 / cell, dtype=torch.float32))
+    gx = torch.clamp(torch.clamp(qx * inv, min=0.0), max=grid_w - 1.0)
+    gy = torch.clamp(torch.clamp(qy * inv, min=0.0), max=grid_h - 1.0)
+    x0, y0 = torch.floor(gx), torch.floor(gy)
+    wx, wy = gx - x0, gy - y0
+    c0, r0 = x0.long(), y0.long()
+    c1, r1 = (c0 + 1).clamp(max=grid_w - 1), (r0 + 1).clamp(max=grid_h - 1)
+    out = []
+    for plane in field:
+        top = plane[r0, c0] * (1.0 - wx) + plane[r0, c1] * wx
+        bottom = plane[r1, c0] * (1.0 - wx) + plane[r1, c1] * wx
+        out.append(top * (1.0 - wy) + bottom * wy)
+    return out[0], out[1]
+
+
+def _canvas_select(k: int, params: Params, mixing, masks: list, h: int, w: int) -> torch.Tensor:
+    """The slot each of output sample ``k``'s pixels shows (h·w int64, row-major)."""
+    select = torch.zeros((h, w), dtype=torch.int64)
+    if mixing is None or not bool(mixing[1].draws["applied"][k]):
+        return select.reshape(-1)
+    name, draws = mixing[1].name, mixing[1].draws
+    if name == "CutMix":
+        x0, y0, x1, y1 = (int(v) for v in draws["box"][k])
+        select[y0:y1, x0:x1] = 1
+    elif name == "Mosaic":
+        cx, cy = (int(v) for v in draws["center"][k])
+        select[:, cx:] += 1
+        select[cy:, :] += 2
+    else:  # ClassMix: half the partner's classes, rounded up, ranked by a hash of (seed, label)
+        if masks[1] is None:
+            raise ValueError("masks: ClassMix pastes the partner's classes, so replaying it needs the masks; got none")
+        theirs = masks[1]
+        seed = draws["seed"][k]
+        classes = [v for v in torch.unique(theirs).tolist() if v != params.ignore_index]
+
+        def rank(label: int) -> float:
+            index = torch.tensor(label, dtype=torch.int64)
+            return float(_hash.uniform(seed, 2 * index)) + float(_hash.uniform(seed, 2 * index + 1)) / 2**24
+
+        chosen = sorted(classes, key=rank)[: math.ceil(len(classes) / 2)]
+        select[torch.isin(theirs, torch.tensor(chosen, dtype=theirs.dtype))] = 1
+    return select.reshape(-1)

@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 from gpuaug.ragged import Ragged
+from gpuaug.views import Views
 
 #: Output tile of one program (rows × columns), shared by every kernel. With the kernels'
 #: ``num_warps`` it sets the pixels per thread, which sets the registers per thread: see
@@ -25,17 +26,45 @@ BLOCK_W = 64
 MAX_REGISTERS = 128
 
 
-def launch(kernel, batch: int, out_size: tuple[int, int], *args, num_warps: int, **constexprs) -> None:
+def launch(
+    kernel,
+    batch: int,
+    out_size: tuple[int, int],
+    *args,
+    matrix: torch.Tensor,
+    views: Views | None,
+    num_warps: int,
+    **constexprs,
+) -> None:
     """Launch ``kernel`` on a (sample, tile row, tile column) grid covering ``out_size``.
 
-    Every kernel is launched without fp fusion, so no FMA merges the steps of the coordinate
-    contract (and the compiled kernels agree with the interpreter and the reference), and
-    with at most :data:`MAX_REGISTERS` registers per thread.
+    ``args`` are the kernel's arguments up to ``h, w``; the launch adds the matrix table and
+    the per-pixel source arguments of :func:`tile_sources` (from ``matrix`` and ``views``)
+    after them. Every kernel is launched without fp fusion, so no FMA merges the steps of the
+    coordinate contract (and the compiled kernels agree with the interpreter and the
+    reference), and with at most :data:`MAX_REGISTERS` registers per thread.
     """
     h, w = out_size
     grid = (batch, triton.cdiv(h, BLOCK_H), triton.cdiv(w, BLOCK_W))
+    mat = matrix.contiguous()
+    if views is None:
+        sources = (mat, mat, mat, mat, mat, 1, 1, 1, 1.0)
+        mode, displace = 0, False
+    else:
+        table = (views.matrix if views.field is None else views.base).contiguous().view(-1, 9)
+        # Unused pointers get the matrix (never read: the constexprs drop their loads).
+        sample = mat if views.sample is None else views.sample
+        select = mat if views.select is None else views.select
+        pre = mat if views.pre is None else views.pre
+        field = mat if views.field is None else views.field
+        grid_h, grid_w = (1, 1) if views.field is None else views.field.shape[-2:]
+        sources = (table, select, sample, pre, field, views.slots, grid_h, grid_w, views.inv_cell)
+        mode, displace = views.mode, views.field is not None
     kernel[grid](
         *args,
+        *sources,
+        VIEWS=mode,
+        DISPLACE=displace,
         BLOCK_H=BLOCK_H,
         BLOCK_W=BLOCK_W,
         num_warps=num_warps,
@@ -89,18 +118,97 @@ def source_coords(mat_ptr, b, x, y, PERSPECTIVE: tl.constexpr):
 
 
 @triton.jit
-def tile_sources(mat_ptr, PERSPECTIVE: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
-    """This program's sample ``b``, its BLOCK_H×BLOCK_W output tile and the tile's source coordinates.
+def _field_value(plane_ptr, row0, row1, col0, col1, wx, wy):
+    """Bilinear value of one displacement plane (the order of :func:`bilinear_sample`)."""
+    top = tl.load(plane_ptr + row0 + col0) * (1.0 - wx) + tl.load(plane_ptr + row0 + col1) * wx
+    bottom = tl.load(plane_ptr + row1 + col0) * (1.0 - wx) + tl.load(plane_ptr + row1 + col1) * wx
+    return top * (1.0 - wy) + bottom * wy
 
-    The grid is (sample, tile row, tile column). Returns ``(b, rows, cols, sx, sy, front)``
-    with ``rows``/``cols`` the output indices (callers mask them against h, w) and
-    ``sx, sy, front`` from :func:`source_coords` at the pixel centres.
+
+@triton.jit
+def displacement(field_ptr, sample, qx, qy, GH, GW, inv_cell):
+    """The displacement ``(dx, dy)`` of ``sample``'s canvas at points (qx, qy), bilinear in its
+    coarse 2×GH×GW field, whose node (i, j) lies at canvas point (j, i) / ``inv_cell``
+    (clamped to the grid; the torch twin is ``gpuaug.views.displacement``)."""
+    gx = tl.minimum(tl.maximum(qx * inv_cell, 0.0), GW - 1.0)
+    gy = tl.minimum(tl.maximum(qy * inv_cell, 0.0), GH - 1.0)
+    x0f = tl.floor(gx)
+    y0f = tl.floor(gy)
+    x0 = x0f.to(tl.int32)
+    y0 = y0f.to(tl.int32)
+    x1 = tl.minimum(x0 + 1, GW - 1)
+    row0 = y0 * GW
+    row1 = tl.minimum(y0 + 1, GH - 1) * GW
+    plane = field_ptr + sample.to(tl.int64) * 2 * GH * GW
+    dx = _field_value(plane, row0, row1, x0, x1, gx - x0f, gy - y0f)
+    dy = _field_value(plane + GH * GW, row0, row1, x0, x1, gx - x0f, gy - y0f)
+    return dx, dy
+
+
+@triton.jit
+def tile_sources(
+    mat_ptr,
+    sel_ptr,
+    view_ptr,
+    pre_ptr,
+    field_ptr,
+    L,
+    GH,
+    GW,
+    inv_cell,
+    h,
+    w,
+    PERSPECTIVE: tl.constexpr,
+    VIEWS: tl.constexpr,
+    DISPLACE: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    BLOCK_W: tl.constexpr,
+):
+    """This program's sample ``b``, its BLOCK_H×BLOCK_W output tile, and where each pixel reads.
+
+    The grid is (output sample, tile row, tile column). Returns ``(b, source, rows, cols, sx,
+    sy, front)``: ``rows``/``cols`` the output indices (callers mask them against h, w),
+    ``source`` the sample each pixel reads (``b`` itself without views) and ``sx, sy,
+    front`` from :func:`source_coords`. The per-pixel source (docs/design.md), by constexpr:
+
+    - ``VIEWS`` 0: every pixel reads sample ``b`` through row ``b`` of the matrix table;
+      1: through view ``b`` (its matrix row, its source sample ``view_ptr[b]``); 2: through
+      view ``b·L + slot``, the slot read per pixel from the B×h×w uint8 map at ``sel_ptr``
+      (CutMix's box, Mosaic's quadrants, ClassMix's classes).
+    - ``DISPLACE``: the pixel centre is first taken to the source sample's canvas by the
+      view's (ax, tx, ay, ty) at ``pre_ptr`` (with views), displaced by that sample's field
+      (:func:`displacement`), then mapped by the sample's own matrix; without it the view's
+      matrix maps the centre directly.
     """
     b = tl.program_id(0)
     rows = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
     cols = tl.program_id(2) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    sx, sy, front = source_coords(mat_ptr, b, cols.to(tl.float32) + 0.5, rows.to(tl.float32) + 0.5, PERSPECTIVE)
-    return b, rows, cols, sx, sy, front
+    x = cols.to(tl.float32) + 0.5
+    y = rows.to(tl.float32) + 0.5
+    if VIEWS == 0:
+        view = b
+        source = b
+    elif VIEWS == 1:
+        view = b
+        source = tl.load(view_ptr + b)
+    else:
+        at = b.to(tl.int64) * h * w + rows.to(tl.int64) * w + cols
+        slot = tl.load(sel_ptr + at, mask=(rows < h) & (cols < w), other=0).to(tl.int32)
+        view = b * L + slot
+        source = tl.load(view_ptr + view)
+    if DISPLACE:
+        if VIEWS == 0:
+            qx = tl.broadcast_to(x, (BLOCK_H, BLOCK_W))
+            qy = tl.broadcast_to(y, (BLOCK_H, BLOCK_W))
+        else:
+            pre = pre_ptr + view.to(tl.int64) * 4
+            qx = tl.load(pre) * x + tl.load(pre + 1)
+            qy = tl.load(pre + 2) * y + tl.load(pre + 3)
+        dx, dy = displacement(field_ptr, source, qx, qy, GH, GW, inv_cell)
+        sx, sy, front = source_coords(mat_ptr, source, qx + dx, qy + dy, PERSPECTIVE)
+    else:
+        sx, sy, front = source_coords(mat_ptr, view, x, y, PERSPECTIVE)
+    return b, source, rows, cols, sx, sy, front
 
 
 @triton.jit

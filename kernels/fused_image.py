@@ -35,6 +35,7 @@ import triton
 import triton.language as tl
 
 from gpuaug.transforms.color import GRAY_WEIGHTS
+from gpuaug.views import Views
 
 from .common import (
     bilinear_sample,
@@ -113,7 +114,6 @@ def _adjust_hsv(r, g, b, saturation, shift):
 def fused_image_kernel(
     src_ptr,
     out_ptr,
-    mat_ptr,
     fill_ptr,
     jitter_ptr,
     mean_ptr,
@@ -128,8 +128,19 @@ def fused_image_kernel(
     W,
     h,
     w,
+    mat_ptr,
+    sel_ptr,
+    view_ptr,
+    pre_ptr,
+    field_ptr,
+    L,
+    GH,
+    GW,
+    inv_cell,
     SCALE: tl.constexpr,
     PERSPECTIVE: tl.constexpr,
+    VIEWS: tl.constexpr,
+    DISPLACE: tl.constexpr,
     PADDING: tl.constexpr,
     EXTENTS: tl.constexpr,
     BRIGHTNESS: tl.constexpr,
@@ -145,8 +156,25 @@ def fused_image_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
-    b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    base, area, row, height, width = sample_extent(ext_ptr, b, 3, H, W, EXTENTS)
+    b, source, rows, cols, sx, sy, front = tile_sources(
+        mat_ptr,
+        sel_ptr,
+        view_ptr,
+        pre_ptr,
+        field_ptr,
+        L,
+        GH,
+        GW,
+        inv_cell,
+        h,
+        w,
+        PERSPECTIVE,
+        VIEWS,
+        DISPLACE,
+        BLOCK_H,
+        BLOCK_W,
+    )
+    base, area, row, height, width = sample_extent(ext_ptr, source, 3, H, W, EXTENTS)
     sx, sy, inside = source_point(sx, sy, front, height, width, PADDING)
     row0, row1, col0, col1, wx, wy = bilinear_taps(sx, sy, height, width, row)
     src = src_ptr + base
@@ -251,6 +279,7 @@ def fused_image(
     norm: torch.Tensor,
     noise_mean: float,
     flags: dict[str, bool],
+    views: Views | None = None,
 ) -> torch.Tensor:
     """Launch :func:`fused_image_kernel` (twice when contrast is on).
 
@@ -263,6 +292,7 @@ def fused_image(
         noise_mean: the mean of the noise.
         flags: which steps run: BRIGHTNESS, CONTRAST, SATURATION, HUE, PMD, GRAY, NOISE,
             NOISE_CLIP, NORMALIZE.
+        views: the per-pixel source (:class:`gpuaug.views.Views`), or None (sample b at ``M_b·p``).
 
     Returns:
         Contiguous B×3×h×w tensor of ``out_dtype``.
@@ -273,12 +303,12 @@ def fused_image(
     if b == 0:
         return out
     mean = torch.zeros(b, dtype=torch.float32, device=src.device)
-    mat = matrix.contiguous()
-    ext = mat if table is None else table
+    ext = matrix if table is None else table
     steps = (jitter, mean, gray, noise, seed, norm, photometric, ext, noise_mean)
-    args = (src, out, mat, fill, *steps, height, width, h, w)
+    args = (src, out, fill, *steps, height, width, h, w)
     scale = 1.0 / 255.0 if src.dtype == torch.uint8 else 1.0
     meta = dict(SCALE=scale, PERSPECTIVE=perspective, PADDING=padding, EXTENTS=table is not None, **flags)
+    meta |= dict(matrix=matrix, views=views)
     if flags["CONTRAST"]:
         launch(fused_image_kernel, b, out_size, *args, num_warps=NUM_WARPS, MEAN_ONLY=True, **meta)
         mean.div_(h * w)

@@ -17,6 +17,7 @@ import triton
 import triton.language as tl
 
 from gpuaug.ragged import Ragged
+from gpuaug.views import Views
 
 from .common import launch, sample_extent, source_layout, source_point, tile_sources
 
@@ -27,7 +28,6 @@ NUM_WARPS = 8
 def gather_nearest_kernel(
     src_ptr,
     out_ptr,
-    mat_ptr,
     fill_ptr,
     ext_ptr,
     K,
@@ -35,14 +35,42 @@ def gather_nearest_kernel(
     W,
     h,
     w,
+    mat_ptr,
+    sel_ptr,
+    view_ptr,
+    pre_ptr,
+    field_ptr,
+    L,
+    GH,
+    GW,
+    inv_cell,
     PERSPECTIVE: tl.constexpr,
+    VIEWS: tl.constexpr,
+    DISPLACE: tl.constexpr,
     PADDING: tl.constexpr,
     EXTENTS: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
-    b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    base, plane, row, height, width = sample_extent(ext_ptr, b, K, H, W, EXTENTS)
+    b, source, rows, cols, sx, sy, front = tile_sources(
+        mat_ptr,
+        sel_ptr,
+        view_ptr,
+        pre_ptr,
+        field_ptr,
+        L,
+        GH,
+        GW,
+        inv_cell,
+        h,
+        w,
+        PERSPECTIVE,
+        VIEWS,
+        DISPLACE,
+        BLOCK_H,
+        BLOCK_W,
+    )
+    base, plane, row, height, width = sample_extent(ext_ptr, source, K, H, W, EXTENTS)
     sx, sy, inside = source_point(sx, sy, front, height, width, PADDING)
     ix = tl.floor(sx).to(tl.int32)
     iy = tl.floor(sy).to(tl.int32)
@@ -62,6 +90,7 @@ def gather_nearest(
     fill: torch.Tensor,
     perspective: bool,
     padding: int,
+    views: Views | None = None,
 ) -> torch.Tensor:
     """Launch :func:`gather_nearest_kernel`.
 
@@ -75,6 +104,7 @@ def gather_nearest(
         perspective: divide by the homogeneous coordinate (False only for affine matrices).
         padding: where points outside the image read: 0 nowhere (``fill``), 1 the nearest
             edge pixel (replicate), 2 the point reflected about the border (reflect).
+        views: the per-pixel source (:class:`gpuaug.views.Views`), or None (sample b at ``M_b·p``).
 
     Returns:
         Contiguous labels of the masks' layout (B×h×w, B×1×h×w or B×K×h×w; B×K×h×w for a
@@ -83,7 +113,6 @@ def gather_nearest(
     h, w = out_size
     src, table, (b, planes, height, width) = source_layout(masks)
     shape = (b, planes, h, w) if table is not None else src.shape[:-2] + (h, w)
-    mat = matrix.contiguous()
     fill = fill.to(src.dtype).expand(planes).contiguous()
     out = torch.empty(shape, dtype=src.dtype, device=src.device)
     if b == 0:
@@ -94,14 +123,15 @@ def gather_nearest(
         out_size,
         src,
         out,
-        mat,
         fill,
-        mat if table is None else table,
+        matrix if table is None else table,
         planes,
         height,
         width,
         h,
         w,
+        matrix=matrix,
+        views=views,
         num_warps=NUM_WARPS,
         PERSPECTIVE=perspective,
         PADDING=padding,

@@ -17,6 +17,7 @@ import triton
 import triton.language as tl
 
 from gpuaug.ragged import Ragged
+from gpuaug.views import Views
 
 from .common import (
     bilinear_sample,
@@ -36,7 +37,6 @@ NUM_WARPS = 16
 def warp_bilinear_kernel(
     src_ptr,
     out_ptr,
-    mat_ptr,
     fill_ptr,
     ext_ptr,
     C,
@@ -44,15 +44,43 @@ def warp_bilinear_kernel(
     W,
     h,
     w,
+    mat_ptr,
+    sel_ptr,
+    view_ptr,
+    pre_ptr,
+    field_ptr,
+    L,
+    GH,
+    GW,
+    inv_cell,
     SCALE: tl.constexpr,
     PERSPECTIVE: tl.constexpr,
+    VIEWS: tl.constexpr,
+    DISPLACE: tl.constexpr,
     PADDING: tl.constexpr,
     EXTENTS: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
-    b, rows, cols, sx, sy, front = tile_sources(mat_ptr, PERSPECTIVE, BLOCK_H, BLOCK_W)
-    base, plane, row, height, width = sample_extent(ext_ptr, b, C, H, W, EXTENTS)
+    b, source, rows, cols, sx, sy, front = tile_sources(
+        mat_ptr,
+        sel_ptr,
+        view_ptr,
+        pre_ptr,
+        field_ptr,
+        L,
+        GH,
+        GW,
+        inv_cell,
+        h,
+        w,
+        PERSPECTIVE,
+        VIEWS,
+        DISPLACE,
+        BLOCK_H,
+        BLOCK_W,
+    )
+    base, plane, row, height, width = sample_extent(ext_ptr, source, C, H, W, EXTENTS)
     sx, sy, inside = source_point(sx, sy, front, height, width, PADDING)
     row0, row1, col0, col1, wx, wy = bilinear_taps(sx, sy, height, width, row)
     in_tile = (rows < h) & (cols < w)
@@ -71,6 +99,7 @@ def warp_bilinear(
     perspective: bool,
     padding: int,
     out_dtype: torch.dtype = torch.float32,
+    views: Views | None = None,
 ) -> torch.Tensor:
     """Launch :func:`warp_bilinear_kernel`.
 
@@ -84,12 +113,12 @@ def warp_bilinear(
         padding: where points outside the image read: 0 nowhere (``fill``), 1 the nearest
             edge pixel (replicate), 2 the point reflected about the border (reflect).
         out_dtype: floating dtype of the output (float32 for images; a dense map's own).
+        views: the per-pixel source (:class:`gpuaug.views.Views`), or None (sample b at ``M_b·p``).
 
     Returns:
         Contiguous images B×C×h×w of ``out_dtype``.
     """
     src, table, (b, c, height, width) = source_layout(images)
-    mat = matrix.contiguous()
     h, w = out_size
     out = torch.empty((b, c, h, w), dtype=out_dtype, device=src.device)
     if b == 0:
@@ -101,14 +130,15 @@ def warp_bilinear(
         out_size,
         src,
         out,
-        mat,
         fill.contiguous(),
-        mat if table is None else table,
+        matrix if table is None else table,
         c,
         height,
         width,
         h,
         w,
+        matrix=matrix,
+        views=views,
         num_warps=NUM_WARPS,
         SCALE=scale,
         PERSPECTIVE=perspective,

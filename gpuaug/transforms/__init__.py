@@ -1,7 +1,8 @@
 """The ops a :class:`gpuaug.Compose` chains, one module per family."""
 
-from gpuaug.transforms.base import Op, PixelOp, Step
+from gpuaug.transforms.base import CanvasOp, Op, PixelOp, Step
 from gpuaug.transforms.blur import GaussianBlur
+from gpuaug.transforms.canvas import ClassMix, CutMix, ElasticTransform, Mosaic
 from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, PhotoMetricDistortion, RandomGrayscale
 from gpuaug.transforms.composite import OneOf, RandomApply
 from gpuaug.transforms.geometric import (
@@ -21,7 +22,12 @@ from gpuaug.transforms.geometric import (
 __all__ = [
     "Op",
     "PixelOp",
+    "CanvasOp",
     "Step",
+    "ClassMix",
+    "CutMix",
+    "ElasticTransform",
+    "Mosaic",
     "OneOf",
     "RandomApply",
     "ColorJitter",

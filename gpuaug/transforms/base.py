@@ -191,3 +191,36 @@ class Draw:
         if isinstance(span, torch.Tensor):
             low, span = (v.unsqueeze(1) if isinstance(v, torch.Tensor) else v for v in (low, span))
         return torch.minimum(torch.floor(self.rand(count, dtype=torch.float64) * span), span - 1).add_(low)
+
+
+class CanvasOp(_Repr):
+    """Base class of the ops that act on the output canvas after the geometric chain:
+    :class:`gpuaug.ElasticTransform` and the mixing ops (:class:`gpuaug.CutMix`,
+    :class:`gpuaug.ClassMix`, :class:`gpuaug.Mosaic`).
+
+    They change where each output pixel reads (which sample, which coordinate: see
+    :mod:`gpuaug.views`), so image, mask and targets still come from one resample. Subclasses
+    implement :meth:`sample` (per-sample draws as tensors on the final (h, w) canvas); their
+    constructor arguments are plain values, kept by :meth:`config` for replay.
+    """
+
+    #: Whether the op mixes samples (reads other samples of the batch).
+    mixing = False
+    registry: dict[str, type[CanvasOp]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        CanvasOp.registry[cls.__name__] = cls
+
+    def sample(self, draw: Draw, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        """Draw the parameters of ``draw.batch`` samples on the output canvas ``size`` (h, w)."""
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """The constructor arguments, as plain JSON-ready values."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
+
+    @staticmethod
+    def from_config(name: str, config: dict) -> CanvasOp:
+        """Rebuild a canvas op from its class name and :meth:`config`."""
+        return CanvasOp.registry[name](**config)
