@@ -96,6 +96,22 @@ def simple_table(title: str, rows: list[dict], key_columns: list[str], peak: flo
     return lines + [""]
 
 
+def canvas_table(rows: list[dict]) -> list[str]:
+    """Each canvas op's median beside the plain geometric chain's ("none"), as a ratio from this run."""
+    base = next((r for r in rows if r["op"] == "none"), None)
+    if base is None:
+        return []
+    lines = [
+        f"### canvas ops over the geometric chain (gpuaug, batch {base['batch']}, {base['size']})",
+        "",
+        "| op | median ms | × the geometric chain |",
+        "|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: r["median_s"]):
+        lines.append(f"| {r['op']} | {r['median_s'] * 1e3:.3f} | {r['median_s'] / base['median_s']:.2f} |")
+    return lines + [""]
+
+
 def chart(rows: list[dict], path: Path, device: str) -> bool:
     try:
         import matplotlib
@@ -154,6 +170,7 @@ def report(path: Path, out: Path) -> list[Path]:
         lines += simple_table(
             "scaling (gpuaug, geometric, uint8 images, int64 masks)", scaling, ["batch", "size"], peak
         )
+        lines += canvas_table([r for r in group if r["pipeline"] == "canvas"])
         if chart(group, out / f"{name}.png", device):
             lines += [f"![images/s per library]({name}.png)", ""]
         target = out / f"{name}.md"

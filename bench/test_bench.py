@@ -207,6 +207,31 @@ def test_masks_only(benchmark, backend, mask_dtype, device):
     assert out.dtype == mask_dtype
 
 
+#: The canvas ops benchmarked on top of the geometric chain (each with p = 1: every sample pays).
+CANVAS = {
+    "none": [],
+    "ElasticTransform": [gpuaug.ElasticTransform(30.0, 8.0, p=1.0)],
+    "CutMix": [gpuaug.CutMix(p=1.0)],
+    "ClassMix": [gpuaug.ClassMix(p=1.0)],
+    "Mosaic": [gpuaug.Mosaic(p=1.0)],
+    "CutMix, colour before": [gpuaug.ColorJitter(0.4, 0.4, 0.4), gpuaug.CutMix(p=1.0)],
+    "CutMix, colour after": [gpuaug.CutMix(p=1.0), gpuaug.ColorJitter(0.4, 0.4, 0.4)],
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("op", list(CANVAS))
+def test_canvas(benchmark, op, device):
+    """Each canvas op's cost over the plain geometric chain, same batch, same run (report: ratio to "none")."""
+    b, size, out_size, image_dtype = MAIN[device]
+    images, masks = batch(device, b, size, image_dtype)
+    aug = gpuaug.Compose([*peers.gpuaug_ops(out_size), *CANVAS[op]])
+    generator = torch.Generator(device).manual_seed(0)
+    record(benchmark, "gpuaug", "canvas", device, images, masks, out_size, op=op)
+    out = benchmark(synchronised(lambda: aug(images, masks, generator=generator), device))
+    assert out[1].dtype == masks.dtype
+
+
 SCALING = {
     "cpu": [(1, 128), (16, 128), (4, 256), (16, 256)] if QUICK else [(b, s) for b in (1, 4, 16) for s in (128, 256)],
     "cuda": [(b, s) for b in (1, 8, 64) for s in (128, 512, 1024)],

@@ -10,7 +10,10 @@ for every run. The only difference between runs is the augmentation pipeline:
 - ``gpuaug``: ``gpuaug.Compose`` with the same ops;
 - with ``--ablate``, also each bug alone, and ``void as class 0``: gpuaug, but the masks'
   void pixels (255) replaced by class 0 before augmentation, a data bug (a label
-  conversion that loses the ignore value) that no augmentation can undo.
+  conversion that loses the ignore value) that no augmentation can undo;
+- with ``--mix cutmix|classmix|mosaic``, also ``gpuaug + <mix>``: gpuaug with that mixing
+  op (``p=0.5``) after the geometric ops; the JSON reports its mIoU and the difference
+  to ``gpuaug`` (``mix_effect``), whatever it is.
 
 Validation is on un-augmented scenes, with ``gpuaug.metrics.miou`` leaving the void pixels
 out. It prints a progress line at every evaluation (step, loss, mIoU, seconds).
@@ -30,6 +33,7 @@ Usage::
 
     python examples/train_segmentation.py --quick --json results.json --plot curves.png
     python examples/train_segmentation.py --ablate          # full run, CUDA when present
+    python examples/train_segmentation.py --quick --mix cutmix --json mix.json
     python examples/train_segmentation.py --data VOCdevkit/VOC2012 --layout voc --size 256 --ablate
 """
 
@@ -99,11 +103,24 @@ def void_as_background(pipeline):
     return run
 
 
-def pipelines(size: int, ablate: bool, folder: bool = False) -> dict:
+#: The mixing ops of ``--mix``, each with p = 0.5.
+MIXES = {"cutmix": gpuaug.CutMix, "classmix": gpuaug.ClassMix, "mosaic": gpuaug.Mosaic}
+
+
+def with_mix(ops: list, mix: str) -> list:
+    """``ops`` with the ``mix`` op (:data:`MIXES`) right after the last geometric op, so the
+    pixel ops after it colour the mixed output."""
+    last = max(k for k, op in enumerate(ops) if isinstance(op, gpuaug.transforms.Op))
+    return [*ops[: last + 1], MIXES[mix](p=0.5), *ops[last + 1 :]]
+
+
+def pipelines(size: int, ablate: bool, folder: bool = False, mix: str | None = None) -> dict:
     """The runs: on synthetic scenes the naive pipeline, gpuaug and (``ablate``) each bug alone;
-    on a dataset on disk (``folder``) gpuaug with the ADE20K recipe. ``ablate`` adds :data:`VOID_RUN`."""
+    on a dataset on disk (``folder``) gpuaug with the ADE20K recipe. ``ablate`` adds
+    :data:`VOID_RUN`, ``mix`` a run of gpuaug with that mixing op."""
     if folder:
-        runs = {"gpuaug": gpuaug.Compose(peers.ade20k_ops(size), ignore_index=IGNORE)}
+        ops = peers.ade20k_ops(size)
+        runs = {"gpuaug": gpuaug.Compose(ops, ignore_index=IGNORE)}
     else:
         ops = [
             gpuaug.RandomResizedCrop(size, scale=(0.3, 1.0)),
@@ -116,6 +133,8 @@ def pipelines(size: int, ablate: bool, folder: bool = False) -> dict:
                 runs[f"only {BUGS[bug]}"] = NaivePipeline.only(bug, ops, IGNORE)
     if ablate:
         runs[VOID_RUN] = void_as_background(runs["gpuaug"])
+    if mix:
+        runs[f"gpuaug + {mix}"] = gpuaug.Compose(with_mix(ops, mix), ignore_index=IGNORE)
     return runs
 
 
@@ -250,6 +269,7 @@ def main(argv: list[str] | None = None) -> dict:
         "build, the machine otherwise idle)",
     )
     parser.add_argument("--ablate", action="store_true", help="also train with each bug alone")
+    parser.add_argument("--mix", choices=sorted(MIXES), help="also train gpuaug with this mixing op (p=0.5)")
     parser.add_argument("--steps", type=int, help="training steps per run (default 300 quick, 1500 full)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, help="training crop size (default 48 quick, 96 full)")
@@ -295,7 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
             return synthetic_batches(args, device)
 
     results = {}
-    for name, pipeline in pipelines(args.size, args.ablate, folder=bool(args.data)).items():
+    for name, pipeline in pipelines(args.size, args.ablate, folder=bool(args.data), mix=args.mix).items():
         start = time.perf_counter()
         results[name] = train(name, pipeline, args, device, val, batches(), num_classes)
         seconds = time.perf_counter() - start
@@ -312,6 +332,9 @@ def main(argv: list[str] | None = None) -> dict:
         "device": str(device),
         "runs": results,
     }
+    if args.mix:
+        mixed = results[f"gpuaug + {args.mix}"]["final_miou"]
+        summary |= {"mix": args.mix, "miou_mix": mixed, "mix_effect": mixed - summary["miou_gpuaug"]}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=1)

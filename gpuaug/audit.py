@@ -59,7 +59,10 @@ class AuditReport:
         foreign_pixels: for a variable-size audit, pixels of sample k whose label is not a
             source pixel of sample k (another sample's, or none) or whose image was sampled
             from another sample; None for a stacked audit, whose identical samples cannot
-            show it.
+            show it. With ``mixing``: pixels whose label and image come from different
+            samples, or whose label names no pixel of the batch.
+        pasted_pixels: for a ``mixing`` audit, the measured pixels that show another sample
+            (label and image both from it); None otherwise.
     """
 
     alignment_px: tuple[float, float]
@@ -71,6 +74,7 @@ class AuditReport:
     per_sample: bool
     inside_pixels: int
     foreign_pixels: int | None = None
+    pasted_pixels: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -101,7 +105,10 @@ class AuditReport:
             ("pixels measured", str(self.inside_pixels), ""),
         ]
         if self.foreign_pixels is not None:
-            rows.insert(4, ("from another sample (pixels)", str(self.foreign_pixels), "0"))
+            what = "label/image from different samples" if self.pasted_pixels is not None else "from another sample"
+            rows.insert(4, (f"{what} (pixels)", str(self.foreign_pixels), "0"))
+        if self.pasted_pixels is not None:
+            rows.insert(5, ("pasted from another sample (pixels)", str(self.pasted_pixels), ""))
         width = max(len(r[0]) for r in rows)
         lines = [f"{name.ljust(width)}  {value:<16} {want}".rstrip() for name, value, want in rows]
         return "\n".join(lines + [f"{'ok'.ljust(width)}  {'yes' if self.ok else 'NO'}"])
@@ -115,6 +122,7 @@ def check_pair(
     seed: int = 0,
     *,
     device: torch.device | str | None = None,
+    mixing: bool = False,
 ) -> AuditReport:
     """Audit the pair transform ``fn(images, masks) -> (images, masks)``.
 
@@ -131,6 +139,13 @@ def check_pair(
     per-sample tensors. Each sample is measured against its own source, decoded with its own
     width, and :attr:`AuditReport.foreign_pixels` counts pixels from another sample.
 
+    With ``mixing`` (pipelines that paste other samples' pixels: CutMix, ClassMix, Mosaic)
+    a stacked probe is the list probe of B samples of one size, stacked (4 channels, the
+    sample index in the fourth and in the labels), and a pixel from another sample is fine
+    when its label and its image come from that same sample and agree within half a pixel;
+    :attr:`AuditReport.foreign_pixels` counts those whose label and image disagree on the
+    sample, :attr:`AuditReport.pasted_pixels` the consistent pasted ones.
+
     ``fn`` should treat the probes like any training batch with image fill 0. The global
     torch seed is set to ``seed`` before each call, so an ``fn`` that uses the global RNG is
     audited reproducibly.
@@ -145,6 +160,7 @@ def check_pair(
         ignore_index: the value ``fn`` should write outside the image.
         seed: the torch seed set before each call.
         device: where the probes are made (CPU by default).
+        mixing: audit a pipeline that mixes samples (above).
 
     Raises:
         TypeError: ``fn`` not callable, or returning something other than an (images, masks)
@@ -163,9 +179,11 @@ def check_pair(
                 f"batch_size: image_size lists {len(sizes)} sizes, one per sample, so the batch has {len(sizes)} "
                 f"samples; got batch_size={batch_size} (leave it out)"
             )
-        return _check_list(fn, sizes, ignore_index, seed, device)
+        return _check_list(fn, sizes, ignore_index, seed, device, mixing)
     batch_size = 8 if batch_size is None else batch_size
     height, width = check_size(image_size, "image_size")
+    if mixing:
+        return _check_list(fn, [(height, width)] * batch_size, ignore_index, seed, device, mixing, stacked=True)
     images, masks = probe.coordinate_probe(batch_size, height, width, ignore_index, device)
     torch.manual_seed(seed)
     out_images, out_masks = _call(fn, images, masks)
@@ -199,19 +217,32 @@ def _read_sizes(image_size: object) -> list[tuple[int, int]] | None:
 
 
 def _check_list(
-    fn: PairFn, sizes: list[tuple[int, int]], ignore_index: int, seed: int, device: torch.device | str | None
+    fn: PairFn,
+    sizes: list[tuple[int, int]],
+    ignore_index: int,
+    seed: int,
+    device: torch.device | str | None,
+    mixing: bool = False,
+    stacked: bool = False,
 ) -> AuditReport:
-    """:func:`check_pair` on list probes of per-sample ``sizes``."""
+    """:func:`check_pair` on list probes of per-sample ``sizes`` (``stacked``: passed to ``fn``
+    as one B×4×H×W batch and B×H×W masks)."""
+
+    def call(images, masks):
+        if stacked:
+            return _call_list(lambda i, m: fn(torch.stack(i), torch.stack(m)), images, masks)
+        return _call_list(fn, images, masks)
+
     images, masks = probe.coordinate_probe_list(sizes, ignore_index, device)
     torch.manual_seed(seed)
-    out_images, out_masks = _call_list(fn, images, masks)
-    metrics = probe.measure_alignment_list(out_images, out_masks, sizes, ignore_index)
+    out_images, out_masks = call(images, masks)
+    metrics = probe.measure_alignment_list(out_images, out_masks, sizes, ignore_index, mixing=mixing)
     sparse_images, sparse_masks = probe.label_probe_list(sizes, device=device)
     torch.manual_seed(seed)
-    _, sparse_out = _call_list(fn, sparse_images, sparse_masks)
+    _, sparse_out = call(sparse_images, sparse_masks)
     same_images, same_masks = probe.coordinate_probe_list([sizes[0]] * len(sizes), ignore_index, device)
     torch.manual_seed(seed)
-    same_out, _ = _call_list(fn, same_images, same_masks)
+    same_out, _ = call(same_images, same_masks)
     dtypes = sorted({str(m.dtype).removeprefix("torch.") for m in out_masks})
     return AuditReport(
         alignment_px=metrics["alignment_px"],
@@ -223,6 +254,7 @@ def _check_list(
         per_sample=probe.varies_across_batch([image[:3] for image in same_out]),  # the sample channel differs
         inside_pixels=metrics["inside_pixels"],
         foreign_pixels=metrics["foreign_pixels"],
+        pasted_pixels=metrics["pasted_pixels"] if mixing else None,
     )
 
 

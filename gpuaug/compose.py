@@ -236,6 +236,9 @@ def _dtype(name: object, key: str) -> torch.dtype:
 
 
 def _format(value: torch.Tensor) -> str:
+    if value.numel() > 16:  # a field (ElasticTransform's displacement): its shape and size, not its values
+        shape = "×".join(str(n) for n in value.shape)
+        return f"<{shape} {str(value.dtype).removeprefix('torch.')}, max |v| {value.abs().max().item():.4g}>"
     if value.dtype == torch.bool:
         return "yes" if bool(value) else "no"
     if value.dim() > 0:
@@ -541,6 +544,12 @@ class Compose:
         check_params_type(params)
         if not isinstance(predictions, torch.Tensor):
             raise TypeError(f"predictions: expected a torch.Tensor, got {type(predictions).__name__}")
+        canvas = [r.name for r in params.ops if r.name in CanvasOp.registry]
+        if canvas:
+            raise ValueError(
+                f"params: cannot invert {canvas}: an output pixel may come from another sample or a displaced "
+                "point, so there is no single inverse matrix"
+            )
         labels = not predictions.is_floating_point()
         if labels:
             b, h, w = check_masks(predictions, "predictions")

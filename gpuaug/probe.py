@@ -164,6 +164,8 @@ def measure_alignment_list(
     sizes: Sequence[tuple[int, int]],
     ignore_index: int = 255,
     tolerance: float = 1e-4,
+    *,
+    mixing: bool = False,
 ) -> dict:
     """Alignment metrics of a transformed :func:`coordinate_probe_list` batch, sample by sample.
 
@@ -176,13 +178,19 @@ def measure_alignment_list(
         ignore_index: the ignore value of the probe.
         tolerance: how close to 1 the validity must be for a pixel to count as inside, and
             how close to k the sample channel must be.
+        mixing: the pipeline may show other samples' pixels (CutMix, ClassMix, Mosaic): a
+            pixel then counts as measured when its label and its image come from the same
+            sample, whichever it is, and as foreign when they come from different samples.
 
     Returns:
         dict with ``alignment_px``, ``mean_offset_px``, ``outside_not_ignore``,
         ``inside_pixels`` (as :func:`measure_alignment`, measured over the pixels of sample k
         whose label and image both come from sample k) and ``foreign_pixels``: pixels of
         sample k whose label (ignore excepted) is not a source pixel of sample k, or whose
-        image (where its validity says inside) was sampled from another sample.
+        image (where its validity says inside) was sampled from another sample (with
+        ``mixing``: whose label names no pixel of the batch, or a sample other than the one
+        its image was sampled from); and ``pasted_pixels``, the measured pixels that show
+        another sample (0 without ``mixing``).
 
     Raises:
         ValueError: ``images``, ``masks`` and ``sizes`` of different lengths, or a sample whose
@@ -206,6 +214,10 @@ def measure_alignment_list(
     label_sample, source_col, source_row = decode_list(labels, sizes, ignore_index)
     not_ignore = labels != ignore_index
     valid_inside = valid >= 1.0 - tolerance
+    own = expected
+    if mixing:  # the sample each pixel's image was read from stands in for "its own"
+        read = image_sample.round().long()
+        expected = torch.where((image_sample - read).abs() <= tolerance, read, -2)
     image_own = (image_sample - expected).abs() <= tolerance
     label_own = label_sample == expected
     inside = valid_inside & not_ignore & image_own & label_own
@@ -213,13 +225,18 @@ def measure_alignment_list(
     dy = source_row.float() - row
     alignment, mean, n = _offsets(dx, dy, inside)
     outside = int(((valid <= tolerance) & not_ignore).sum())
-    foreign = int(((not_ignore & ~label_own) | (valid_inside & ~image_own)).sum())
+    if mixing:
+        foreign = int((not_ignore & ((label_sample < 0) | (valid_inside & ~label_own))).sum())
+    else:
+        foreign = int(((not_ignore & ~label_own) | (valid_inside & ~image_own)).sum())
+    pasted = int((inside & (label_sample != own)).sum())
     return {
         "alignment_px": alignment,
         "mean_offset_px": mean,
         "outside_not_ignore": outside,
         "inside_pixels": n,
         "foreign_pixels": foreign,
+        "pasted_pixels": pasted,
     }
 
 

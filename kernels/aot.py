@@ -161,7 +161,8 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     for every input dtype and every output dtype; ``Compose.invert`` for logits and
     labels; and targets: K-plane label gathers of every integer dtype, dense maps of every
     float dtype (written in that dtype) and gathered float maps, in every padding mode.
-    Variable-size batches (lists, padded batches with sizes) go through every kernel too.
+    Variable-size batches (lists, padded batches with sizes) go through every kernel too, and
+    so do the canvas ops (every ``VIEWS`` mode, with and without ``DISPLACE``).
     """
     import gpuaug
     from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
@@ -275,6 +276,30 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
             params = aug.sample([zeros(1, h, w) for h, w in shapes], generator)
             aug.invert(zeros(3, 5, *params.out_size), params)
             aug.invert(zeros(3, *params.out_size, dtype=torch.int64), params)
+        # Canvas ops: a slot per pixel (VIEWS 2), one view per sample for pixel ops before a
+        # mixing op (VIEWS 1), a displacement (DISPLACE) alone and under views; with the fused
+        # chain after them, stacked and variable-size, with targets, every padding mode.
+        elastic = gpuaug.ElasticTransform(2.0, 3.0, p=1.0)
+        mixes = [gpuaug.CutMix(p=1.0), gpuaug.Mosaic(p=1.0), gpuaug.ClassMix(p=1.0)]
+        canvases = [[elastic], *([m] for m in mixes), *([elastic, m] for m in mixes)]
+        for perspective in (False, True):
+            for mode in PADDING_MODES:
+                for canvas in canvases:
+                    ops = [*warps[perspective], *canvas]
+                    aug = gpuaug.Compose(ops, backend="triton", padding_mode=mode, mask_padding="same")
+                    targets = {"labels": Target(zeros(2, 2, 48, 64, dtype=torch.int32), fill=0)}
+                    targets |= {"dense": zeros(2, 1, 48, 64)}
+                    masks = zeros(2, 48, 64, dtype=torch.int64)
+                    aug(zeros(2, 3, 48, 64, dtype=torch.uint8), masks, generator, targets=targets)
+                    blurred = [gpuaug.GaussianBlur(3), *canvas]  # not fused: the plain warp per view
+                    for pixel in ([*canvas, *chain], [chain[0], *canvas, *chain[1:]], blurred):
+                        fused_aug = gpuaug.Compose([*warps[perspective], *pixel], backend="triton", padding_mode=mode)
+                        fused_aug(zeros(2, 3, 48, 64, dtype=torch.uint8), masks, generator)
+            for canvas in canvases:
+                ops = [gpuaug.RandomResize((32, 48), (0.5, 2.0)), gpuaug.RandomCrop(24, True), *canvas, *chain]
+                aug = gpuaug.Compose(ops, backend="triton")
+                masks = [zeros(h, w, dtype=torch.int64) for h, w in shapes]
+                aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
     return launches
 
 

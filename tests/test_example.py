@@ -89,3 +89,21 @@ def test_a_few_steps_on_a_voc_folder(tmp_path):
     data = json.loads(out.read_text())
     assert data["eval_split"] == "train" and "no 'val' split" in data["eval_note"] and data["classes"] == 30
     assert set(data["runs"]) == {"gpuaug"} and math.isfinite(data["miou_gpuaug"])
+
+
+@pytest.mark.parametrize("mix", ["cutmix", "classmix"])
+def test_mix_adds_a_run_and_reports_its_effect(tmp_path, mix):
+    out = tmp_path / "results.json"
+    args = ["--steps", "2", "--batch", "4", "--size", "24", "--eval-every", "2", "--device", "cpu", "--mix", mix]
+    example.main(args + ["--json", str(out)])
+    data = json.loads(out.read_text())
+    assert set(data["runs"]) == {"naive", "gpuaug", f"gpuaug + {mix}"}
+    assert data["mix"] == mix and data["miou_mix"] == data["runs"][f"gpuaug + {mix}"]["final_miou"]
+    assert data["mix_effect"] == pytest.approx(data["miou_mix"] - data["miou_gpuaug"])
+
+
+def test_with_mix_puts_the_mix_after_the_geometric_ops():
+    ops = example.peers.ade20k_ops(16)
+    mixed = example.with_mix(ops, "mosaic")
+    kinds = [type(op).__name__ for op in mixed]
+    assert kinds.index("Mosaic") == kinds.index("RandomHorizontalFlip") + 1 and len(mixed) == len(ops) + 1

@@ -162,3 +162,28 @@ def test_variable_size_lists_never_sync(backend):
         aug(images, masks, generator=torch.Generator("cuda").manual_seed(1))
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize(
+    "canvas",
+    [
+        [gpuaug.ElasticTransform(20.0, 6.0, p=1.0)],
+        [gpuaug.CutMix(p=0.8)],
+        [gpuaug.ClassMix(p=0.8)],
+        [gpuaug.ElasticTransform(20.0, 6.0, p=1.0), gpuaug.Mosaic(p=0.8)],
+        [PIXEL[0], gpuaug.CutMix(p=0.8)],
+    ],
+    ids=["elastic", "cutmix", "classmix", "elastic-mosaic", "colour-before-cutmix"],
+)
+def test_canvas_ops_compiled_equal_torch_path_and_reference(canvas):
+    images, masks = cuda_batch(torch.int64, b=6)
+    masks = masks.remainder(7)  # a few classes, for ClassMix
+    ops = [*CHAINS["perspective-rotation"], gpuaug.Resize((90, 70)), *canvas, *PIXEL[1:]]
+    triton = gpuaug.Compose(ops, backend="triton")
+    params = triton.sample(images, torch.Generator("cuda").manual_seed(2), masks=masks)
+    t_images, t_masks = triton.apply(images, masks, params)
+    p_images, p_masks = gpuaug.Compose(ops, backend="torch").apply(images, masks, params)
+    r_images, r_masks = reference.apply(images, masks, params)
+    assert torch.equal(t_masks, p_masks) and torch.equal(t_masks.cpu(), r_masks)
+    torch.testing.assert_close(t_images, p_images, atol=1e-4, rtol=0)
+    torch.testing.assert_close(t_images.cpu(), r_images, atol=1e-4, rtol=0)

@@ -209,7 +209,7 @@ def classmix_select(labels: torch.Tensor, draws: dict, ignore_index: int) -> tor
     """B×h×w bool: where each sample shows its partner, from the warped ``labels`` (B×h×w,
     every sample's own view) and ClassMix's draws."""
     b = labels.shape[0]
-    theirs = labels[draws["partner"]].reshape(b, -1)
+    theirs = labels[draws["partner"]].reshape(b, math.prod(labels.shape[1:]))
     counters = theirs.long()
     seed = draws["seed"].view(-1, 1)
     # A 48-bit rank per (sample, class): two hashes, so distinct classes practically never tie.
