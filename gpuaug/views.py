@@ -79,6 +79,12 @@ class Views:
         )
 
 
+def rows_of(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` (rows of a 1-D or 2-D table) by one ``index_select``, much faster on the
+    CPU than advanced indexing."""
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
+
+
 def displacement(
     field: torch.Tensor, sample: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor, inv_cell: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,7 +105,7 @@ def displacement(
         start = base + plane * grid_h * grid_w
 
         def tap(row, col):
-            return flat[start + row + col]
+            return rows_of(flat, start + row + col)
 
         top = tap(row0, x0) * (1.0 - wx) + tap(row0, x1) * wx
         bottom = tap(row1, x0) * (1.0 - wx) + tap(row1, x1) * wx
@@ -124,19 +130,21 @@ def view_coords(
     view = torch.arange(batch, device=device).mul_(views.slots).view(-1, 1, 1)
     if views.select is not None:
         view = view + views.select.long()
-    view = view.expand(batch, h, w)
-    sample = view if views.sample is None else views.sample.long()[view]
+    # Without a slot map every pixel of a sample reads one view: B×1×1 views, and the canvas
+    # points below stay B×1×w and B×h×1 (each depends on one axis) until the field is read.
+    sample = view if views.sample is None else rows_of(views.sample.long(), view)
     if views.field is not None:
         if views.pre is None:
-            qx, qy = x.expand(batch, h, w), y.expand(batch, h, w)
+            qx, qy = x.expand(batch, 1, w), y.expand(batch, h, 1)
         else:
-            pre = views.pre[view]
+            pre = rows_of(views.pre, view)
             qx = pre[..., 0] * x + pre[..., 1]
             qy = pre[..., 2] * y + pre[..., 3]
         dx, dy = displacement(views.field, sample, qx, qy, views.inv_cell)
-        x, y, m = qx + dx, qy + dy, views.base.reshape(-1, 9)[sample]
+        x, y, m = qx + dx, qy + dy, rows_of(views.base.reshape(-1, 9), sample)
     else:
-        m = views.matrix.reshape(-1, 9)[view]
+        m = rows_of(views.matrix.reshape(-1, 9), view)
+    sample = sample.expand(batch, h, w)
 
     def row(k: int) -> torch.Tensor:
         return torch.add(m[..., 3 * k] * x, m[..., 3 * k + 1] * y).add_(m[..., 3 * k + 2])

@@ -161,7 +161,8 @@ def test_cutmix_box_shows_the_partner_exactly(backend):
         assert 0 <= x0 <= x1 <= w and 0 <= y0 <= y1 <= h
         inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
         expected = torch.where(inside, int(draws["partner"][k]), k)
-        assert torch.equal(label_sample[k], expected) and torch.equal(image_sample[k], expected.float())
+        assert torch.equal(label_sample[k], expected)
+        torch.testing.assert_close(image_sample[k], expected.float())
         # An identity chain: every pixel reads its own position, from whichever sample.
         assert torch.equal(col[k], xs) and torch.equal(row[k], ys)
         pasted += int(inside.sum())
@@ -185,7 +186,8 @@ def test_mosaic_quadrants_show_each_source_whole(backend):
         rects = [(0, 0, cx, cy), (cx, 0, w, cy), (0, cy, cx, h), (cx, cy, w, h)]
         for source, (left, top, right, bottom) in zip(sources, rects, strict=True):
             region = (slice(top, bottom), slice(left, right))
-            assert (label_sample[k][region] == source).all() and (image_sample[k][region] == source).all()
+            assert (label_sample[k][region] == source).all()
+            torch.testing.assert_close(image_sample[k][region], torch.full_like(image_sample[k][region], source))
             # The source's whole canvas scaled onto the quadrant: image column at pixel centre x.
             x = torch.arange(left, right, dtype=torch.float64) + 0.5
             expected_col = ((x - left) * w / (right - left) - 0.5).clamp(0, w - 1)
@@ -212,7 +214,7 @@ def test_classmix_pastes_exactly_half_the_partners_classes(backend):
     for k in range(b):
         theirs = own[partner[k]]
         classes = [c for c in torch.unique(theirs).tolist() if c != 255]
-        paste = out_images[k, 0] == float(partner[k] + 1)
+        paste = (out_images[k, 0] - float(partner[k] + 1)).abs() < 0.5
         pasted = torch.unique(theirs[paste]).tolist()
         assert len(pasted) == math.ceil(len(classes) / 2)
         assert set(pasted) <= set(classes)
