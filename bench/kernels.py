@@ -97,7 +97,13 @@ def flag_text(launch: aot.Launch) -> str:
     on = [k for k, v in launch.constexprs.items() if v is True]
     padding = launch.constexprs.get("PADDING", 0)
     on += [f"PADDING={PADDING_MODES[padding]}"] if padding else []
+    views = launch.constexprs.get("VIEWS", 0)
+    on += [f"VIEWS={VIEW_MODES[views]}"] if views else []
     return ", ".join(on) if on else "—"
+
+
+#: The kernels' ``VIEWS`` modes (``kernels/common.py: tile_sources``), as the report names them.
+VIEW_MODES = ("none", "per-sample", "slot map")
 
 
 def report(arch: str) -> str:
