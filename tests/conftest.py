@@ -49,6 +49,19 @@ def device(backend) -> torch.device:
     return torch.device("cuda" if backend == "triton" and HAS_CUDA else "cpu")
 
 
+@pytest.fixture
+def launches(monkeypatch) -> list[str]:
+    """The names of the Triton kernels launched during the test, in order (they still run)."""
+    from gpuaug.kernels import common
+
+    names: list[str] = []
+    real = common.launch
+    for module_name in ("gather_nearest", "warp_bilinear", "fused_image"):
+        module = __import__(f"gpuaug.kernels.{module_name}", fromlist=["launch"])
+        monkeypatch.setattr(module, "launch", lambda k, *a, **kw: (names.append(k.__name__), real(k, *a, **kw)))
+    return names
+
+
 def pytest_collection_modifyitems(config, items):
     if HAS_CUDA:
         return

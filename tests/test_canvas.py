@@ -10,14 +10,13 @@ import math
 
 import pytest
 import torch
+from conftest import BACKENDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gpuaug
 from gpuaug import probe, reference
 from gpuaug.audit import check_pair
-
-BACKENDS = ["torch", "triton"]
 
 
 def elastic(p=1.0):
@@ -372,14 +371,7 @@ def test_params_round_trip_and_describe():
     assert len(text) < 2000
 
 
-def test_one_launch_for_images_and_one_for_masks(monkeypatch):
-    from gpuaug.kernels import common
-
-    launches = []
-    real = common.launch
-    for name in ("gather_nearest", "warp_bilinear", "fused_image"):
-        module = __import__(f"gpuaug.kernels.{name}", fromlist=["launch"])
-        monkeypatch.setattr(module, "launch", lambda k, *a, **kw: (launches.append(k.__name__), real(k, *a, **kw)))
+def test_one_launch_for_images_and_one_for_masks(launches):
     images, masks = batch()
     for mix in (gpuaug.CutMix(p=1.0), gpuaug.Mosaic(p=1.0)):
         launches.clear()
