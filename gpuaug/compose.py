@@ -25,7 +25,9 @@ from gpuaug.functional import Planes, _to_device, compilable, identity_matrix, w
 from gpuaug.ragged import Ragged, from_padded, pack
 from gpuaug.targets import check_targets, map_points
 from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
-from gpuaug.transforms.canvas import ClassMix, classmix_select, views_of
+from gpuaug.transforms.blur import GaussianBlur
+from gpuaug.transforms.canvas import ClassMix, Mosaic, check_draws, classmix_select, views_of
+from gpuaug.transforms.color import ColorJitter
 from gpuaug.transforms.composite import Composite
 from gpuaug.transforms.composite import selected as _selected
 from gpuaug.transforms.geometric import RandomCrop
@@ -209,6 +211,10 @@ class Params:
             raise ValueError(f"data: missing keys {sorted(missing)}; expected the output of Params.to_dict()")
         matrix = torch.tensor(data["matrix"], dtype=torch.float32, device=device).reshape(-1, 3, 3)
         ops = tuple(OpRecord.from_dict(r, device, f"ops[{i}]") for i, r in enumerate(data["ops"]))
+        for i, record in enumerate(ops):  # the canvas ops index the batch: check them before any read
+            if record.name in CanvasOp.registry:
+                out_size = tuple(data["out_size"])
+                check_draws(record.name, record.config, record.draws, matrix.shape[0], out_size, f"ops[{i}]")
         return cls(
             matrix=matrix,
             in_size=None if data["in_size"] is None else tuple(data["in_size"]),
@@ -350,9 +356,10 @@ class Compose:
           non-blocking copy from pinned memory.
         - ``seed`` and ``sample_ids``: each sample's params are a counter-based hash of
           (seed, its id, draw index) computed on the device, so a sample gets the same
-          augmentation whatever its batch, rank or world size. ``sample_ids`` are B ints
-          (a tensor on any device, or a sequence), ``arange(B)`` by default; change ``seed``
-          every epoch.
+          augmentation whatever its batch, rank or world size (a mixing op's partners excepted:
+          they come from the batch, so the same batch composition replays exactly, see
+          :mod:`gpuaug.transforms.canvas`). ``sample_ids`` are B ints (a tensor on any
+          device, or a sequence), ``arange(B)`` by default; change ``seed`` every epoch.
 
         No host sync either way (except a class-aware crop with a CPU generator and CUDA
         masks, whose class check must come back to the generator's device).
@@ -1027,7 +1034,7 @@ def _check_canvas_order(ops) -> None:
     canvas = [(k, op) for k, op in enumerate(ops) if isinstance(op, CanvasOp)]
     if not canvas:
         return
-    geometric = [k for k, op in enumerate(ops) if isinstance(op, Op)]
+    geometric = [k for k, op in enumerate(ops) if isinstance(op, Op) and getattr(op, "geometric", True)]
     first = canvas[0][0]
     if geometric and geometric[-1] > first:
         later = geometric[-1]
@@ -1046,3 +1053,11 @@ def _check_canvas_order(ops) -> None:
             f"ops[{elastic[0]}]: ElasticTransform deforms each sample's own view, so it must come before the "
             f"mixing op ops[{mixing[0]}] ({type(ops[mixing[0]]).__name__})"
         )
+    if mixing and isinstance(ops[mixing[0]], Mosaic):
+        for k, op in enumerate(ops[: mixing[0]]):
+            for pixel in _walk([op]):
+                if isinstance(pixel, GaussianBlur) or (isinstance(pixel, ColorJitter) and pixel.contrast):
+                    raise ValueError(
+                        f"ops[{k}]: {type(pixel).__name__} before Mosaic would see each quadrant's canvas, not its "
+                        "source's view (a blur's neighbourhood, a contrast's mean); list it after the Mosaic"
+                    )

@@ -13,7 +13,8 @@ augment the whole batch on the device inside the training step::
 
 uint8 batches are a quarter of the float32 bytes over PCIe, and the copy overlaps with
 the previous step's compute. With ``seed`` and ``sample_ids`` (dataset indices) each
-sample's augmentation is the same whatever the batch composition or the number of GPUs.
+sample's augmentation is the same whatever the batch composition or the number of GPUs
+(except what a mixing op pastes in: its partners come from the batch).
 
 Datasets on disk whose images differ in size (Pascal VOC, Cityscapes) cannot be stacked:
 :class:`SegmentationFolder` decodes one sample in a worker (Pillow, the ``data`` extra) and

@@ -291,8 +291,12 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
                     targets |= {"dense": zeros(2, 1, 48, 64)}
                     masks = zeros(2, 48, 64, dtype=torch.int64)
                     aug(zeros(2, 3, 48, 64, dtype=torch.uint8), masks, generator, targets=targets)
-                    blurred = [gpuaug.GaussianBlur(3), *canvas]  # not fused: the plain warp per view
-                    for pixel in ([*canvas, *chain], [chain[0], *canvas, *chain[1:]], blurred):
+                    # Pixel ops before a mix: fused per view, or (a blur) the plain warp per view;
+                    # before a Mosaic only pointwise ones (no contrast, no blur).
+                    mosaic = any(isinstance(op, gpuaug.Mosaic) for op in canvas)
+                    before = [gpuaug.ColorJitter(0.4, 0.0, 0.4, 0.1) if mosaic else chain[0], *canvas, *chain[1:]]
+                    blurred = [] if mosaic else [[gpuaug.GaussianBlur(3), *canvas]]
+                    for pixel in ([*canvas, *chain], before, *blurred):
                         fused_aug = gpuaug.Compose([*warps[perspective], *pixel], backend="triton", padding_mode=mode)
                         fused_aug(zeros(2, 3, 48, 64, dtype=torch.uint8), masks, generator)
             for canvas in canvases:

@@ -71,7 +71,9 @@ def assert_matches_reference(aug, images, masks, targets=None, **kwargs):
 def test_matches_reference_with_pixel_ops_and_targets(name, backend, perspective):
     images, masks = batch()
     # A colour op before the canvas op (per source sample), one fused after it, then one that is not.
-    ops = [*geometric(perspective), gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), *CANVAS[name]()]
+    # Before a Mosaic only pointwise pixel ops (a contrast's mean would see the quadrant canvas).
+    jitter = gpuaug.ColorJitter(0.4, 0.0 if "mosaic" in name else 0.4, 0.4, 0.1)
+    ops = [*geometric(perspective), jitter, *CANVAS[name]()]
     ops += [gpuaug.GaussianNoise(p=0.5), gpuaug.Normalize(0.5, 0.25)]
     aug = gpuaug.Compose(ops, backend=backend)
     g = torch.Generator().manual_seed(3)
@@ -517,3 +519,65 @@ def test_empty_batch_and_a_batch_of_one(name, backend):
     assert images.shape == (0, 3, 8, 8) and masks.shape == (0, 8, 8)
     one, one_masks = batch(b=1)
     assert_matches_reference(aug, one, one_masks)  # the partner is the sample itself
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pixel_only_composites_may_follow_or_precede_a_mix(backend):
+    images, masks = batch()
+    after = [gpuaug.RandomApply([gpuaug.ColorJitter(0.4, 0.4)], p=0.5), gpuaug.OneOf([gpuaug.RandomGrayscale(1.0)])]
+    for canvas in (CANVAS["cutmix"](), CANVAS["elastic+mosaic"]()):
+        between = [gpuaug.RandomApply([gpuaug.ColorJitter(0.3, 0.0, 0.3)], p=0.5)]
+        aug = gpuaug.Compose([*geometric(), *between, *canvas, *after], backend=backend)
+        assert_matches_reference(aug, images, masks)
+
+
+@pytest.mark.parametrize(
+    "before",
+    [gpuaug.ColorJitter(contrast=0.3), gpuaug.GaussianBlur(3), gpuaug.RandomApply([gpuaug.ColorJitter(0.2, 0.2)])],
+)
+def test_mosaic_refuses_pixel_ops_before_it_that_see_the_whole_image(before):
+    with pytest.raises(ValueError, match=r"ops\[1\]: .* before Mosaic would see each quadrant's canvas"):
+        gpuaug.Compose([gpuaug.Resize(8), before, gpuaug.Mosaic()])
+    gpuaug.Compose([gpuaug.Resize(8), gpuaug.Mosaic(), before])  # after it: the mixed output
+    gpuaug.Compose([gpuaug.Resize(8), before, gpuaug.CutMix()])  # a CutMix slot is the source's own view
+
+
+@pytest.mark.parametrize("b", [1, 2, 3, 4, 5, 16])
+def test_mosaic_partners_are_distinct_when_the_batch_allows(b):
+    aug = gpuaug.Compose([gpuaug.Resize((8, 8)), gpuaug.Mosaic(p=1.0)], backend="torch")
+    for seed in range(5):
+        partners = aug.sample(torch.zeros(b, 1, 8, 8), seed=seed).ops[1].draws["partners"]
+        sources = torch.cat((torch.arange(b).view(-1, 1), partners), dim=1)
+        distinct = [len(set(row)) for row in sources.tolist()]
+        assert distinct == [min(b, 4)] * b
+        assert sorted(partners[:, 0].tolist()) == list(range(b))  # each column a permutation
+
+
+def test_cutmix_tiny_alpha_draws_lambda_near_0_or_1_never_nan():
+    aug = gpuaug.Compose([gpuaug.Resize((16, 16)), gpuaug.CutMix(alpha=0.001, p=1.0)], backend="torch")
+    draws = aug.sample(torch.zeros(4000, 1, 4, 4), torch.Generator().manual_seed(0)).ops[1].draws
+    lam = draws["lam"]
+    assert not lam.isnan().any()
+    assert ((lam > 0.01) & (lam < 0.99)).float().mean().item() < 0.05  # Beta(α, α) → coin flips as α → 0
+    assert 0.45 < (lam > 0.5).float().mean().item() < 0.55
+    assert ((draws["box"] >= 0) & (draws["box"] <= 16)).all()
+
+
+@pytest.mark.parametrize(
+    "name, field, value, message",
+    [
+        ("cutmix", "partner", lambda v: v.fill_(-1), r"ops\[2\].draws.partner: expected sample indices in \[0, 4\]"),
+        ("mosaic", "partners", lambda v: v.fill_(5), r"ops\[2\].draws.partners: expected sample indices in \[0, 4\]"),
+        ("cutmix", "box", lambda v: v.fill_(99), r"ops\[2\].draws.box: expected boxes"),
+        ("mosaic", "center", lambda v: v.fill_(0), r"ops\[2\].draws.center: expected centre columns"),
+        ("elastic", "displacement", lambda v: v[:, :, :1], r"ops\[2\].draws.displacement: expected shape"),
+    ],
+)
+def test_loaded_params_with_bad_canvas_draws_raise(name, field, value, message):
+    images, masks = batch()
+    aug = gpuaug.Compose([*geometric(), *CANVAS[name]()], backend="torch")
+    data = aug.sample(images, masks=masks).to_dict()
+    record = data["ops"][2]["draws"][field]
+    record["data"] = value(torch.tensor(record["data"])).tolist()
+    with pytest.raises(ValueError, match=message):
+        gpuaug.Params.from_dict(data)

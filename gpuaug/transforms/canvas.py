@@ -15,10 +15,12 @@ Rules, checked by :class:`gpuaug.Compose`:
   pixel), those after it to the mixed output (in the same pass as the warp);
 - draws follow list order, so the geometric chain draws the same with or without them.
 
-Partners are one random cycle through the batch per partner column (a sample is never its
-own partner when B ≥ 2), from a uniform draw per sample: with ``seed=`` / ``sample_ids=`` the
-cycle depends on the ids in the batch, not on their order, so the same batch composition
-replays exactly; a different split of the data pairs samples differently.
+Partners follow one random cycle through the batch (a sample is never its own partner when
+B ≥ 2; Mosaic's three are distinct when B ≥ 4), ordered by a rank drawn per sample: with
+``seed=`` / ``sample_ids=`` the cycle depends on the ids in the batch, not on their order, so
+the same batch composition replays exactly; a different split of the data pairs samples
+differently. The cycle is a random permutation with no fixed point, so no sample wastes its
+mix on itself.
 """
 
 from __future__ import annotations
@@ -34,19 +36,37 @@ from gpuaug._checks import check_number, check_probability, check_range
 from gpuaug.transforms.base import CanvasOp, Draw
 from gpuaug.views import Views
 
-__all__ = ["ElasticTransform", "CutMix", "ClassMix", "Mosaic", "views_of", "classmix_select", "quadrant_matrix"]
+__all__ = [
+    "ElasticTransform",
+    "CutMix",
+    "ClassMix",
+    "Mosaic",
+    "views_of",
+    "classmix_select",
+    "quadrant_matrix",
+    "check_draws",
+]
 
 
 def partners(draw: Draw, count: int) -> torch.Tensor:
-    """B×count int64: per column, one random cycle through the batch (sample → its partner)."""
-    order = torch.argsort(draw.rand(count, dtype=torch.float64), dim=0, stable=True)
-    return torch.empty_like(order).scatter_(0, order, order.roll(-1, 0))
+    """B×count int64 partners: the samples in a random order, column q pairing each with the
+    one q + 1 places after it in that cycle, so a sample's partners are distinct and differ
+    from itself while B > count.
+
+    The order sorts a 48-bit rank per sample (two uniforms), so with keyed draws it depends
+    on the ids in the batch, not on their positions (a tie, left to the positions, has odds
+    of about B² / 2⁴⁹)."""
+    u = draw.rand(2, dtype=torch.float64)
+    order = torch.argsort(u[:, 0] + u[:, 1] / 2**24, stable=True)
+    shifted = torch.stack([order.roll(-(q + 1)) for q in range(count)], dim=1)
+    return torch.empty_like(shifted).scatter_(0, order.view(-1, 1).expand_as(shifted), shifted)
 
 
-def _gamma(draw: Draw, shape: float, tries: int = 8) -> torch.Tensor:
-    """B float64 Gamma(shape, 1) draws by Marsaglia and Tsang's method, with a fixed number of
-    candidates per sample (each accepted with probability > 0.95; if all ``tries`` fail, the
-    mode-like value ``d`` stands in) and, below shape 1, the boost U^(1/shape)."""
+def _log_gamma(draw: Draw, shape: float, tries: int = 8) -> torch.Tensor:
+    """B float64 logs of Gamma(shape, 1) draws by Marsaglia and Tsang's method, with a fixed
+    number of candidates per sample (each accepted with probability > 0.95; if all ``tries``
+    fail, the mode-like value ``d`` stands in) and, below shape 1, the boost U^(1/shape),
+    in logs so that a tiny shape cannot underflow to 0."""
     boosted = shape + 1.0 if shape < 1.0 else shape
     d = boosted - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
@@ -57,15 +77,16 @@ def _gamma(draw: Draw, shape: float, tries: int = 8) -> torch.Tensor:
     accept = (v > 0) & (torch.log(u3) < 0.5 * z * z + d - d * v + d * torch.log(v.clamp(min=1e-300)))
     first = torch.argmax(accept.to(torch.uint8), dim=1, keepdim=True)
     value = torch.where(accept.any(dim=1), (d * v).gather(1, first).squeeze(1), torch.full_like(v[:, 0], d))
+    value = torch.log(value)
     if shape < 1.0:
-        value = value * (1.0 - u[:, -1]) ** (1.0 / shape)
+        value = value + torch.log(1.0 - u[:, -1]) / shape
     return value
 
 
 def beta(draw: Draw, alpha: float) -> torch.Tensor:
-    """B float64 Beta(alpha, alpha) draws, as X / (X + Y) of two Gamma(alpha) draws."""
-    x, y = _gamma(draw, alpha), _gamma(draw, alpha)
-    return x / (x + y)
+    """B float64 Beta(alpha, alpha) draws, as X / (X + Y) of two Gamma(alpha) draws (from their logs)."""
+    x, y = _log_gamma(draw, alpha), _log_gamma(draw, alpha)
+    return torch.sigmoid(x - y)
 
 
 class ElasticTransform(CanvasOp):
@@ -76,8 +97,11 @@ class ElasticTransform(CanvasOp):
     ``alpha``; the output pixel at p reads the chain's source coordinate ``M·(p + d(p))``.
     The field is drawn on a coarse grid (a node every ``max(1, sigma / 2)`` canvas pixels,
     edges replicated for the smoothing, amplitude scaled by the cell size so the RMS
-    displacement matches the per-pixel field's) and upsampled bilinearly inside the warp:
-    image, mask and targets read the same displaced coordinate.
+    displacement matches the per-pixel field's while ``sigma`` is well below the canvas size:
+    within 25 % at sigma = canvas / 16 (tested); at sigma = canvas / 4 it is 14 % smaller, and
+    for sigma comparable to the canvas, where the grid has few nodes, it is several times
+    smaller) and upsampled bilinearly inside the warp: image, mask and targets read the same
+    displaced coordinate.
 
     Args:
         alpha: displacement scale in pixels (≥ 0; 0 is the identity).
@@ -233,14 +257,20 @@ class Mosaic(CanvasOp):
     Per sample, with probability ``p``: the canvas is split at a centre (cx, cy) drawn
     uniformly in ``center_range`` × (w, h) (whole pixels, at least one pixel from each
     edge) into four quadrants, filled from the sample itself (top-left) and three partners
-    (top-right, bottom-left, bottom-right; one random cycle through the batch each, so with
-    B < 4 partners repeat). Each quadrant shows its source's whole augmented view scaled
+    (top-right, bottom-left, bottom-right: the next three samples in a random cycle through
+    the batch, so four distinct samples when B ≥ 4; with B < 4 they repeat). Each quadrant
+    shows its source's whole augmented view scaled
     onto the quadrant (its matrix composed with that scale and translation); outside a
     source's image, fill / ignore as usual.
 
     Args:
         p: probability that a sample becomes a mosaic.
         center_range: (low, high) fractions of the canvas for the centre, within (0, 1).
+
+    Pixel ops listed before it must be pointwise: a quadrant is its source's view scaled,
+    so a ColorJitter contrast (the mean of the image) or a GaussianBlur (a neighbourhood)
+    would see the quadrant canvas instead of the source's view; :class:`gpuaug.Compose`
+    refuses them there (list them after the Mosaic).
 
     Draws: ``applied`` (B bool), ``center`` (B×2 int64: cx, cy), ``partners`` (B×3 int64).
     """
@@ -309,6 +339,41 @@ def _pair_views(matrix: torch.Tensor, partner: torch.Tensor, select: torch.Tenso
     pre = torch.tensor([1.0, 0.0, 1.0, 0.0], device=matrix.device).expand(2 * b, 4).contiguous()
     select = None if select is None else select.to(torch.uint8).contiguous()
     return Views(2, sample.to(torch.int32), matrix[sample].contiguous(), select, pre)
+
+
+def check_draws(name: str, config: dict, draws: dict, batch: int, out_size: tuple[int, int], key: str) -> None:
+    """Check a canvas op's recorded draws (from a file: :meth:`gpuaug.Params.from_dict`) against
+    the batch and the output canvas, so a bad value is an error naming it, not a read
+    outside the batch. ``key`` names the record (``ops[3]``)."""
+    h, w = out_size
+    op = CanvasOp.from_config(name, config)
+    expected = {
+        "ElasticTransform": {"applied": (batch,), "displacement": (batch, 2, *op.grid(out_size))}
+        if name == "ElasticTransform"
+        else {},
+        "CutMix": {"applied": (batch,), "lam": (batch,), "partner": (batch,), "box": (batch, 4)},
+        "ClassMix": {"applied": (batch,), "partner": (batch,), "seed": (batch,)},
+        "Mosaic": {"applied": (batch,), "center": (batch, 2), "partners": (batch, 3)},
+    }[name]
+    for field, shape in expected.items():
+        if field not in draws or tuple(draws[field].shape) != shape:
+            got = tuple(draws[field].shape) if field in draws else "nothing"
+            raise ValueError(f"{key}.draws.{field}: expected shape {shape} for {name}, got {got}")
+
+    def within(field: str, values: torch.Tensor, low: int, high: int, what: str) -> None:
+        if values.numel() and not bool(((values >= low) & (values <= high)).all()):
+            raise ValueError(f"{key}.draws.{field}: expected {what} in [{low}, {high}], got {values.tolist()}")
+
+    for field in ("partner", "partners"):
+        if field in draws:
+            within(field, draws[field], 0, batch - 1, "sample indices")
+    if name == "CutMix":
+        x0, y0, x1, y1 = draws["box"].unbind(1)
+        if not bool(((0 <= x0) & (x0 <= x1) & (x1 <= w) & (0 <= y0) & (y0 <= y1) & (y1 <= h)).all()):
+            raise ValueError(f"{key}.draws.box: expected boxes x0 <= x1 <= {w}, y0 <= y1 <= {h} from 0")
+    if name == "Mosaic":
+        within("center", draws["center"][:, 0], 1, w - 1, "centre columns")
+        within("center", draws["center"][:, 1], 1, h - 1, "centre rows")
 
 
 def views_of(records, matrix: torch.Tensor, out_size: tuple[int, int]) -> tuple[Views, int | None]:
