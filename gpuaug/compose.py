@@ -213,8 +213,8 @@ class Params:
         ops = tuple(OpRecord.from_dict(r, device, f"ops[{i}]") for i, r in enumerate(data["ops"]))
         for i, record in enumerate(ops):  # the canvas ops index the batch: check them before any read
             if record.name in CanvasOp.registry:
-                out_size = tuple(data["out_size"])
-                check_draws(record.name, record.config, record.draws, matrix.shape[0], out_size, f"ops[{i}]")
+                size = tuple(data["out_size"])
+                check_draws(record.name, record.config, record.draws, matrix.shape[0], size, f"ops[{i}]")
         return cls(
             matrix=matrix,
             in_size=None if data["in_size"] is None else tuple(data["in_size"]),

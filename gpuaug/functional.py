@@ -306,17 +306,16 @@ def _warp_torch(
     loop) both go through the explicit gathers :func:`_nearest_gather` and
     :func:`_bilinear_gather`, as they do with ``views`` (each pixel reads its own source sample).
     """
-    stacked = not isinstance(images if images is not None else planes[0].tensor, Ragged)
-    bilinear = [p for p in planes if p.bilinear]
-    if views is not None and views.select is not None and stacked and (images is not None or bilinear):
+    source = images if images is not None else planes[0].tensor
+    ragged = isinstance(source, Ragged)
+    resampled = images is not None or any(p.bilinear for p in planes)
+    if views is not None and views.select is not None and not ragged and resampled:
         return _warp_torch_by_slot(images, planes, matrix, out_size, fill, perspective, image_padding, views)
     sample = None
     if views is None:
         sx, sy, hw = _source_coords(matrix, out_size, perspective)
     else:
-        sx, sy, hw, sample = view_coords(views, out_size, perspective)
-    source = images if images is not None else planes[0].tensor
-    ragged = isinstance(source, Ragged)
+        sx, sy, hw, sample = view_coords(views, matrix, out_size, perspective)
     if views is not None and views.select is None and not ragged:
         # One view per output sample: its source sample's maps moved to its place, then the plain
         # path (grid_sample for images) reads them; no per-pixel sample.

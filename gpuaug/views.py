@@ -13,7 +13,7 @@ for the kernels (``kernels.common.tile_sources``), the torch path and the refere
   float32, node (i, j) at canvas point (j·cell, i·cell), read bilinearly. With a field the
   view's ``pre`` (ax, tx, ay, ty) takes the pixel centre to the source's canvas,
   ``q = (ax·x + tx, ay·y + ty)``, and the coordinate is ``M_s·(q + d_s(q))`` with the
-  source's own chain matrix ``M_s``.
+  source's own chain matrix ``M_s`` (the warp's matrix argument, row s).
 
 Image, mask and every target read the same (sample, coordinate), which keeps them aligned.
 """
@@ -39,8 +39,8 @@ class Views:
         select: B×h×w uint8 slot per output pixel, or None (slot 0 everywhere).
         pre: B·L×4 float32 (ax, tx, ay, ty), output pixel → source canvas before the
             displacement; None: the identity.
-        field: B×2×gh×gw float32 displacement (dx, dy) of each source sample's canvas, or None.
-        base: B×3×3 float32 chain matrix of each source sample (read with a field).
+        field: B×2×gh×gw float32 displacement (dx, dy) of each source sample's canvas, or None;
+            with it the warp reads each source sample's chain matrix, not ``matrix``.
         cell: canvas pixels between field nodes.
     """
 
@@ -50,7 +50,6 @@ class Views:
     select: torch.Tensor | None = None
     pre: torch.Tensor | None = None
     field: torch.Tensor | None = None
-    base: torch.Tensor | None = None
     cell: float = 1.0
 
     @property
@@ -115,9 +114,10 @@ def displacement(
 
 
 def view_coords(
-    views: Views, out_size: tuple[int, int], perspective: bool
+    views: Views, matrix: torch.Tensor, out_size: tuple[int, int], perspective: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Source coordinates of every output pixel through ``views``, in the contract's order.
+    """Source coordinates of every output pixel through ``views``, in the contract's order;
+    ``matrix`` is the B×3×3 chain matrix of the source samples (read with a field).
 
     Returns ``(sx, sy, w, sample)``: B×h×w float32 coordinates (``w`` None without
     perspective) and the B×h×w int64 source sample of each pixel.
@@ -141,7 +141,7 @@ def view_coords(
             qx = pre[..., 0] * x + pre[..., 1]
             qy = pre[..., 2] * y + pre[..., 3]
         dx, dy = displacement(views.field, sample, qx, qy, views.inv_cell)
-        x, y, m = qx + dx, qy + dy, rows_of(views.base.reshape(-1, 9), sample)
+        x, y, m = qx + dx, qy + dy, rows_of(matrix.reshape(-1, 9), sample)
     else:
         m = rows_of(views.matrix.reshape(-1, 9), view)
     sample = sample.expand(batch, h, w)

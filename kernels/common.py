@@ -51,7 +51,7 @@ def launch(
         sources = (mat, mat, mat, mat, mat, 1, 1, 1, 1.0)
         mode, displace = 0, False
     else:
-        table = (views.matrix if views.field is None else views.base).contiguous().view(-1, 9)
+        table = (views.matrix.contiguous() if views.field is None else mat).view(-1, 9)
         # Unused pointers get the matrix (never read: the constexprs drop their loads).
         sample = mat if views.sample is None else views.sample
         select = mat if views.select is None else views.select

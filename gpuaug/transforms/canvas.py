@@ -346,15 +346,14 @@ def check_draws(name: str, config: dict, draws: dict, batch: int, out_size: tupl
     the batch and the output canvas, so a bad value is an error naming it, not a read
     outside the batch. ``key`` names the record (``ops[3]``)."""
     h, w = out_size
-    op = CanvasOp.from_config(name, config)
-    expected = {
-        "ElasticTransform": {"applied": (batch,), "displacement": (batch, 2, *op.grid(out_size))}
-        if name == "ElasticTransform"
-        else {},
-        "CutMix": {"applied": (batch,), "lam": (batch,), "partner": (batch,), "box": (batch, 4)},
-        "ClassMix": {"applied": (batch,), "partner": (batch,), "seed": (batch,)},
-        "Mosaic": {"applied": (batch,), "center": (batch, 2), "partners": (batch, 3)},
-    }[name]
+    shapes = {
+        "CutMix": {"lam": (batch,), "partner": (batch,), "box": (batch, 4)},
+        "ClassMix": {"partner": (batch,), "seed": (batch,)},
+        "Mosaic": {"center": (batch, 2), "partners": (batch, 3)},
+    }
+    if name == "ElasticTransform":
+        shapes[name] = {"displacement": (batch, 2, *CanvasOp.from_config(name, config).grid(out_size))}
+    expected = {"applied": (batch,), **shapes[name]}
     for field, shape in expected.items():
         if field not in draws or tuple(draws[field].shape) != shape:
             got = tuple(draws[field].shape) if field in draws else "nothing"
@@ -387,9 +386,9 @@ def views_of(records, matrix: torch.Tensor, out_size: tuple[int, int]) -> tuple[
         else:
             field, cell = record.draws["displacement"].contiguous(), op.cell
     if mix is None:
-        return Views(1, None, matrix, field=field, base=matrix, cell=cell), None
+        return Views(1, None, matrix, field=field, cell=cell), None
     index, op, draws = mix
     views = op.views(draws, matrix, out_size)
     if field is not None:
-        views = replace(views, field=field, base=matrix, cell=cell)
+        views = replace(views, field=field, cell=cell)
     return views, index
