@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -231,11 +232,24 @@ def warp_compiled(
     tensors = [p.tensor for p in planes]
     config = ("warp", inductor.signature(images, matrix, *tensors), out_size, fill, perspective, image_padding, plan)
 
-    def fn(images, matrix, *tensors):
+    def warp(images, matrix, *tensors, tiled=True):
         rebuilt = [Planes(t, *static) for t, static in zip(tensors, plan, strict=True)]
-        return _warp_torch(images, rebuilt, matrix, out_size, fill, perspective, image_padding, gather=True)
+        out_images, outs = _warp_torch(images, rebuilt, matrix, out_size, fill, perspective, image_padding, tiled=tiled)
+        if not tiled:
+            return out_images, outs
+        return None if out_images is None else _untile(out_images, out_size), [_untile(t, out_size) for t in outs]
 
-    return inductor.run(config, matrix.shape[0], fn, images, matrix, *tensors)
+    # Uncompiled (another batch size, a failed compile), the plain torch path is the faster one.
+    eager = partial(warp, tiled=False)
+    return inductor.run(config, matrix.shape[0], warp, images, matrix, *tensors, eager=eager)
+
+
+def _untile(tiled: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+    """A map of the tiled layout (``…×ny×nx×T×T``, :data:`TILE`) as ``…×h×w``, contiguous."""
+    h, w = out_size
+    ny, nx, ty, tx = tiled.shape[-4:]
+    out = tiled.transpose(-3, -2).reshape(tiled.shape[:-4] + (ny * ty, nx * tx))
+    return out[..., :h, :w].contiguous()
 
 
 def _warp_planes_triton(
@@ -294,7 +308,7 @@ def _warp_torch(
     fill: tuple[float, ...],
     perspective: bool,
     image_padding: str,
-    gather: bool = False,
+    tiled: bool = False,
     views: Views | None = None,
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """The torch path: source coordinates once, then every map from them.
@@ -302,9 +316,12 @@ def _warp_torch(
     Images go through ``grid_sample`` (a variable-size batch from a zero-padded copy, see
     :func:`_grid_source`), labels through one ``index_select`` (a variable-size batch's
     through the explicit gather :func:`_nearest_gather`, which reads its extent table).
-    With ``gather`` (the compiled path, :mod:`gpuaug.inductor`, where the taps fuse into one
-    loop) both go through the explicit gathers :func:`_nearest_gather` and
-    :func:`_bilinear_gather`, as they do with ``views`` (each pixel reads its own source sample).
+    With ``views`` (each pixel reads its own source sample) both go through the explicit
+    gathers :func:`_nearest_gather` and :func:`_bilinear_gather`. So they do with ``tiled``,
+    the compiled path's layout (:mod:`gpuaug.inductor`): every output comes as ``…×ny×nx×T×T``
+    tiles of :data:`TILE` pixels (:func:`_untile` makes it ``…×h×w``), which inductor
+    computes tile by tile, every plane in one loop, so that the gathers of a tile stay in a
+    small source window whatever the rotation.
     """
     source = images if images is not None else planes[0].tensor
     ragged = isinstance(source, Ragged)
@@ -313,7 +330,7 @@ def _warp_torch(
         return _warp_torch_by_slot(images, planes, matrix, out_size, fill, perspective, image_padding, views)
     sample = None
     if views is None:
-        sx, sy, hw = _source_coords(matrix, out_size, perspective)
+        sx, sy, hw = _source_coords(matrix, out_size, perspective, TILE if tiled else None)
     else:
         sx, sy, hw, sample = view_coords(views, matrix, out_size, perspective)
     if views is not None and views.select is None and not ragged:
@@ -329,7 +346,7 @@ def _warp_torch(
         height, width = rows[..., 3].float(), rows[..., 4].float()
     else:
         height, width = source.shape[-2:]
-    gather = gather or views is not None  # explicit gathers for images too
+    gather = tiled or views is not None  # explicit gathers for images too
     labels_by_gather = gather or ragged
     in_image = _inside(sx, sy, hw, height, width)
     padded = {image_padding if images is not None else "constant"} | {p.padding for p in planes}
@@ -430,18 +447,28 @@ def channel_values(values: tuple[float, ...], channels: int, device: torch.devic
     return _to_device(torch.tensor(values, dtype=torch.float32).expand(channels).contiguous(), device)
 
 
+#: Side of the compiled path's square output tiles (:func:`_warp_torch` with ``tiled``).
+TILE = 16
+
+
 def _source_coords(
-    matrix: torch.Tensor, out_size: tuple[int, int], perspective: bool
+    matrix: torch.Tensor, out_size: tuple[int, int], perspective: bool, tile: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Source coordinates (B×h×w float32) of every output pixel centre, in the contract's order.
 
     Returns ``(sx, sy, w)``; ``w`` is None without perspective. Built from 1-D bases, so no
-    B×h×w×3 grid is materialised.
+    B×h×w×3 grid is materialised. With ``tile`` they come as B×ny×nx×tile×tile: tile (i, j)
+    holds rows i·tile… and columns j·tile…, the output padded up to whole tiles.
     """
     h, w = out_size
-    x = torch.arange(w, device=matrix.device, dtype=torch.float32).add_(0.5).view(1, 1, w)
-    y = torch.arange(h, device=matrix.device, dtype=torch.float32).add_(0.5).view(1, h, 1)
-    m = matrix.reshape(-1, 9, 1, 1)
+    if tile is None:
+        shape_x, shape_y, n_x, n_y = (1, 1, w), (1, h, 1), w, h
+    else:
+        ny, nx = -(-h // tile), -(-w // tile)
+        shape_x, shape_y, n_x, n_y = (1, 1, nx, 1, tile), (1, ny, 1, tile, 1), nx * tile, ny * tile
+    x = torch.arange(n_x, device=matrix.device, dtype=torch.float32).add_(0.5).view(shape_x)
+    y = torch.arange(n_y, device=matrix.device, dtype=torch.float32).add_(0.5).view(shape_y)
+    m = matrix.reshape(-1, 9, *[1] * (len(shape_x) - 1))
 
     def row(k: int) -> torch.Tensor:
         return torch.add(m[:, 3 * k] * x, m[:, 3 * k + 1] * y).add_(m[:, 3 * k + 2])
@@ -495,16 +522,18 @@ def _nearest_torch(
 def _gatherer(source: torch.Tensor | Ragged, sample: torch.Tensor | None = None):
     """How the explicit gathers read ``source`` (a :class:`Ragged` batch, or a stacked
     B×H×W / B×K×H×W tensor): ``(gather, row stride, height, width, index dtype)``, where
-    ``gather(pixel)`` reads every plane at in-sample offsets ``pixel`` (B×h×w) into
-    B×K×h×w, and the extents are B×1×1 tensors (per sample) or ints. With ``sample`` (B×h×w,
-    the source sample of each pixel, :mod:`gpuaug.views`) each pixel reads its own sample,
-    and a Ragged batch's extents come per pixel."""
+    ``gather(pixel)`` reads every plane at in-sample offsets ``pixel`` (B×h×w, or B×… for a
+    stacked batch) into a list of K maps shaped as ``pixel``, and the extents are B×1×1
+    tensors (per sample) or ints. With ``sample`` (B×h×w, the source sample of each pixel,
+    :mod:`gpuaug.views`) each pixel reads its own sample, and a Ragged batch's extents come
+    per pixel."""
     if sample is not None and isinstance(source, Ragged):
         start, plane, row_stride, height, width = rows_of(source.table, sample).unbind(-1)  # each B×h×w
         offsets = torch.arange(source.planes, device=sample.device).view(1, -1, 1, 1) * plane.unsqueeze(1)
 
-        def gather(pixel: torch.Tensor) -> torch.Tensor:
-            return rows_of(source.data.reshape(-1), (start + pixel).unsqueeze(1) + offsets)
+        def gather(pixel: torch.Tensor) -> list[torch.Tensor]:
+            out = rows_of(source.data.reshape(-1), (start + pixel).unsqueeze(1) + offsets)
+            return [out[:, k] for k in range(source.planes)]
 
         return gather, row_stride, height, width, torch.int64
     if sample is not None:  # a stacked batch: one 1-D index_select per plane (the fastest gather on the CPU)
@@ -514,28 +543,31 @@ def _gatherer(source: torch.Tensor | Ragged, sample: torch.Tensor | None = None)
         flat = source.reshape(-1)
         start = sample.to(dtype) * (planes * height * width)
 
-        def gather(pixel: torch.Tensor) -> torch.Tensor:
+        def gather(pixel: torch.Tensor) -> list[torch.Tensor]:
             index = start + pixel
-            return torch.stack([rows_of(flat, index + k * height * width) for k in range(planes)], dim=1)
+            return [rows_of(flat, index + k * height * width) for k in range(planes)]
 
         return gather, width, height, width, dtype
     if isinstance(source, Ragged):
         dtype = torch.int32 if source.data.numel() < 2**31 else torch.int64
         table = source.table.to(dtype).view(-1, 5, 1, 1)
 
-        def gather(pixel: torch.Tensor) -> torch.Tensor:
+        def gather(pixel: torch.Tensor) -> list[torch.Tensor]:
             b, h, w = pixel.shape
             planes = torch.arange(source.planes, device=pixel.device, dtype=dtype).view(1, -1, 1) * table[:, 1]
             index = (pixel + table[:, 0]).view(b, 1, -1) + planes
-            return source.data.reshape(-1).index_select(0, index.view(-1)).view(b, source.planes, h, w)
+            out = source.data.reshape(-1).index_select(0, index.view(-1)).view(b, source.planes, h, w)
+            return [out[:, k] for k in range(source.planes)]
 
         return gather, table[:, 2], table[:, 3], table[:, 4], dtype
     b, height, width = source.shape[0], source.shape[-2], source.shape[-1]
     flat = source.reshape(b, -1, height * width)
 
-    def gather(pixel: torch.Tensor) -> torch.Tensor:
-        index = pixel.view(b, 1, -1).expand(b, flat.shape[1], -1)
-        return flat.gather(2, index).view(b, flat.shape[1], *pixel.shape[-2:])
+    def gather(pixel: torch.Tensor) -> list[torch.Tensor]:
+        # One gather per plane: combined per plane and stacked last, the planes of a pixel
+        # share its coordinates in one compiled loop.
+        index = pixel.reshape(b, -1)
+        return [flat[:, k].gather(1, index).view(pixel.shape) for k in range(flat.shape[1])]
 
     return gather, width, height, width, torch.int64
 
@@ -543,20 +575,21 @@ def _gatherer(source: torch.Tensor | Ragged, sample: torch.Tensor | None = None)
 def _nearest_gather(
     source: torch.Tensor | Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill, sample=None
 ):
-    """Labels of floor(p) of every plane (B×K×h×w; a stacked batch keeps its layout); ``fill``
-    (one value, or one per plane) at ``outside``; ``sample``: see :func:`_gatherer`."""
+    """Labels of floor(p) of every plane (B×K×h×w; a stacked batch keeps its layout; ``h×w``
+    stands for the shape of ``px`` past the batch); ``fill`` (one value, or one per plane) at
+    ``outside``; ``sample``: see :func:`_gatherer`."""
     gather, row_stride, _, _, dtype = _gatherer(source, sample)
     pixel = py.floor().to(dtype).mul_(row_stride).add_(px.floor().to(dtype))
-    out = gather(pixel)
+    out = torch.stack(gather(pixel), 1)
     fill = tuple(fill) if isinstance(fill, (tuple, list)) else (fill,)
     if len(set(fill)) == 1:
         out = out.masked_fill_(outside.unsqueeze(1), fill[0])
     else:
-        values = torch.tensor(fill, dtype=out.dtype).to(out.device).view(1, -1, 1, 1)
+        values = torch.tensor(fill, dtype=out.dtype).to(out.device).view(1, -1, *[1] * (px.dim() - 1))
         out = torch.where(outside.unsqueeze(1), values, out)
     if isinstance(source, Ragged):
         return out
-    return out.view(source.shape[:-2] + tuple(px.shape[-2:]))
+    return out.view(source.shape[:-2] + tuple(px.shape[1:]))
 
 
 def _grid_source(
@@ -580,29 +613,32 @@ def _bilinear_gather(
     fill: tuple[float, ...],
     sample: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Bilinear sample (float32 B×C×h×w) at p − 0.5 by four explicit gathers, the taps as the
-    kernels take them (``kernels.common.bilinear_taps``); ``fill`` at ``outside``;
-    ``sample``: see :func:`_gatherer`."""
+    """Bilinear sample (float32 B×C×h×w, ``h×w`` as in :func:`_nearest_gather`) at p − 0.5 by
+    four explicit gathers, the taps as the kernels take them (``kernels.common.bilinear_taps``);
+    ``fill`` at ``outside``; ``sample``: see :func:`_gatherer`. Each plane is combined on its
+    own and the planes stacked last, so that a compiled loop reads a pixel's coordinates once."""
     gather, row_stride, height, width, dtype = _gatherer(source, sample)
     planes = source.planes if isinstance(source, Ragged) else (source.shape[1] if source.dim() == 4 else 1)
     ix, iy = px - 0.5, py - 0.5
     x0f, y0f = ix.floor(), iy.floor()
-    wx, wy = (ix - x0f).unsqueeze(1), (iy - y0f).unsqueeze(1)
+    wx, wy = ix - x0f, iy - y0f
     x0, y0 = x0f.to(dtype), y0f.to(dtype)
     x1 = torch.clamp(x0 + 1, max=width - 1)
     row0 = y0 * row_stride
     row1 = torch.clamp(y0 + 1, max=height - 1) * row_stride
 
-    def tap(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
-        value = gather(row + col).float()
-        return value.mul_(1.0 / 255.0) if source.dtype == torch.uint8 else value
+    def tap(row: torch.Tensor, col: torch.Tensor) -> list[torch.Tensor]:
+        values = [value.float() for value in gather(row + col)]
+        return [value.mul_(1.0 / 255.0) for value in values] if source.dtype == torch.uint8 else values
 
     ux, uy = 1.0 - wx, 1.0 - wy
-    top = tap(row0, x0).mul_(ux).add_(tap(row0, x1).mul_(wx))
-    bottom = tap(row1, x0).mul_(ux).add_(tap(row1, x1).mul_(wx))
-    out = top.mul_(uy).add_(bottom.mul_(wy))
-    fill_c = channel_values(fill, planes, px.device).view(1, -1, 1, 1)
-    return out.masked_fill_(outside.unsqueeze(1), 0.0).add_(fill_c * outside.unsqueeze(1))
+    taps = zip(tap(row0, x0), tap(row0, x1), tap(row1, x0), tap(row1, x1), _per_plane(fill, planes), strict=True)
+    outs = []
+    for top_left, top_right, bottom_left, bottom_right, value in taps:
+        top = top_left.mul_(ux).add_(top_right.mul_(wx))
+        bottom = bottom_left.mul_(ux).add_(bottom_right.mul_(wx))
+        outs.append(top.mul_(uy).add_(bottom.mul_(wy)).masked_fill_(outside, value))
+    return torch.stack(outs, 1)
 
 
 def _bilinear_torch(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, fill: tuple[float, ...]) -> torch.Tensor:

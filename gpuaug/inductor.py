@@ -60,14 +60,16 @@ def signature(*tensors: torch.Tensor | None) -> tuple:
     return tuple(None if t is None else (t.shape[1:], t.dtype, t.stride()[1:], t.device.type) for t in tensors)
 
 
-def run(config: Hashable, batch: int, fn: Callable, *args, settings: dict | None = None):
+def run(config: Hashable, batch: int, fn: Callable, *args, settings: dict | None = None, eager: Callable | None = None):
     """``fn(*args)``, through the function compiled for ``config`` when ``batch`` is its batch size.
 
     ``fn`` must be a pure function of its tensor arguments whose static settings are all in
     ``config`` (closures of one ``config`` are interchangeable). The first call of a
-    ``config`` compiles it for its ``batch``; later calls with another batch size run ``fn``
-    eagerly. ``settings``: the inductor settings to compile with (default :data:`SETTINGS`).
+    ``config`` compiles it for its ``batch``; later calls with another batch size run
+    ``eager(*args)`` instead (default ``fn`` itself, eagerly), which must return what ``fn``
+    does. ``settings``: the inductor settings to compile with (default :data:`SETTINGS`).
     """
+    eager = fn if eager is None else eager
     global _compiles
     with _lock:
         size = _batch_size.setdefault(config, batch)
@@ -79,7 +81,7 @@ def run(config: Hashable, batch: int, fn: Callable, *args, settings: dict | None
                 compiled = _compiled[config] = torch.compile(fn, dynamic=False, fullgraph=True)
                 _compiles += 1
     if compiled is None:
-        return fn(*args)
+        return eager(*args)
     try:
         patched = torch._inductor.config.patch(SETTINGS if settings is None else settings)
         with patched, torch._dynamo.config.patch(recompile_limit=1024):
@@ -93,7 +95,7 @@ def run(config: Hashable, batch: int, fn: Callable, *args, settings: dict | None
             RuntimeWarning,
             stacklevel=3,
         )
-        return fn(*args)
+        return eager(*args)
 
 
 def compile_count() -> int:
