@@ -2,11 +2,11 @@
 ``torch.compile``d function per static configuration.
 
 What is compiled is the torch path itself, not a copy: :func:`gpuaug.functional._warp_torch`
-with ``gather=True`` (source coordinates once from 1-D bases in the contract's order, the
+with ``tiled=True`` (source coordinates once from 1-D bases in the contract's order, the
 mask labels and the four bilinear taps by explicit gathers, as the variable-size path reads
-them), followed by the pixel ops' own ``apply`` and the cast to the output dtype. With the
-settings below inductor emits it as a few fused C++ loops instead of ``grid_sample`` and an
-int64 index buffer.
+them, over 16×16 output tiles), followed by the pixel ops' own ``apply`` and the cast to the
+output dtype. With the settings below inductor emits it as a few fused C++ loops instead of
+``grid_sample`` and an int64 index buffer.
 
 Masks stay bit-exact: inductor's C++ is built with ``-ffp-contract=off`` (no FMA), pinned
 here in :data:`SETTINGS` rather than left to the default, and without unsafe maths; the
@@ -15,7 +15,8 @@ divide stays a divide.
 Compile cost is paid once per static configuration (shapes, dtypes, strides, output size,
 settings, the chain's pixel ops): :func:`run` keeps one compiled function per configuration
 and compiles a configuration for the first batch size it sees. A batch of another size (the
-short last batch of an epoch) runs the same function eagerly: no recompile, no stall.
+short last batch of an epoch) runs eagerly (the warp: the plain torch path): no recompile,
+no stall.
 Variable-size batches never reach this module (their shapes change every batch).
 Without a C++ compiler :func:`gpuaug.backends.resolve` warns and picks the eager torch path;
 a compile that fails anyway warns once and leaves that configuration eager.
