@@ -1,5 +1,6 @@
 """In the training loop: seeded per-sample draws, DDP shards, DataLoader, test-time inversion, torch.compile."""
 
+import io
 import os
 import socket
 
@@ -119,7 +120,11 @@ def _shard_worker(rank, world, port, queue):
     gathered = [None] * world
     dist.all_gather_object(gathered, (ids, out_images, out_masks))
     if rank == 0:
-        queue.put(gathered)
+        # As bytes: a tensor put on a queue shares its storage through this process, which
+        # may have exited before the parent takes it (connection reset).
+        buffer = io.BytesIO()
+        torch.save(gathered, buffer)
+        queue.put(buffer.getvalue())
     dist.destroy_process_group()
 
 
@@ -132,7 +137,7 @@ def test_two_gloo_processes_reproduce_the_single_process_result():
     processes = [ctx.Process(target=_shard_worker, args=(r, 2, port, queue)) for r in range(2)]
     for p in processes:
         p.start()
-    gathered = queue.get()
+    gathered = torch.load(io.BytesIO(queue.get()))
     for p in processes:
         p.join(timeout=60)
         assert p.exitcode == 0
