@@ -225,7 +225,10 @@ def warp_compiled(
     perspective: bool,
     image_padding: str,
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
-    """:func:`_warp_torch` (explicit gathers) compiled by inductor for this static configuration."""
+    """:func:`_warp_torch` (explicit gathers over :data:`TILE` × :data:`TILE` output tiles,
+    copied to ``…×h×w``) compiled by inductor for this static configuration; where
+    :func:`gpuaug.inductor.run` does not compile (another batch size, a failed compile),
+    the plain torch path instead (``grid_sample``, ``index_select``: faster eagerly)."""
     from gpuaug import inductor
 
     plan = warp_plan(planes)
@@ -239,7 +242,6 @@ def warp_compiled(
             return out_images, outs
         return None if out_images is None else _untile(out_images, out_size), [_untile(t, out_size) for t in outs]
 
-    # Uncompiled (another batch size, a failed compile), the plain torch path is the faster one.
     eager = partial(warp, tiled=False)
     return inductor.run(config, matrix.shape[0], warp, images, matrix, *tensors, eager=eager)
 
@@ -316,12 +318,15 @@ def _warp_torch(
     Images go through ``grid_sample`` (a variable-size batch from a zero-padded copy, see
     :func:`_grid_source`), labels through one ``index_select`` (a variable-size batch's
     through the explicit gather :func:`_nearest_gather`, which reads its extent table).
-    With ``views`` (each pixel reads its own source sample) both go through the explicit
-    gathers :func:`_nearest_gather` and :func:`_bilinear_gather`. So they do with ``tiled``,
-    the compiled path's layout (:mod:`gpuaug.inductor`): every output comes as ``…×ny×nx×T×T``
-    tiles of :data:`TILE` pixels (:func:`_untile` makes it ``…×h×w``), which inductor
-    computes tile by tile, every plane in one loop, so that the gathers of a tile stay in a
-    small source window whatever the rotation.
+    With ``views`` (each pixel reads its own source sample): one view per sample moves the
+    source samples into place and takes the plain path; a slot map warps a stacked batch's
+    images and dense maps slot by slot (:func:`_warp_torch_by_slot`) and gathers labels,
+    and a variable-size batch's every map, by the explicit gathers :func:`_nearest_gather`
+    and :func:`_bilinear_gather`. With ``tiled``, the compiled path's layout
+    (:mod:`gpuaug.inductor`), every map goes through the explicit gathers and comes as
+    ``…×ny×nx×T×T`` tiles of :data:`TILE` pixels (:func:`_untile` makes it ``…×h×w``),
+    which inductor computes tile by tile, every plane in one loop, so that the gathers of a
+    tile stay in a small source window.
     """
     source = images if images is not None else planes[0].tensor
     ragged = isinstance(source, Ragged)

@@ -66,9 +66,10 @@ def run(config: Hashable, batch: int, fn: Callable, *args, settings: dict | None
 
     ``fn`` must be a pure function of its tensor arguments whose static settings are all in
     ``config`` (closures of one ``config`` are interchangeable). The first call of a
-    ``config`` compiles it for its ``batch``; later calls with another batch size run
-    ``eager(*args)`` instead (default ``fn`` itself, eagerly), which must return what ``fn``
-    does. ``settings``: the inductor settings to compile with (default :data:`SETTINGS`).
+    ``config`` compiles it for its ``batch``; later calls with another batch size, and every
+    call after a failed compile, run ``eager(*args)`` instead (default ``fn`` itself,
+    eagerly), which must return what ``fn`` does. ``settings``: the inductor settings to
+    compile with (default :data:`SETTINGS`).
     """
     eager = fn if eager is None else eager
     global _compiles
