@@ -396,7 +396,7 @@ def _warp_torch(
         if p.bilinear:
             out = bilinear(p.tensor, p.padding, tuple(float(v) for v in p.fill)).to(p.tensor.dtype)
         elif labels_by_gather:
-            out = _nearest_gather(p.tensor, *point(p.padding), p.fill, sample)
+            out = _nearest_gather(p.tensor, *point(p.padding), p.fill[0], sample)
         else:
             out = _nearest_torch(p.tensor, *point(p.padding), p.fill[0])
         outs.append(out)
@@ -578,20 +578,19 @@ def _gatherer(source: torch.Tensor | Ragged, sample: torch.Tensor | None = None)
 
 
 def _nearest_gather(
-    source: torch.Tensor | Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor, fill, sample=None
-):
+    source: torch.Tensor | Ragged,
+    px: torch.Tensor,
+    py: torch.Tensor,
+    outside: torch.Tensor,
+    fill: int | float,
+    sample: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Labels of floor(p) of every plane (B×K×h×w; a stacked batch keeps its layout; ``h×w``
-    stands for the shape of ``px`` past the batch); ``fill`` (one value, or one per plane) at
-    ``outside``; ``sample``: see :func:`_gatherer`."""
+    stands for the shape of ``px`` past the batch); ``fill`` at ``outside``; ``sample``: see
+    :func:`_gatherer`."""
     gather, row_stride, _, _, dtype = _gatherer(source, sample)
     pixel = py.floor().to(dtype).mul_(row_stride).add_(px.floor().to(dtype))
-    out = torch.stack(gather(pixel), 1)
-    fill = tuple(fill) if isinstance(fill, (tuple, list)) else (fill,)
-    if len(set(fill)) == 1:
-        out = out.masked_fill_(outside.unsqueeze(1), fill[0])
-    else:
-        values = torch.tensor(fill, dtype=out.dtype).to(out.device).view(1, -1, *[1] * (px.dim() - 1))
-        out = torch.where(outside.unsqueeze(1), values, out)
+    out = torch.stack([plane.masked_fill_(outside, fill) for plane in gather(pixel)], 1)
     if isinstance(source, Ragged):
         return out
     return out.view(source.shape[:-2] + tuple(px.shape[1:]))
