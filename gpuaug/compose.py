@@ -1042,12 +1042,11 @@ def _check_canvas_order(ops) -> None:
             f"ops[{first}]: {type(ops[first]).__name__} acts on the output canvas, so it must come after every "
             f"geometric op; ops[{later}] ({type(ops[later]).__name__}) follows it"
         )
-    for kind, name in ((True, "mixing op (CutMix, ClassMix, Mosaic)"), (False, "ElasticTransform")):
-        found = [k for k, op in canvas if op.mixing == kind]
-        if len(found) > 1:
-            raise ValueError(f"ops[{found[1]}]: a chain takes at most one {name}; ops[{found[0]}] is one already")
     mixing = [k for k, op in canvas if op.mixing]
     elastic = [k for k, op in canvas if not op.mixing]
+    for found, name in ((mixing, "mixing op (CutMix, ClassMix, Mosaic)"), (elastic, "ElasticTransform")):
+        if len(found) > 1:
+            raise ValueError(f"ops[{found[1]}]: a chain takes at most one {name}; ops[{found[0]}] is one already")
     if mixing and elastic and elastic[0] > mixing[0]:
         raise ValueError(
             f"ops[{elastic[0]}]: ElasticTransform deforms each sample's own view, so it must come before the "
