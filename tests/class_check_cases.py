@@ -67,14 +67,16 @@ def cases():
     return out
 
 
-def attempts(backend: str, device: torch.device) -> dict[str, list[list[int]]]:
-    """Per case, the attempts of seeds 0-3 (sample ids 10-17) on ``backend``."""
+def attempts(backend: str, device: torch.device, seeds: int = 4, names=None) -> dict[str, list[list[int]]]:
+    """Per case (or per case of ``names``): the attempts of seeds 0 to ``seeds`` − 1 (sample ids 10-17)."""
     found = {}
     for name, (settings, ops, images, masks, call) in cases().items():
+        if names is not None and name not in names:
+            continue
         aug = gpuaug.Compose(ops, backend=backend, **settings)
         move = (lambda t: t.to(device)) if not isinstance(images, list) else (lambda ts: [t.to(device) for t in ts])
         rows = []
-        for seed in range(4):
+        for seed in range(seeds):
             params = aug.sample(move(images), masks=move(masks), seed=seed, sample_ids=range(10, 18), **call)
             crop = next(r for r in params.ops if "attempt" in r.draws)
             rows.append(crop.draws["attempt"].tolist())
