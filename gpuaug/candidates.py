@@ -120,10 +120,11 @@ def separable_labels(
     start, row, height, width = table[:, 0:1], table[:, 2:3], table[:, 3:4], table[:, 4:5]
     in_x = (sx >= 0) & (sx < width)
     in_y = (sy >= 0) & (sy < height)
-    cols = torch.where(in_x, sx.floor(), 0).to(torch.int64)
-    rows = torch.where(in_y, sy.floor(), 0).to(torch.int64).mul_(row).add_(start)
+    dtype = torch.int32 if masks.data.numel() < 2**31 else torch.int64  # half the index traffic
+    cols = torch.where(in_x, sx.floor(), 0).to(dtype)
+    rows = torch.where(in_y, sy.floor(), 0).to(torch.int64).mul_(row).add_(start).to(dtype)
     index = rows.unsqueeze(2) + cols.unsqueeze(1)  # R×h×w
-    labels = masks.data.reshape(-1).take(index)
+    labels = masks.data.reshape(-1).index_select(0, index.view(-1)).view(index.shape)
     return labels.masked_fill_(~(in_y.unsqueeze(2) & in_x.unsqueeze(1)), ignore_index)
 
 
