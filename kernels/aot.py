@@ -275,6 +275,7 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
             aug(zeros(2, 3, 48, 64), zeros(2, 48, 64, dtype=dtype), generator)
             candidates = torch.eye(3, device=device).expand(2, 10, 3, 3)
             class_counts(from_padded(zeros(2, 48, 64, dtype=dtype), [(48, 64)] * 2), candidates, (24, 24), 0, 0)
+            class_counts(zeros(2, 48, 64, dtype=dtype), candidates, (24, 24), 0, 0)  # a stacked batch
             for mode in PADDING_MODES:
                 ops = [*warps[perspective][:1], gpuaug.CenterCrop(20)]
                 aug = gpuaug.Compose(ops, backend="triton", padding_mode=mode, mask_padding="same")
