@@ -17,6 +17,7 @@ The list of mutations these tests were written against is docs/testing.md.
 """
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -213,6 +214,24 @@ def test_edge_taps_at_weight_zero_stay_in_the_image(any_backend):
     for mode in ("constant", "replicate"):
         out = warp_image(images.to(device), shift.to(device), (8, 13), backend=backend, padding_mode=mode)
         torch.testing.assert_close(out.cpu(), images[:, :, 1:, 1:], atol=1e-5, rtol=0)  # NaN fails
+
+
+def test_fused_kernel_fills_and_colours_by_hand(backend, device, launches):
+    """The fused image kernel (warp + brightness ×2 in one pass on Triton): each channel
+    its own fill at the points outside, coloured like the pixels inside."""
+    out_size, fill = (17, 40), (0.1, 0.2, 0.3)
+    aug = gpuaug.Compose(
+        [gpuaug.Resize(out_size), gpuaug.ColorJitter(brightness=(2.0, 2.0))], fill=fill, backend=backend
+    )
+    images = torch.cat((probe(9)[0] / 100.0, torch.full((9, 1, H, W), 0.25)), 1)  # in [0, 0.45]
+    sampled = aug.sample(images, seed=0)
+    params = replace(probe_params(out_size, "constant", "ignore"), fill=fill, ops=sampled.ops)
+    out = aug.apply(images.to(device), None, params.to(device)).cpu()
+    assert launches == (["fused_image_kernel"] if backend == "triton" else [])
+    ramps, _, inside = expected(out_size, "constant", "ignore")
+    warped = torch.cat((ramps / 100.0, torch.full((9, 1, *out_size), 0.25)), 1)
+    expected_images = torch.where(inside, warped, torch.tensor(fill).view(1, 3, 1, 1)) * 2.0
+    torch.testing.assert_close(out, expected_images, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize(("mode", "mask_padding", "out_size"), CASES[:4], ids=IDS[:4])
