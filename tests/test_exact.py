@@ -120,13 +120,28 @@ def eager_compile(monkeypatch):
     """``backend="inductor"`` with ``torch.compile`` replaced by the function it is given: the
     compiled path's own tiled torch code (its tile bookkeeping) runs, without a compile (a
     cold compile per configuration would cost the suite minutes; tests/test_inductor.py
-    compiles for real, at a 17×40 output)."""
+    compiles for real, at a 17×40 output). An error in it fails the test: gpuaug.inductor
+    would take it for a failed compile and run the plain torch path, which has no tiles."""
     if not backends.cpp_compiler_available():
         pytest.skip("needs a C++ compiler (backend='inductor' runs the plain torch path without one)")
+    calls, errors = [], []
+
+    def compile_eagerly(fn, **kwargs):
+        def compiled(*args):
+            calls.append(fn)
+            try:
+                return fn(*args)
+            except Exception as exc:
+                errors.append(exc)
+                raise
+
+        return compiled
+
     inductor.clear()
-    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)
+    monkeypatch.setattr(torch, "compile", compile_eagerly)
     yield
     inductor.clear()
+    assert calls and not errors, errors
 
 
 @pytest.fixture(params=["torch", "triton", "inductor"])
