@@ -51,8 +51,9 @@ __all__ = ["to_device", "SegmentationFolder", "collate"]
 #: vegetation, terrain, sky, person, rider, car, truck, bus, train, motorcycle, bicycle.
 CITYSCAPES_EVAL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
 LAYOUTS = ("voc", "cityscapes", "ade20k", "mmseg")
-#: The folder names of the ade20k layout's splits (ADEChallengeData2016).
+#: The folder names of the ade20k layout's splits, and the benchmark's folder.
 ADE20K_SPLITS = {"train": "training", "val": "validation"}
+ADE20K_FOLDER = "ADEChallengeData2016"
 #: The train id of every labelId a uint8 mask can hold; 255 (void) for the non-evaluated ones.
 _CITYSCAPES_TRAIN_ID = torch.full((256,), 255, dtype=torch.int64)
 _CITYSCAPES_TRAIN_ID[list(CITYSCAPES_EVAL_IDS)] = torch.arange(len(CITYSCAPES_EVAL_IDS))
@@ -115,10 +116,11 @@ class SegmentationFolder(torch.utils.data.Dataset):
       ``gtFine/{split}/<city>/<name>_gtFine_labelIds.png``, sorted by path; labelIds are mapped
       to the 19 train ids (:data:`CITYSCAPES_EVAL_IDS`: road 7 → 0 … bicycle 33 → 18), every
       other labelId to 255.
-    - ``"ade20k"`` (``ADEChallengeData2016``, the MIT scene-parsing benchmark): split
-      ``"train"`` or ``"val"``, images ``images/training|validation/<name>.jpg``, masks
-      ``annotations/training|validation/<name>.png``, sorted by path; ``reduce_zero_label``
-      by default, so the 150 classes are 0–149 and "other" (0) is 255.
+    - ``"ade20k"`` (``ADEChallengeData2016``, the MIT scene-parsing benchmark; ``root`` is
+      that folder or the one holding it): split ``"train"`` or ``"val"``, images
+      ``images/training|validation/<name>.jpg``, masks ``annotations/training|validation/
+      <name>.png``, sorted by path; ``reduce_zero_label`` by default, so the 150 classes
+      are 0–149 and "other" (0) is 255.
     - ``"mmseg"``: mmsegmentation's generic custom layout (COCO-Stuff, LoveDA, Potsdam-style
       trees), set by the keyword-only arguments below: images ``root/img_dir/<stem>img_suffix``,
       masks ``root/ann_dir/<stem>seg_map_suffix``. Without ``split_file`` every file under
@@ -184,6 +186,8 @@ class SegmentationFolder(torch.utils.data.Dataset):
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"root: no such directory: {self.root}")
+        if layout == "ade20k" and not (self.root / "images").is_dir() and (self.root / ADE20K_FOLDER).is_dir():
+            self.root = self.root / ADE20K_FOLDER  # the folder above the benchmark's own
         self.layout = layout
         self.split = split
         self.return_index = bool(return_index)

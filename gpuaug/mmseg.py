@@ -54,8 +54,7 @@ _FLIPS = {"horizontal": RandomHorizontalFlip, "vertical": RandomVerticalFlip}
 class _Context:
     """What the steps share: the pipeline's ignore index and the pad values the steps ask for."""
 
-    def __init__(self, mean: tuple[float, ...] | None, ignore_index: int):
-        self.mean = mean
+    def __init__(self, ignore_index: int):
         self.ignore_index = ignore_index
         self.pads: list[tuple[str, tuple[float, ...]]] = []  # (who, 0-255 value per channel)
 
@@ -124,7 +123,7 @@ def from_mmseg(
         raise TypeError(f"pipeline: expected a list of dicts (an mmseg train_pipeline), got {type(pipeline).__name__}")
     ignore_index = check_int(ignore_index, "ignore_index")
     mean, std = _normalisation(mean, std)
-    context = _Context(mean, ignore_index)
+    context = _Context(ignore_index)
     ops = []
     for i, step in enumerate(pipeline):
         where = f"pipeline[{i}]"

@@ -97,6 +97,12 @@ def test_ade20k_reduces_the_zero_label_by_default(tmp_path):
     assert len(val) == 1 and torch.equal(val[0][1], reduced(labels["ADE_val_1"])) and val[0][2] == 0
 
 
+def test_ade20k_root_may_be_the_folder_above(tmp_path):
+    root, labels = write_ade20k(tmp_path / "ADEChallengeData2016")
+    dataset = SegmentationFolder(tmp_path, "ade20k", "val")
+    assert dataset.root == root and torch.equal(dataset[0][1], reduced(labels["ADE_val_1"]))
+
+
 def test_mmseg_layout_lists_img_dir_or_reads_the_split_file(tmp_path):
     root, labels = write_mmseg(tmp_path)
     folders = dict(img_dir="img/{split}", ann_dir="ann/{split}", img_suffix=".png", seg_map_suffix="_labelTrainIds.png")

@@ -329,10 +329,6 @@ class RandomCrop(Op):
         *,
         pad_position: str = "random",
     ):
-        if pad_position not in self.pad_positions:
-            expected = " or ".join(map(repr, self.pad_positions))
-            raise ValueError(f"pad_position: expected {expected}, got {pad_position!r}")
-        self.pad_position = pad_position
         self.size = check_size(size, "size")
         self.pad_if_needed = bool(pad_if_needed)
         self.p = check_probability(p)
@@ -341,6 +337,10 @@ class RandomCrop(Op):
         if not 0.0 < cat_max_ratio <= 1.0:
             raise ValueError(f"cat_max_ratio: expected a number in (0, 1] (1: no class check), got {cat_max_ratio!r}")
         self.cat_max_ratio = float(cat_max_ratio)
+        if pad_position not in self.pad_positions:
+            expected = " or ".join(map(repr, self.pad_positions))
+            raise ValueError(f"pad_position: expected {expected}, got {pad_position!r}")
+        self.pad_position = pad_position
 
     def sample(self, draw, size):
         ch, cw = self.size
