@@ -54,8 +54,9 @@ _FLIPS = {"horizontal": RandomHorizontalFlip, "vertical": RandomVerticalFlip}
 class _Context:
     """What the steps share: the pipeline's ignore index and the pad values the steps ask for."""
 
-    def __init__(self, ignore_index: int):
+    def __init__(self, ignore_index: int, crop_pad: tuple[float, ...]):
         self.ignore_index = ignore_index
+        self.crop_pad = crop_pad  # what mmseg's data_preprocessor pads crops with, before normalising
         self.pads: list[tuple[str, tuple[float, ...]]] = []  # (who, 0-255 value per channel)
 
     def pad(self, who: str, value: tuple[float, ...]) -> None:
@@ -123,7 +124,7 @@ def from_mmseg(
         raise TypeError(f"pipeline: expected a list of dicts (an mmseg train_pipeline), got {type(pipeline).__name__}")
     ignore_index = check_int(ignore_index, "ignore_index")
     mean, std = _normalisation(mean, std)
-    context = _Context(ignore_index)
+    context = _Context(ignore_index, mean or (0.0,) * 3)
     ops = []
     for i, step in enumerate(pipeline):
         where = f"pipeline[{i}]"
@@ -146,8 +147,6 @@ def from_mmseg(
                 f"(skipped: {', '.join(SKIPPED)})"
             )
         ops.append(SUPPORTED[name](where, args, context))
-    if any(isinstance(op, RandomCrop) for op in ops):
-        context.pad("the crop's padding (mmseg's data_preprocessor)", mean or (0.0,) * 3)
     if mean is not None:
         ops.append(Normalize([m / 255 for m in mean], [s / 255 for s in std]))
     fill = context.pads[0][1] if context.pads else (0.0,)
@@ -238,6 +237,7 @@ def _random_crop(where: str, args: dict, context: _Context) -> RandomCrop:
     if not (isinstance(crop, Sequence) and len(crop) == 2 and all(_positive_int(s) for s in crop)):
         raise ValueError(f"{where}: crop_size: expected mmseg's (h, w) pair of positive ints, got {crop!r}")
     context.ignore(f"{where} ignore_index", args["ignore_index"])
+    context.pad(f"{where}'s padding (the data_preprocessor's, 0 after normalising)", context.crop_pad)
     return RandomCrop(tuple(crop), pad_if_needed=True, cat_max_ratio=args["cat_max_ratio"], pad_position="top_left")
 
 

@@ -343,7 +343,7 @@ def test_pad_values_that_differ_are_refused():
     crop = dict(type="RandomCrop", crop_size=(16, 16))
     with pytest.raises(
         ValueError,
-        match=r"the crop's padding .*pads images with \(123.675, 116.28, 103.53\), "
+        match=r"pipeline\[1\] RandomCrop's padding .*: pads images with \(123.675, 116.28, 103.53\), "
         r"but pipeline\[0\] RandomRotate pad_val pads with \(0.0, 0.0, 0.0\)",
     ):
         gpuaug.from_mmseg([rotate, crop], mean=MEAN, std=STD)
