@@ -295,6 +295,7 @@ class RandomCrop(Op):
       ops: a ``fill`` equal to ``Normalize``'s ``mean`` gives the same 0 after it
       (:func:`gpuaug.from_mmseg` sets it).
 
+    (albumentations' ``PadIfNeeded`` centres the image by default, ``position="center"``.)
     A side at least as long as the crop is cropped at a uniform offset in either mode.
 
     With ``cat_max_ratio`` < 1 it is the class-aware crop of the mmsegmentation recipes: up
