@@ -171,6 +171,10 @@ def report(path: Path, out: Path) -> list[Path]:
             "scaling (gpuaug, geometric, uint8 images, int64 masks)", scaling, ["batch", "size"], peak
         )
         lines += canvas_table([r for r in group if r["pipeline"] == "canvas"])
+        checks = [r for r in group if r["pipeline"] == "class-check"]
+        lines += simple_table(
+            "ADE20K recipe, geometric ops: sampling (the class check) and the call", checks, ["part", "size"], peak
+        )
         if chart(group, out / f"{name}.png", device):
             lines += [f"![images/s per library]({name}.png)", ""]
         target = out / f"{name}.md"

@@ -297,6 +297,27 @@ def test_ade20k(benchmark, library, device):
         benchmark.extra_info["images_per_s"] = len(images) / benchmark.stats.stats.median
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("part", ["sample", "geometric call"])
+def test_ade20k_class_check(benchmark, part, device):
+    """The ADE20K recipe's geometric ops (gpuaug, ``auto``): ``sample`` alone, which is the
+    class-aware crop's class check but for a few draws, beside the whole geometric call, so
+    the report shows the class check's share of the recipe's geometry."""
+    crop, divisor = ADE20K[device]
+    images, masks = ade20k_batch(device, divisor)
+    aug = gpuaug.Compose(peers.ade20k_ops(crop, full=False))
+    seeds = iter(range(10**6))  # a new draw every round, as every training step has
+
+    def sample():
+        return aug.sample(images, masks=masks, seed=next(seeds))
+
+    fn = sample if part == "sample" else lambda: aug(images, masks, seed=next(seeds))
+    fn()
+    record(benchmark, "gpuaug", "class-check", device, images, masks, crop, part=part)
+    timed = synchronised(fn, device)
+    benchmark.pedantic(timed, rounds=3, iterations=1) if device == "cpu" else benchmark(timed)
+
+
 @pytest.mark.skipif("cuda" not in DEVICES, reason="peak bandwidth is measured on CUDA only")
 def test_peak_copy(benchmark):
     b, size, out_size, image_dtype = MAIN["cuda"]

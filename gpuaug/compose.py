@@ -21,7 +21,8 @@ from gpuaug._checks import (
     check_pair,
     check_size,
 )
-from gpuaug.functional import Planes, _to_device, compilable, identity_matrix, warp_all, warp_compiled
+from gpuaug.candidates import CandidateCounts
+from gpuaug.functional import Planes, compilable, identity_matrix, to_device, warp_all, warp_compiled
 from gpuaug.ragged import Ragged, from_padded, pack
 from gpuaug.targets import check_targets, map_points
 from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
@@ -368,7 +369,7 @@ class Compose:
 
     def _sample(self, batch: Batch, generator, seed, sample_ids) -> Params:
         check_fill(self.fill, batch.channels)
-        label_source = None
+        label_source, mask_mode = None, self.padding_mode if self.mask_padding == "same" else "constant"
         if batch.mask_dtype is not None and self._needs_labels():
             check_ignore_index(self.ignore_index, batch.mask_dtype)
             label_source = batch.masks if batch.variable else from_padded(batch.masks, batch.sizes)
@@ -376,7 +377,7 @@ class Compose:
         matrix = identity_matrix(batch.batch, draw.device)
         size = batch.in_size
         if batch.variable:
-            hw = _to_device(torch.tensor(batch.sizes, dtype=torch.float64), draw.device)
+            hw = to_device(torch.tensor(batch.sizes, dtype=torch.float64), draw.device)
             size = Sizes(hw[:, 0], hw[:, 1], batch.sizes)
         records, varying = [], None
         for k, op in enumerate(self.ops):
@@ -391,7 +392,7 @@ class Compose:
                 records.append(OpRecord(type(op).__name__, op.sample(draw, size), op.config()))
                 continue
             if label_source is not None:
-                draw.labels = self._labels_view(batch, label_source, matrix)
+                draw.class_counts = CandidateCounts(label_source, matrix, self.ignore_index, mask_mode, self.backend)
             if isinstance(op, Composite):
                 step, record = op.sample_record(draw, size, batch.channels)
             else:
@@ -424,8 +425,8 @@ class Compose:
         device = batch.device
         if draw.device == device:
             return params
-        ops = tuple(r.map_draws(lambda v: _to_device(v, device)) for r in records)
-        return replace(params, matrix=_to_device(params.matrix, device), ops=ops)
+        ops = tuple(r.map_draws(lambda v: to_device(v, device)) for r in records)
+        return replace(params, matrix=to_device(params.matrix, device), ops=ops)
 
     def _unfixed_message(self, varying: int | None) -> str:
         fixed = "RandomCrop, CenterCrop, Resize((h, w)), RandomResizedCrop or RandomResize(scale, keep_ratio=False)"
@@ -442,30 +443,6 @@ class Compose:
 
     def _needs_labels(self) -> bool:
         return any(isinstance(op, RandomCrop) and op.cat_max_ratio < 1.0 for op in _walk(self.ops))
-
-    def _labels_view(self, batch: Batch, masks: Ragged, prefix: torch.Tensor):
-        """``Draw.labels`` for this batch: the labels of candidate views after the chain so far."""
-        mode = self.padding_mode if self.mask_padding == "same" else "constant"
-
-        def labels(matrices: torch.Tensor, out_size: tuple[int, int]):
-            n = matrices.shape[1]
-            chained = torch.matmul(prefix.unsqueeze(1), matrices).reshape(-1, 3, 3)
-            chained = _to_device(chained.to(torch.float32), batch.device)
-            warped = warp_all(
-                None,
-                masks.repeat(n),
-                (),
-                chained,
-                out_size,
-                self.fill,
-                self.ignore_index,
-                self.backend,
-                True,
-                mask_padding=mode,
-            )[1]
-            return warped.view(batch.batch, n, *out_size), self.ignore_index
-
-        return labels
 
     @staticmethod
     def _draw(b: int, device: torch.device, generator, seed, sample_ids) -> Draw:
@@ -588,7 +565,7 @@ class Compose:
         inverse = torch.linalg.inv_ex(params.matrix.double())[0]
         ones = torch.ones(b, dtype=torch.float64)
         rescale = torch.diag_embed(torch.stack((in_sizes[:, 1] / frames[:, 1], in_sizes[:, 0] / frames[:, 0], ones), 1))
-        matrix = (inverse @ _to_device(rescale, inverse.device)).float()
+        matrix = (inverse @ to_device(rescale, inverse.device)).float()
         warp = (None, predictions) if labels else (predictions, None)
         out_images, out_masks, _ = warp_all(
             *warp, (), matrix, size, fills, params.ignore_index, self.backend, params.perspective
@@ -785,13 +762,13 @@ def _sample_ids(sample_ids, batch: int, device: torch.device) -> torch.Tensor:
             raise ValueError(
                 f"sample_ids: expected {batch} integer ids (one per sample), got shape {tuple(sample_ids.shape)}"
             )
-        return _to_device(sample_ids.long(), device)
+        return to_device(sample_ids.long(), device)
     if isinstance(sample_ids, (str, bytes)) or not hasattr(sample_ids, "__iter__"):
         raise TypeError(f"sample_ids: expected {batch} integer ids (a tensor or a sequence), got {sample_ids!r}")
     ids = [check_int(i, "sample_ids") for i in sample_ids]
     if len(ids) != batch:
         raise ValueError(f"sample_ids: expected {batch} integer ids (one per sample), got {sample_ids!r}")
-    return _to_device(torch.tensor(ids, dtype=torch.int64), device)
+    return to_device(torch.tensor(ids, dtype=torch.int64), device)
 
 
 def check_params_type(params: object) -> None:

@@ -266,7 +266,7 @@ def _warp_planes_triton(
         if bilinear:
             fill = channel_values(fills, count, matrix.device)
             return warp_bilinear(source, matrix, out_size, fill, perspective, mode, out_dtype=dtype, views=views)
-        fill = _to_device(torch.tensor(fills, dtype=dtype), matrix.device)
+        fill = to_device(torch.tensor(fills, dtype=dtype), matrix.device)
         return gather_nearest(source, matrix, out_size, fill, perspective, mode, views)
 
     groups: dict[tuple, list[int]] = {}
@@ -449,7 +449,7 @@ def _warp_torch_by_slot(images, planes, matrix, out_size, fill, perspective, ima
 
 def channel_values(values: tuple[float, ...], channels: int, device: torch.device) -> torch.Tensor:
     """1 or ``channels`` values (a fill, a mean, a std) as a C-vector of float32 on ``device``, without a host sync."""
-    return _to_device(torch.tensor(values, dtype=torch.float32).expand(channels).contiguous(), device)
+    return to_device(torch.tensor(values, dtype=torch.float32).expand(channels).contiguous(), device)
 
 
 #: Side of the compiled path's square output tiles (:func:`_warp_torch` with ``tiled``).
@@ -665,7 +665,7 @@ def _bilinear_torch(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, fi
     return out.add_(fill_c).contiguous()
 
 
-def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Move a small CPU tensor to ``device`` without a host sync (pinned, non-blocking copy)."""
     if t.device == device:
         return t

@@ -82,10 +82,10 @@ class Ragged:
 
 
 def _table(rows: list[tuple[int, int, int, int, int]], device: torch.device) -> torch.Tensor:
-    from gpuaug.functional import _to_device
+    from gpuaug.functional import to_device
 
     table = torch.tensor(rows, dtype=torch.int64).reshape(-1, 5)
-    return _to_device(table, device)
+    return to_device(table, device)
 
 
 def pack(samples: Sequence[torch.Tensor], planes: int) -> Ragged:

@@ -36,7 +36,7 @@ import torch
 import triton
 import triton.language as tl
 
-KERNEL_MODULES = ("gather_nearest", "warp_bilinear", "fused_image")
+KERNEL_MODULES = ("gather_nearest", "warp_bilinear", "fused_image", "class_counts")
 
 _TYPES = {
     torch.float16: "fp16",
@@ -164,10 +164,13 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     Variable-size batches (lists, padded batches with sizes) go through every kernel too, and
     so do the canvas ops (every ``VIEWS`` mode, with and without ``DISPLACE``).
     """
+    from gpuaug.kernels.class_counts import class_counts
+
     import gpuaug
     from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
     from gpuaug.compose import OUT_DTYPES
     from gpuaug.functional import warp_image, warp_mask
+    from gpuaug.ragged import from_padded
     from gpuaug.targets import FLOAT_DTYPES, Target
 
     device = torch.device(device)
@@ -265,6 +268,13 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
             for dtype in MASK_DTYPES:
                 aug = gpuaug.Compose([gpuaug.CenterCrop(16), *warps[perspective][:1]], 0, backend="triton")
                 aug([zeros(1, h, w) for h, w in shapes], [zeros(h, w, dtype=dtype) for h, w in shapes], generator)
+        # The class-aware crop's label histograms, for every mask dtype: one candidate per
+        # call (the CPU's way, N = 1) and all ten at once (CUDA's).
+        for dtype in MASK_DTYPES:
+            aug = gpuaug.Compose([gpuaug.RandomCrop(24, True, cat_max_ratio=0.75)], 0, backend="triton")
+            aug(zeros(2, 3, 48, 64), zeros(2, 48, 64, dtype=dtype), generator)
+            candidates = torch.eye(3, device=device).expand(2, 10, 3, 3)
+            class_counts(from_padded(zeros(2, 48, 64, dtype=dtype), [(48, 64)] * 2), candidates, (24, 24), 0, 0)
             for mode in PADDING_MODES:
                 ops = [*warps[perspective][:1], gpuaug.CenterCrop(20)]
                 aug = gpuaug.Compose(ops, backend="triton", padding_mode=mode, mask_padding="same")

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gpuaug
-from gpuaug import _hash, audit, reference
+from gpuaug import _hash, audit, candidates, reference
+from gpuaug.candidates import CandidateCounts
 from gpuaug.transforms import geometric
 from gpuaug.transforms.base import Draw
 
@@ -244,14 +245,14 @@ def test_balanced_matches_unique_counts(labels, ratio):
     rows = [row + [255] * (width - len(row)) for row in labels]
     tensor = torch.tensor(rows, dtype=torch.uint8)
     expected = [candidate_checks(torch.tensor(row), 255, ratio) for row in rows]
-    assert geometric.balanced(tensor, 255, ratio).tolist() == expected
+    assert geometric.passes(*candidates.row_counts(tensor, 255), ratio).tolist() == expected
     # Both ways of counting agree, whichever the device would pick.
-    by_sort = geometric.class_counts_by_sort(tensor, 255)
-    by_bincount = geometric.class_counts_by_bincount(tensor, 255)
+    by_sort = candidates.counts_by_sort(tensor, 255)
+    by_bincount = candidates.counts_by_bincount(tensor, 255)
     assert all(torch.equal(a, b) for a, b in zip(by_sort, by_bincount, strict=True))
     wide = tensor.long() * 2**40  # labels far apart: sorted when their range is too wide for bincount
-    assert geometric.balanced(wide, 255 * 2**40, ratio).tolist() == expected
-    assert geometric.class_counts_by_bincount(torch.tensor([[0, 2**40]]), 255) is None
+    assert geometric.passes(*candidates.row_counts(wide, 255 * 2**40), ratio).tolist() == expected
+    assert candidates.counts_by_bincount(torch.tensor([[0, 2**40]]), 255) is None
 
 
 def stripe_masks(sizes):
@@ -268,7 +269,7 @@ def stripe_masks(sizes):
 
 @pytest.mark.parametrize("at_once", [False, True])
 def test_class_aware_crop_takes_the_first_passing_candidate(monkeypatch, at_once, backend, device):
-    monkeypatch.setattr(geometric, "all_at_once", lambda _: at_once)
+    monkeypatch.setattr(CandidateCounts, "at_once", at_once)
     sizes = [(40, 40), (30, 50), (50, 30)] * 4
     masks = [m.to(device) for m in stripe_masks(sizes)]
     images = [torch.rand(3, h, w, device=device) for h, w in sizes]
@@ -290,7 +291,7 @@ def test_class_aware_crop_takes_the_first_passing_candidate(monkeypatch, at_once
         assert not any(candidate_checks(c, 255, 0.75) for c in crops[:attempt])
         assert attempt == 10 or candidate_checks(crops[attempt], 255, 0.75)
     # Both ways of checking choose the same candidates.
-    monkeypatch.setattr(geometric, "all_at_once", lambda _: not at_once)
+    monkeypatch.setattr(CandidateCounts, "at_once", not at_once)
     assert aug.sample(images, masks=masks, seed=5).ops[0].draws["attempt"].tolist() == attempts
 
 

@@ -132,11 +132,13 @@ class Draw:
     the number of values drawn per sample, so a sample's draws do not depend on its batch,
     its rank or the device. One Draw serves all the ops of a Compose, in order.
 
-    ``labels`` is set by :class:`gpuaug.Compose` when the batch's masks are known at
-    sampling time: ``labels(matrices, out_size)`` takes B×N×3×3 float64 output→canvas
-    matrices of N candidate views per sample and returns the B×N×h×w labels those views
-    would show (the chain so far composed in, masks read as the warp reads them). Ops that
-    choose by content (class-aware crops) use it; it is None without masks.
+    ``class_counts`` is set by :class:`gpuaug.Compose` when the batch's masks are known at
+    sampling time (a :class:`gpuaug.candidates.CandidateCounts`): ``class_counts(matrices,
+    out_size)`` takes B×N×3×3 float64 output→canvas matrices of N candidate views per sample
+    and returns, per view, the number of distinct labels, the largest label count and the
+    number of counted pixels (B×N int64 each; the chain so far composed in, masks read as the
+    warp reads them, ``ignore_index`` left out). Ops that choose by content (class-aware
+    crops) use it; it is None without masks.
     """
 
     def __init__(
@@ -151,7 +153,7 @@ class Draw:
         self.generator = generator
         self.keys = keys
         self.counter = 0
-        self.labels = None
+        self.class_counts = None
 
     def _counters(self, n: int) -> torch.Tensor:
         index = torch.arange(self.counter, self.counter + n, device=self.device, dtype=torch.int64)

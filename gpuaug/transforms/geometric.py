@@ -21,11 +21,11 @@ import torch
 
 from gpuaug._checks import check_probability, check_range, check_size
 from gpuaug.functional import (
-    _to_device,
     affine_matrix,
     identity_matrix,
     perspective_matrix,
     scale_translate_matrix,
+    to_device,
 )
 from gpuaug.transforms.base import Canvas, Draw, Op, Sizes, Step, extent, host_sizes
 
@@ -50,7 +50,7 @@ def _full(draw: Draw, value: float) -> torch.Tensor:
 
 def _const(values: list, device: torch.device) -> torch.Tensor:
     """A small float64 constant on ``device``, copied without a host sync."""
-    return _to_device(torch.tensor(values, dtype=torch.float64), device)
+    return to_device(torch.tensor(values, dtype=torch.float64), device)
 
 
 def _crop_step(draws: dict, top: torch.Tensor, left: torch.Tensor, crop: tuple, out_size: Canvas) -> Step:
@@ -304,9 +304,10 @@ class RandomCrop(Op):
     strictly below ``cat_max_ratio``. The first passing candidate is used, and an 11th,
     unchecked one if none passes. Labels are counted on the candidate's own output pixels
     (the chain so far composed in, read as the warp reads masks). It needs the masks when
-    sampling (``aug(images, masks)`` or ``aug.sample(images, masks=masks)``). On CUDA all
-    candidates of all samples are checked at once (sorted labels, run lengths; no host
-    sync); on the CPU one candidate at a time, stopping when every sample has passed.
+    sampling (``aug(images, masks)`` or ``aug.sample(images, masks=masks)``). The views are
+    counted, never materialised where it can be helped (:mod:`gpuaug.candidates`): on Triton
+    all candidates of all samples at once by one histogram kernel (no host sync, no sort); on
+    the CPU one candidate at a time, stopping when every sample has passed.
 
     Draws: ``top``, ``left`` (B float, integer-valued; negative = padding before the image);
     with ``cat_max_ratio`` < 1 also ``attempt`` (B int64, the candidate used, 0-10).
@@ -394,7 +395,7 @@ class RandomCrop(Op):
 
     def _first_balanced(self, draw: Draw, tops: torch.Tensor, lefts: torch.Tensor) -> torch.Tensor:
         """B int64: the first of the candidate corners (B×11) whose crop passes the class check, else 10."""
-        if draw.labels is None:
+        if draw.class_counts is None:
             raise ValueError(
                 f"masks: RandomCrop(cat_max_ratio={self.cat_max_ratio}) chooses crops by their classes and needs "
                 "the masks when sampling: pass them, aug(images, masks) or aug.sample(images, masks=masks)"
@@ -405,14 +406,13 @@ class RandomCrop(Op):
             ones.reshape(-1), ones.reshape(-1), lefts[:, :n].reshape(-1), tops[:, :n].reshape(-1)
         )
         corners = corners.view(-1, n, 3, 3)
-        if all_at_once(tops.device):
-            labels, ignore = draw.labels(corners, self.size)
-            passed = balanced(labels.flatten(2), ignore, self.cat_max_ratio)
+        counts = draw.class_counts
+        if counts.at_once:
+            passed = passes(*counts(corners, self.size), self.cat_max_ratio)
         else:
             checked = []
             for k in range(n):  # one candidate at a time, until every sample has passed
-                labels, ignore = draw.labels(corners[:, k : k + 1], self.size)
-                checked.append(balanced(labels.flatten(2), ignore, self.cat_max_ratio))
+                checked.append(passes(*counts(corners[:, k : k + 1], self.size), self.cat_max_ratio))
                 if torch.cat(checked, dim=1).any(dim=1).all():
                     break
             passed = torch.cat(checked, dim=1)
@@ -420,58 +420,10 @@ class RandomCrop(Op):
         return passed.to(torch.uint8).argmax(dim=1).to(tops.device)
 
 
-def all_at_once(device: torch.device) -> bool:
-    """Whether the class-aware crop checks every candidate at once (CUDA) or one after another."""
-    return device.type == "cuda"
-
-
-def balanced(labels: torch.Tensor, ignore_index: int, cat_max_ratio: float) -> torch.Tensor:
-    """Whether each row of labels (…×P) passes the class check of the class-aware crop.
-
-    A row passes when, with ``ignore_index`` removed, it holds at least two classes and
-    the largest class's count over the total is strictly below ``cat_max_ratio``. On CUDA
-    the counts come from sorting (fixed shapes, no host sync); on the CPU from one
-    ``bincount`` when the labels span a small range (it reads the range), else from sorting.
-    """
-    rows = labels.reshape(-1, labels.shape[-1])
-    counts = None
-    if rows.device.type == "cpu" and rows.numel():
-        counts = class_counts_by_bincount(rows, ignore_index)
-    classes, largest, total = counts if counts is not None else class_counts_by_sort(rows, ignore_index)
-    passed = (classes > 1) & (largest.double() / total.clamp(min=1).double() < cat_max_ratio)
-    return passed.view(labels.shape[:-1])
-
-
-def class_counts_by_sort(rows: torch.Tensor, ignore_index: int):
-    """(classes, largest class count, total) per row of R×P labels, ignore removed: each
-    row sorted, each class's count the length of its run."""
-    ordered = rows.sort(dim=-1).values
-    valid = ordered != ignore_index
-    starts = torch.ones_like(valid)
-    starts[..., 1:] = ordered[..., 1:] != ordered[..., :-1]
-    classes = (starts & valid).sum(dim=-1)
-    position = torch.arange(ordered.shape[-1], device=rows.device).expand_as(ordered)
-    run_start = torch.where(starts, position, 0).cummax(dim=-1).values
-    largest = torch.where(valid, position - run_start + 1, 0).amax(dim=-1)
-    return classes, largest, valid.sum(dim=-1)
-
-
-#: Most bins :func:`class_counts_by_bincount` allocates (rows × label range).
-MAX_BINS = 1 << 24
-
-
-def class_counts_by_bincount(rows: torch.Tensor, ignore_index: int):
-    """As :func:`class_counts_by_sort`, by one ``bincount`` over (row, label − min) bins;
-    None when the labels span too wide a range for :data:`MAX_BINS`."""
-    low, high = int(rows.min()), int(rows.max())
-    span = high - low + 1
-    if rows.shape[0] * span > MAX_BINS:
-        return None
-    bins = torch.arange(rows.shape[0]).view(-1, 1) * span + (rows - low)
-    counts = torch.bincount(bins.view(-1), minlength=rows.shape[0] * span).view(-1, span)
-    if low <= ignore_index <= high:
-        counts[:, ignore_index - low] = 0
-    return (counts > 0).sum(dim=-1), counts.amax(dim=-1), counts.sum(dim=-1)
+def passes(classes: torch.Tensor, largest: torch.Tensor, total: torch.Tensor, cat_max_ratio: float) -> torch.Tensor:
+    """mmsegmentation's class check, from a view's label counts (ignore removed): at least two
+    classes, and the largest class's share strictly below ``cat_max_ratio``."""
+    return (classes > 1) & (largest.double() / total.clamp(min=1).double() < cat_max_ratio)
 
 
 class RandomResizedCrop(Op):
