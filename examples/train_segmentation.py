@@ -18,7 +18,7 @@ for every run. The only difference between runs is the augmentation pipeline:
 Validation is on un-augmented scenes, with ``gpuaug.metrics.miou`` leaving the void pixels
 out. It prints a progress line at every evaluation (step, loss, mIoU, seconds).
 
-With ``--data ROOT --layout voc|cityscapes`` it trains on a dataset on disk instead
+With ``--data ROOT --layout voc|cityscapes|ade20k`` it trains on a dataset on disk instead
 (``gpuaug.data.SegmentationFolder``, a DataLoader with ``gpuaug.data.collate``, the lists
 moved with ``gpuaug.to_device``) with the ADE20K recipe at the crop size
 (``gpuaug.peers.ade20k_ops``: random resize, class-aware crop with padding, flip,
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
     parser.add_argument("--data", metavar="ROOT", help="train on a dataset on disk (SegmentationFolder) at ROOT")
-    parser.add_argument("--layout", choices=("voc", "cityscapes"), default="voc", help="the layout of --data")
+    parser.add_argument("--layout", choices=("voc", "cityscapes", "ade20k"), default="voc", help="the layout of --data")
     parser.add_argument("--classes", type=int, help="classes of --data (default: largest training label + 1)")
     parser.add_argument("--val-split", default="val", help="the split of --data to evaluate on (default val)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for --data")

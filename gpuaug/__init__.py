@@ -5,10 +5,11 @@ output→source 3×3 matrix per sample, images are resampled bilinearly and mask
 nearest-neighbour gather (dtype and ``ignore_index`` kept), once.
 """
 
-from gpuaug import audit, functional, metrics, naive, peers, probe, reference, viz
+from gpuaug import audit, functional, metrics, mmseg, naive, peers, probe, reference, viz
 from gpuaug.compose import Compose, Params
 from gpuaug.data import to_device
 from gpuaug.guardrails import ClassPixelMonitor, check_image_values, check_mask
+from gpuaug.mmseg import from_mmseg
 from gpuaug.targets import Points, Target
 from gpuaug.transforms import (
     CenterCrop,
@@ -47,6 +48,7 @@ __all__ = [
     "check_mask",
     "check_image_values",
     "to_device",
+    "from_mmseg",
     "CenterCrop",
     "ClassMix",
     "ColorJitter",
@@ -74,6 +76,7 @@ __all__ = [
     "audit",
     "functional",
     "metrics",
+    "mmseg",
     "naive",
     "peers",
     "probe",

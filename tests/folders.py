@@ -1,4 +1,4 @@
-"""Tiny dataset trees on disk (Pascal VOC, Cityscapes layouts) for the tests of gpuaug.data and the example."""
+"""Tiny dataset trees on disk (VOC, Cityscapes, ADE20K, mmseg layouts) for the tests of gpuaug.data and the example."""
 
 import numpy as np
 from PIL import Image
@@ -57,4 +57,51 @@ def write_cityscapes(root):
             ids.flat[:34] = np.arange(34)
             labels[name] = ids
             Image.fromarray(ids, mode="L").save(root / "gtFine" / split / city / f"{name}_gtFine_labelIds.png")
+    return root, labels
+
+
+def every_label(rng, h, w) -> np.ndarray:
+    """uint8 H×W labels holding 0, 1, 2, 150, 254 and 255 (the edges of reduce_zero_label) and random others."""
+    labels = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    labels.flat[:6] = [0, 1, 2, 150, 254, 255]
+    return labels
+
+
+def write_ade20k(root):
+    """An ADEChallengeData2016 tree under ``root``: training = 3 images of different sizes (one greyscale),
+    validation = 1. Returns ``(root, labels)``, ``labels`` each file's stored uint8 H×W values by name."""
+    rng = np.random.default_rng(2)
+    names = {
+        "training": ["ADE_train_00000002", "ADE_train_00000001", "ADE_train_00000010"],
+        "validation": ["ADE_val_1"],
+    }
+    labels = {}
+    for folder, split_names in names.items():
+        for kind in ("images", "annotations"):
+            (root / kind / folder).mkdir(parents=True)
+        for k, name in enumerate(split_names):
+            h, w = SIZES[k]
+            random_image(rng, h, w, "L" if k == 2 else "RGB").save(root / "images" / folder / f"{name}.jpg")
+            labels[name] = every_label(rng, h, w)
+            Image.fromarray(labels[name], mode="L").save(root / "annotations" / folder / f"{name}.png")
+    return root, labels
+
+
+def write_mmseg(root):
+    """An mmseg custom tree under ``root`` (LoveDA / COCO-Stuff style): ``img/train/<area>/<stem>.png`` and
+    ``ann/train/<area>/<stem>_labelTrainIds.png``, a stray ``.txt`` among the images, and ``splits/train.txt``
+    listing two stems. Returns ``(root, labels)``, ``labels`` each stem's stored uint8 H×W values."""
+    rng = np.random.default_rng(3)
+    stems = ["urban/b", "rural/a", "rural/c"]
+    labels = {}
+    for k, stem in enumerate(stems):
+        h, w = SIZES[k]
+        for folder in ("img/train", "ann/train"):
+            (root / folder / stem).parent.mkdir(parents=True, exist_ok=True)
+        random_image(rng, h, w).save(root / "img/train" / f"{stem}.png")
+        labels[stem] = every_label(rng, h, w)
+        palette_png(labels[stem], root / "ann/train" / f"{stem}_labelTrainIds.png")
+    (root / "img/train/notes.txt").write_text("not an image")
+    (root / "splits").mkdir()
+    (root / "splits/train.txt").write_text("rural/c\n\nurban/b\n")
     return root, labels

@@ -1,4 +1,4 @@
-"""Datasets on disk: SegmentationFolder (VOC and Cityscapes layouts) and the list-keeping collate."""
+"""Datasets on disk: SegmentationFolder (VOC, Cityscapes, ADE20K and mmseg layouts) and the list-keeping collate."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from folders import SIZES, write_cityscapes, write_voc
+from folders import SIZES, write_ade20k, write_cityscapes, write_mmseg, write_voc
 from PIL import Image
 
 import gpuaug
@@ -18,6 +18,13 @@ CITYSCAPES_TRAIN_IDS = {
     7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9,
     23: 10, 24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18,
 }  # fmt: skip
+
+
+def reduced(labels: np.ndarray) -> torch.Tensor:
+    """mmsegmentation's reduce_zero_label, written out: 0 -> 255, 255 stays 255, every other k -> k - 1."""
+    out = labels.astype(np.int64) - 1
+    out[(labels == 0) | (labels == 255)] = 255
+    return torch.from_numpy(out)
 
 
 def decoded(path) -> torch.Tensor:
@@ -73,6 +80,91 @@ def test_cityscapes_label_ids_map_to_the_19_train_ids(cityscapes):
     assert len(SegmentationFolder(root, "cityscapes", "val")) == 1
 
 
+def test_ade20k_reduces_the_zero_label_by_default(tmp_path):
+    root, labels = write_ade20k(tmp_path)
+    dataset = SegmentationFolder(root, "ade20k", "train")
+    order = ["ADE_train_00000001", "ADE_train_00000002", "ADE_train_00000010"]  # sorted by path
+    assert dataset.reduce_zero_label is True
+    assert [(image.name, mask.name) for image, mask in dataset.files] == [(f"{n}.jpg", f"{n}.png") for n in order]
+    for i, name in enumerate(order):
+        image, mask = dataset[i]
+        assert torch.equal(image, decoded(root / "images/training" / f"{name}.jpg")) and image.shape[0] == 3
+        assert mask.dtype == torch.int64 and torch.equal(mask, reduced(labels[name]))
+    assert mask.flatten()[:6].tolist() == [255, 0, 1, 149, 253, 255]
+    raw = SegmentationFolder(root, "ade20k", "train", reduce_zero_label=False)
+    assert raw.reduce_zero_label is False and torch.equal(raw[0][1], torch.from_numpy(labels[order[0]]).long())
+    val = SegmentationFolder(root, "ade20k", "val", return_index=True)
+    assert len(val) == 1 and torch.equal(val[0][1], reduced(labels["ADE_val_1"])) and val[0][2] == 0
+
+
+def test_ade20k_root_may_be_the_folder_above(tmp_path):
+    root, labels = write_ade20k(tmp_path / "ADEChallengeData2016")
+    dataset = SegmentationFolder(tmp_path, "ade20k", "val")
+    assert dataset.root == root and torch.equal(dataset[0][1], reduced(labels["ADE_val_1"]))
+
+
+def test_mmseg_layout_lists_img_dir_or_reads_the_split_file(tmp_path):
+    root, labels = write_mmseg(tmp_path)
+    folders = dict(img_dir="img/{split}", ann_dir="ann/{split}", img_suffix=".png", seg_map_suffix="_labelTrainIds.png")
+    dataset = SegmentationFolder(root, "mmseg", **folders)
+    assert dataset.reduce_zero_label is False
+    stems = ["rural/a", "rural/c", "urban/b"]  # every .png under img/train, sorted by path; the .txt left out
+    assert [image.relative_to(root / "img/train").as_posix() for image, _ in dataset.files] == [
+        f"{s}.png" for s in stems
+    ]
+    for i, stem in enumerate(stems):
+        image, mask = dataset[i]
+        assert torch.equal(image, decoded(root / "img/train" / f"{stem}.png"))
+        assert torch.equal(mask, torch.from_numpy(labels[stem]).long())  # palette PNGs read as indices
+    listed = SegmentationFolder(root, "mmseg", split_file="splits/{split}.txt", reduce_zero_label=True, **folders)
+    assert [mask.name for _, mask in listed.files] == ["c_labelTrainIds.png", "b_labelTrainIds.png"]
+    assert torch.equal(listed[1][1], reduced(labels["urban/b"]))
+
+
+def test_mmseg_layout_defaults_are_mmsegs(tmp_path):
+    root, labels = write_ade20k(tmp_path)  # images/{split}/*.jpg and annotations/{split}/*.png, as mmseg's defaults
+    dataset = SegmentationFolder(root, "mmseg", "validation")
+    assert [image.name for image, _ in dataset.files] == ["ADE_val_1.jpg"]
+    assert torch.equal(dataset[0][1], torch.from_numpy(labels["ADE_val_1"]).long())
+
+
+def test_ade20k_and_mmseg_errors_name_the_path(tmp_path, voc):
+    root, _ = write_ade20k(tmp_path / "ade")
+    with pytest.raises(
+        ValueError, match=r"split: the ade20k layout has 'train' \(images/training\) and 'val', got 'test'"
+    ):
+        SegmentationFolder(root, "ade20k", "test")
+    with pytest.raises(TypeError, match="reduce_zero_label: expected a bool or None, got 1"):
+        SegmentationFolder(root, "ade20k", reduce_zero_label=1)
+    with pytest.raises(ValueError, match="reduce_zero_label: the cityscapes layout maps labelIds"):
+        SegmentationFolder(root, "cityscapes", reduce_zero_label=True)
+    with pytest.raises(ValueError, match=r"img_dir: only read by layout='mmseg', got 'x' with layout='ade20k'"):
+        SegmentationFolder(root, "ade20k", img_dir="x")
+    with pytest.raises(ValueError, match=r"split_file: only read by layout='mmseg'"):
+        SegmentationFolder(voc[0], "voc", split_file="a.txt")
+    (root / "annotations/training/ADE_train_00000010.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"ade20k split 'train': no such file: .*ADE_train_00000010\.png"):
+        SegmentationFolder(root, "ade20k")
+    with pytest.raises(FileNotFoundError, match=r"split: no such directory: .*images[/\\]training"):
+        SegmentationFolder(tmp_path, "ade20k")
+    with pytest.raises(FileNotFoundError, match=r"img_dir: no such directory: .*images[/\\]train$"):
+        SegmentationFolder(root, "mmseg")
+    with pytest.raises(ValueError, match=r"img_dir: no \*\.png images under .*images[/\\]validation"):
+        SegmentationFolder(root, "mmseg", "validation", img_suffix=".png")
+    with pytest.raises(FileNotFoundError, match=r"split_file: no such file: .*val\.txt"):
+        SegmentationFolder(root, "mmseg", "validation", split_file="val.txt")
+    (root / "empty.txt").write_text("\n")
+    with pytest.raises(ValueError, match=r"split_file: .*empty\.txt lists no stems"):
+        SegmentationFolder(root, "mmseg", "validation", split_file="empty.txt")
+    (root / "one.txt").write_text("ADE_val_2\n")
+    with pytest.raises(FileNotFoundError, match=r"mmseg split 'validation': no such file: .*ADE_val_2\.jpg"):
+        SegmentationFolder(root, "mmseg", "validation", split_file="one.txt")
+    with pytest.raises(ValueError, match=r"ann_dir: expected a path with at most a \{split\} field, got 'a/\{x\}'"):
+        SegmentationFolder(root, "mmseg", "validation", ann_dir="a/{x}")
+    with pytest.raises(ValueError, match=r"seg_map_suffix: expected a non-empty str such as '.png', got ''"):
+        SegmentationFolder(root, "mmseg", "validation", seg_map_suffix="")
+
+
 def test_return_index_gives_the_dataset_index(voc):
     root, _ = voc
     dataset = SegmentationFolder(root, return_index=True)
@@ -122,8 +214,8 @@ def test_in_a_dataloader(voc):
 
 def test_layout_and_split_errors(voc, tmp_path):
     root, _ = voc
-    with pytest.raises(ValueError, match=r"layout: expected one of 'voc', 'cityscapes', got 'ade20k'"):
-        SegmentationFolder(root, "ade20k")
+    with pytest.raises(ValueError, match=r"layout: expected one of 'voc', 'cityscapes', 'ade20k', 'mmseg', got 'ADE'"):
+        SegmentationFolder(root, "ADE")
     with pytest.raises(ValueError, match=r"split: expected a non-empty str"):
         SegmentationFolder(root, split="")
     with pytest.raises(TypeError, match=r"root: expected a str or os.PathLike, got int"):

@@ -45,6 +45,11 @@ RECIPES = {
         gpuaug.RandomCrop(24, pad_if_needed=True, cat_max_ratio=0.75),
         gpuaug.RandomHorizontalFlip(),
     ],
+    "ade-top-left": lambda: [  # mmsegmentation's padding: a smaller side at 0, padded at the bottom / right
+        gpuaug.RandomResize((32, 64), ratio_range=(0.5, 2.0)),
+        gpuaug.RandomCrop(24, pad_if_needed=True, cat_max_ratio=0.75, pad_position="top_left"),
+        gpuaug.RandomHorizontalFlip(),
+    ],
     "rrc": lambda: [gpuaug.RandomAffine(30, scale=(0.8, 1.2)), gpuaug.RandomResizedCrop(20)],
     "perspective": lambda: [gpuaug.RandomPerspective(0.4, p=1.0), gpuaug.CenterCrop((18, 26))],
     "short-side": lambda: [gpuaug.RandomResize(short_side=(12, 30)), gpuaug.RandomCrop(16, pad_if_needed=True)],

@@ -147,11 +147,14 @@ class PhotoMetricDistortion(PixelOp):
     mmsegmentation's / 255 (32/255), ``hue_delta`` its / 180 (18/180 = 0.1), the ranges are
     the same. Its clip to 0–255 after every step is the clamp to [0, 1] here, and its uint8
     saturation channel clamps S·α to 255, which is the clamp of S · α above. Differences:
-    everything stays float32 (mmsegmentation rounds to uint8 after every step, and its
-    saturation and hue steps make one uint8 HSV round trip each where this op makes one float
-    round trip for both, the same result without rounding); the hue shift is continuous
-    (mmsegmentation's is an integer number of 2° steps in [−18, 17]); ``p`` is new (1: always,
-    as mmsegmentation).
+    everything stays float32, where mmsegmentation *truncates* to uint8 after every step
+    (``astype(np.uint8)`` after the clip: each step can lose up to one grey level, half a level
+    on average, always downwards) and its saturation and hue steps make one uint8 HSV round
+    trip each (OpenCV's, which rounds) where this op makes one float round trip for both; the
+    hue shift is continuous, δ ~ U(−hue_delta, hue_delta), where mmsegmentation draws an
+    integer number of its 180 hue steps (2° each), uniform in [−18, 17] with its default
+    (numpy's ``randint`` leaves out the upper bound); ``p`` is new (1: always, as
+    mmsegmentation). :func:`gpuaug.from_mmseg` makes this op from the config's dict.
 
     Draws (B each): ``applied`` (bool), ``brightness`` (δ, 0 where the step is off),
     ``contrast_first`` (bool), ``contrast`` (α, 1 where off), ``saturation`` (α, 1 where off),

@@ -276,11 +276,27 @@ class CenterCrop(Op):
 class RandomCrop(Op):
     """Crop ``size`` (int or (h, w)) at a per-sample integer offset drawn uniformly.
 
-    With ``pad_if_needed`` a side smaller than the crop is placed at a uniform integer offset
-    inside the crop and the rest is fill / ignore (or the padding mode); without it a
-    smaller sample raises ValueError (checked on the host from the input sizes; after an op
-    that gives each sample a random size, ``pad_if_needed=True`` is required). A sample the
-    op is not applied to (probability 1 − ``p``) gets the centre crop.
+    With ``pad_if_needed`` a side smaller than the crop is padded with fill / ignore (or the
+    padding mode); without it a smaller sample raises ValueError (checked on the host from
+    the input sizes; after an op that gives each sample a random size, ``pad_if_needed=True``
+    is required). A sample the op is not applied to (probability 1 − ``p``) gets the centre
+    crop (with ``pad_position="top_left"``, a smaller side of it at 0).
+
+    ``pad_position`` says where a side smaller than the crop sits (keyword-only):
+
+    - ``"random"`` (default; torchvision's ``RandomCrop(pad_if_needed=True)`` pads both
+      sides by the missing length first, so its offset ranges over the same window): at a
+      uniform integer offset inside the crop, the padding split between the two ends;
+    - ``"top_left"`` (mmsegmentation's): at offset 0, the padding only at the bottom / right.
+      mmsegmentation's ``RandomCrop`` cuts ``img[y:y+h, x:x+w]`` with the offset drawn in
+      ``[0, max(H − h, 0)]`` per side, so a smaller image keeps its own size, and its data
+      preprocessor pads the batch at the bottom / right *after* normalisation (image 0, the
+      mean colour; labels 255). Here the padding is applied at the warp, before the pixel
+      ops: a ``fill`` equal to ``Normalize``'s ``mean`` gives the same 0 after it
+      (:func:`gpuaug.from_mmseg` sets it).
+
+    (albumentations' ``PadIfNeeded`` centres the image by default, ``position="center"``.)
+    A side at least as long as the crop is cropped at a uniform offset in either mode.
 
     With ``cat_max_ratio`` < 1 it is the class-aware crop of the mmsegmentation recipes: up
     to 10 candidate crops per sample; a candidate passes when its labels, with the Compose's
@@ -296,14 +312,24 @@ class RandomCrop(Op):
     Draws: ``top``, ``left`` (B float, integer-valued; negative = padding before the image);
     with ``cat_max_ratio`` < 1 also ``attempt`` (B int64, the candidate used, 0-10).
 
+    With ``cat_max_ratio`` < 1 the candidates' offsets are drawn over the same range as a
+    plain crop's, so with ``"top_left"`` a smaller side is 0 in every candidate.
+
     Example (mmsegmentation's ``dict(type='RandomCrop', crop_size=(512, 512), cat_max_ratio=0.75)``):
-        >>> RandomCrop(512, pad_if_needed=True, cat_max_ratio=0.75)
+        >>> RandomCrop(512, pad_if_needed=True, cat_max_ratio=0.75, pad_position="top_left")
     """
 
     attempts = 10
+    pad_positions = ("random", "top_left")
 
     def __init__(
-        self, size: int | Sequence[int], pad_if_needed: bool = False, p: float = 1.0, cat_max_ratio: float = 1.0
+        self,
+        size: int | Sequence[int],
+        pad_if_needed: bool = False,
+        p: float = 1.0,
+        cat_max_ratio: float = 1.0,
+        *,
+        pad_position: str = "random",
     ):
         self.size = check_size(size, "size")
         self.pad_if_needed = bool(pad_if_needed)
@@ -313,6 +339,10 @@ class RandomCrop(Op):
         if not 0.0 < cat_max_ratio <= 1.0:
             raise ValueError(f"cat_max_ratio: expected a number in (0, 1] (1: no class check), got {cat_max_ratio!r}")
         self.cat_max_ratio = float(cat_max_ratio)
+        if pad_position not in self.pad_positions:
+            expected = " or ".join(map(repr, self.pad_positions))
+            raise ValueError(f"pad_position: expected {expected}, got {pad_position!r}")
+        self.pad_position = pad_position
 
     def sample(self, draw, size):
         ch, cw = self.size
@@ -320,8 +350,7 @@ class RandomCrop(Op):
             self._check_fits(size, draw.batch)
         h, w = extent(draw, size)
         applied = draw.coin(self.p)
-        bounds_y = (torch.clamp(h - ch, max=0), torch.clamp(h - ch, min=0))
-        bounds_x = (torch.clamp(w - cw, max=0), torch.clamp(w - cw, min=0))
+        bounds_y, bounds_x = self._offset_range(h, ch), self._offset_range(w, cw)
         draws = {"applied": applied}
         if self.cat_max_ratio >= 1.0:
             top, left = draw.integers(*bounds_y), draw.integers(*bounds_x)
@@ -332,10 +361,21 @@ class RandomCrop(Op):
             top = tops.gather(1, attempt.view(-1, 1)).squeeze(1)
             left = lefts.gather(1, attempt.view(-1, 1)).squeeze(1)
             draws["attempt"] = attempt
-        top = torch.where(applied, top, _centre_offset(h, ch))
-        left = torch.where(applied, left, _centre_offset(w, cw))
+        top = torch.where(applied, top, self._centre(h, ch))
+        left = torch.where(applied, left, self._centre(w, cw))
         draws |= {"top": top, "left": left}
         return _crop_step(draws, top, left, self.size, self.size)
+
+    def _offset_range(self, side: torch.Tensor, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inclusive range of a crop offset per sample (negative = padding before the image)."""
+        slack = side - crop
+        low = torch.clamp(slack, max=0) if self.pad_position == "random" else torch.zeros_like(slack)
+        return low, torch.clamp(slack, min=0)
+
+    def _centre(self, side: torch.Tensor, crop: int) -> torch.Tensor:
+        """The offset of a sample the op is not applied to: the centre crop, a smaller side at 0 with "top_left"."""
+        offset = _centre_offset(side, crop)
+        return offset if self.pad_position == "random" else torch.clamp(offset, min=0)
 
     def _check_fits(self, size: Canvas, batch: int) -> None:
         ch, cw = self.size
