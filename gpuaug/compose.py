@@ -22,6 +22,7 @@ from gpuaug._checks import (
     check_pair,
     check_size,
 )
+from gpuaug.allocator import tune_malloc
 from gpuaug.antialias import antialias
 from gpuaug.functional import Planes, _to_device, compilable, identity_matrix, warp_all, warp_compiled
 from gpuaug.ragged import Ragged, from_padded, pack
@@ -854,6 +855,8 @@ def apply_params(
     """
     check_params_type(params)
     check_params(batch, params)
+    if batch.device.type == "cpu":
+        tune_malloc()  # large freed blocks stay in the process: no page faults every batch
     specs = None
     if targets is not None:
         specs = check_targets(targets, batch, params.ignore_index, params.padding_mode, params.mask_padding)
@@ -951,9 +954,9 @@ def _apply_compiled(images, masks, planes, params: Params, pixel, records) -> tu
     return out, labels, outs
 
 
-def _apply_canvas(batch: Batch, source, params: Params, planes: list[Planes], canvas: list, backend: str) -> tuple:
+def _apply_canvas(batch: Batch, images, params: Params, planes: list[Planes], canvas: list, backend: str) -> tuple:
     """The warp with canvas ops (:mod:`gpuaug.transforms.canvas`), then every pixel op:
-    ``(images float32, masks, warped targets)``; images are read from ``source`` (the
+    ``(images float32, masks, warped targets)``; images are read from ``images`` (the
     batch's, or their antialiased copy).
 
     Masks and targets read through the views in one pass (ClassMix: masks warped per sample
@@ -985,13 +988,13 @@ def _apply_canvas(batch: Batch, source, params: Params, planes: list[Planes], ca
     before = [r for k, r in records if mix is not None and k < mix]
     after = [(_replay_op(r), r.draws) for k, r in records if mix is None or k > mix]
     if not before:
-        return _warp_images(source, batch.channels, params, after, backend, views), labels, warped
+        return _warp_images(images, batch.channels, params, after, backend, views), labels, warped
     slots = []
     for k in range(views.slots):
         slot = views.slot(k)
         source = slot.sample.long()
         ops = [(_replay_op(r), r.draws) for r in (r.map_draws(lambda v, s=source: v[s]) for r in before)]
-        slots.append(_warp_images(source, batch.channels, params, ops, backend, slot))
+        slots.append(_warp_images(images, batch.channels, params, ops, backend, slot))
     stacked = torch.stack(slots, dim=1)  # B×L×C×h×w
     index = views.select.long()[:, None, None].expand(-1, 1, stacked.shape[2], -1, -1)
     out = stacked.gather(1, index).squeeze(1)

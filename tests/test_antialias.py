@@ -65,7 +65,8 @@ def test_matches_reference_masks_unchanged(backend, device, chain):
 
 def test_uint8_reflect_and_canvas_ops_match_reference(backend, device):
     images, masks = batch(b=4, seed=5, uint8=True)
-    ops = [gpuaug.RandomResizedCrop(12, scale=(0.3, 1.0)), gpuaug.CutMix(p=1.0), gpuaug.RandomGrayscale(0.5)]
+    ops = [gpuaug.RandomResizedCrop(12, scale=(0.3, 1.0)), gpuaug.ColorJitter(0.3, p=0.5), gpuaug.CutMix(p=1.0)]
+    ops.append(gpuaug.RandomGrayscale(0.5))
     aug = gpuaug.Compose(ops, backend=backend, antialias=True, padding_mode="reflect")
     check(aug, images.to(device), masks.to(device), seed=1)
 
