@@ -14,6 +14,8 @@ import platform
 
 import torch
 
+from gpuaug.allocator import tune_malloc
+
 QUICK = os.environ.get("GPUAUG_BENCH_QUICK", "0") not in ("", "0")
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -24,16 +26,16 @@ ALLOCATOR_WARM_UP = 24 * 2**20
 
 
 def pytest_sessionstart(session):
-    """Measure every library with the C allocator in the same, warm state.
+    """Measure every library with the C allocator in the same state: the one gpuaug sets.
 
-    glibc's malloc serves blocks above its mmap threshold (128 KiB at start) with fresh
-    pages from the kernel and returns them on free, so every large temporary costs page
-    faults; freeing one such block raises the threshold to its size for the rest of the
-    process. Whichever library first frees a large block (albumentations does) would
-    otherwise speed up every benchmark after it: gpuaug's eager path measured 31 → 15 ms
-    per batch on the CPU from that alone. One allocation freed here, before any timing,
-    puts all of them in that state.
+    gpuaug tunes glibc's malloc on its first CPU batch (:mod:`gpuaug.allocator`: large freed
+    blocks stay in the process), a process-wide change; done here, before any timing, so the
+    peers measured before gpuaug's first row get it too. Where it is off or unavailable,
+    freeing one block above the mmap threshold at least raises glibc's dynamic threshold
+    for every library alike (whichever library first freed one would otherwise speed up
+    every row after it: gpuaug's eager path measured 31 → 15 ms per batch from that alone).
     """
+    tune_malloc()
     block = torch.ones(ALLOCATOR_WARM_UP, dtype=torch.uint8)
     del block
 

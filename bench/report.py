@@ -112,6 +112,21 @@ def canvas_table(rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def antialias_table(rows: list[dict]) -> list[str]:
+    """Each chain with ``antialias=True`` beside the same chain without it, as a ratio from this run."""
+    lines = ["### antialias=True over the same chain (gpuaug)", "", "| chain | batch, size | off ms | on ms | × |"]
+    lines.append("|---|---|---|---|---|")
+    for chain in dict.fromkeys(r["chain"] for r in rows):
+        off = next((r for r in rows if r["chain"] == chain and not r["antialias"]), None)
+        on = next((r for r in rows if r["chain"] == chain and r["antialias"]), None)
+        if off is None or on is None:
+            continue
+        ratio = on["median_s"] / off["median_s"]
+        cells = [chain, f"{off['batch']}, {off['size']}", f"{off['median_s'] * 1e3:.3f}", f"{on['median_s'] * 1e3:.3f}"]
+        lines.append("| " + " | ".join(cells) + f" | {ratio:.2f} |")
+    return lines + [""] if len(lines) > 2 else []
+
+
 def chart(rows: list[dict], path: Path, device: str) -> bool:
     try:
         import matplotlib
@@ -175,6 +190,7 @@ def report(path: Path, out: Path) -> list[Path]:
         lines += simple_table(
             "ADE20K recipe, geometric ops: sampling (the class check) and the call", checks, ["part", "size"], peak
         )
+        lines += antialias_table([r for r in group if r["pipeline"] == "antialias"])
         if chart(group, out / f"{name}.png", device):
             lines += [f"![images/s per library]({name}.png)", ""]
         target = out / f"{name}.md"

@@ -8,6 +8,7 @@ Pipelines (``gpuaug.peers`` writes each for every library):
 - ``targets``: geometric on image + mask + an int64 instance map + a float depth map
   (gpuaug's ``targets=``, kornia's ``data_keys``, albumentations' ``additional_targets``);
 - ``scaling``: the geometric pipeline of gpuaug over batch sizes and image sizes;
+- ``antialias``: the geometric chain and the ADE20K recipe with ``antialias`` off and on;
 - ``ade20k``: mmsegmentation's ADE20K recipe (``gpuaug.peers.ade20k_ops``: random resize,
   class-aware crop with padding, flip, PhotoMetricDistortion, Normalize) on a list of 16 uint8 images
   of ADE20K-like sizes with int64 masks of 150 classes and void, to one 512×512 batch (a
@@ -316,6 +317,29 @@ def test_ade20k_class_check(benchmark, part, device):
     record(benchmark, "gpuaug", "class-check", device, images, masks, crop, part=part)
     timed = synchronised(fn, device)
     benchmark.pedantic(timed, rounds=3, iterations=1) if device == "cpu" else benchmark(timed)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("antialias", [False, True], ids=["plain", "antialias"])
+@pytest.mark.parametrize("chain", ["geometric", "ade20k"])
+def test_antialias(benchmark, chain, antialias, device):
+    """The cost of ``Compose(antialias=True)`` beside the same chain without it, same batch, same
+    run (report: the ratio): the geometric chain's batch, and the ADE20K recipe's list."""
+    if chain == "geometric":
+        b, size, out_size, image_dtype = MAIN[device]
+        images, masks = batch(device, b, size, image_dtype)
+        ops = peers.gpuaug_ops(out_size)
+    else:
+        out_size, divisor = ADE20K[device]
+        images, masks = ade20k_batch(device, divisor)
+        ops = peers.ade20k_ops(out_size, True)
+    aug = gpuaug.Compose(ops, antialias=antialias)
+    generator = torch.Generator(device).manual_seed(0)
+    record(benchmark, "gpuaug", "antialias", device, images, masks, out_size, chain=chain, antialias=antialias)
+    timed = synchronised(lambda: aug(images, masks, generator=generator), device)
+    slow = chain == "ade20k" and device == "cpu"
+    out = benchmark.pedantic(timed, rounds=3, iterations=1, warmup_rounds=1) if slow else benchmark(timed)
+    assert out[1].dtype == masks[0].dtype
 
 
 @pytest.mark.skipif("cuda" not in DEVICES, reason="peak bandwidth is measured on CUDA only")

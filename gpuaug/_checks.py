@@ -209,6 +209,13 @@ def check_range(
     return pair
 
 
+def check_bool(value: object, name: str) -> bool:
+    """Check that ``value`` is True or False (not a number, not a tensor) and return it."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return value
+
+
 def check_choice(value: object, choices: tuple[str, ...], name: str) -> str:
     """Check that ``value`` is one of the strings ``choices`` and return it."""
     if not isinstance(value, str):

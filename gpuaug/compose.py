@@ -12,6 +12,7 @@ from gpuaug import _hash, backends, fusion
 from gpuaug._checks import (
     MASK_PADDINGS,
     PADDING_MODES,
+    check_bool,
     check_choice,
     check_fill,
     check_ignore_index,
@@ -21,6 +22,8 @@ from gpuaug._checks import (
     check_pair,
     check_size,
 )
+from gpuaug.allocator import tune_malloc
+from gpuaug.antialias import antialias
 from gpuaug.candidates import CandidateCounts
 from gpuaug.functional import Planes, compilable, identity_matrix, to_device, warp_all, warp_compiled
 from gpuaug.ragged import Ragged, from_padded, pack
@@ -125,6 +128,8 @@ class Params:
             label of the point the image reads).
         in_sizes: B×2 int64 CPU tensor, each sample's input (h, w) (the valid size of a
             padded sample); on the CPU always, as the host knows it, so reading it never syncs.
+        antialias: whether images are box-filtered by each sample's own downscale before the
+            warp (:mod:`gpuaug.antialias`).
     """
 
     matrix: torch.Tensor
@@ -139,6 +144,7 @@ class Params:
     padding_mode: str = "constant"
     mask_padding: str = "ignore"
     in_sizes: torch.Tensor | None = None
+    antialias: bool = False
 
     def __post_init__(self):
         if self.in_sizes is None:  # a stacked batch: every sample has the batch's size
@@ -198,6 +204,7 @@ class Params:
             "out_dtype": str(self.out_dtype).removeprefix("torch."),
             "padding_mode": self.padding_mode,
             "mask_padding": self.mask_padding,
+            "antialias": self.antialias,
             "ops": [r.to_dict() for r in self.ops],
         }
 
@@ -231,6 +238,8 @@ class Params:
             # Absent from dicts written before padding modes existed.
             padding_mode=check_choice(data.get("padding_mode", "constant"), PADDING_MODES, "padding_mode"),
             mask_padding=check_choice(data.get("mask_padding", "ignore"), MASK_PADDINGS, "mask_padding"),
+            # Absent from dicts written before antialiasing existed.
+            antialias=check_bool(data.get("antialias", False), "antialias"),
         )
 
 
@@ -284,6 +293,11 @@ class Compose:
         mask_padding: "ignore" (masks get ``ignore_index`` outside the image) or "same"
             (the label at ``floor`` of the point the image reads, exactly, on every backend;
             with ``padding_mode="constant"`` it is the same as "ignore").
+        antialias: False (default): images are sampled bilinearly, so a chain that shrinks by
+            more than 2× aliases (fine texture turns into moiré). True: each sample's image is
+            first box-filtered, per axis, by that sample's own scale (source pixels per output
+            pixel, from its final matrix at the canvas centre; :mod:`gpuaug.antialias`), as
+            torchvision v2's resize antialiases; masks and target maps are gathered as always.
 
     Shape:
         - images: B×C×H×W, uint8 or float16/bfloat16/float32/float64, any memory format.
@@ -307,6 +321,7 @@ class Compose:
         backend: str = "auto",
         padding_mode: str = "constant",
         mask_padding: str = "ignore",
+        antialias: bool = False,
     ):
         if isinstance(ops, (Op, PixelOp, CanvasOp)) or not isinstance(ops, Sequence):
             raise TypeError(f"ops: expected a list of gpuaug ops, got {type(ops).__name__}")
@@ -329,11 +344,13 @@ class Compose:
         self.backend = backend
         self.padding_mode = check_choice(padding_mode, PADDING_MODES, "padding_mode")
         self.mask_padding = check_choice(mask_padding, MASK_PADDINGS, "mask_padding")
+        self.antialias = check_bool(antialias, "antialias")
 
     def __repr__(self) -> str:
         inner = ",\n".join(f"    {op!r}" for op in self.ops)
         settings = f"ignore_index={self.ignore_index}, fill={self.fill}, out_dtype={self.out_dtype}"
         settings += f", padding_mode={self.padding_mode!r}, mask_padding={self.mask_padding!r}"
+        settings += f", antialias={self.antialias}"
         return f"Compose([\n{inner}\n], {settings}, backend={self.backend!r})"
 
     def sample(
@@ -421,6 +438,7 @@ class Compose:
             padding_mode=self.padding_mode,
             mask_padding=self.mask_padding,
             in_sizes=torch.tensor(batch.sizes, dtype=torch.int64).reshape(-1, 2),
+            antialias=self.antialias,
         )
         device = batch.device
         if draw.device == device:
@@ -814,6 +832,8 @@ def apply_params(
     """
     check_params_type(params)
     check_params(batch, params)
+    if batch.device.type == "cpu":
+        tune_malloc()  # large freed blocks stay in the process: no page faults every batch
     specs = None
     if targets is not None:
         specs = check_targets(targets, batch, params.ignore_index, params.padding_mode, params.mask_padding)
@@ -822,6 +842,8 @@ def apply_params(
     pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
     fused = fusion.fusable(pixel, batch.channels) if resolved == "triton" else 0
     source, labels, warped = batch.images, batch.masks, [p.tensor for p in planes]
+    if params.antialias and params.geometric:
+        source = antialias(source, params.matrix, params.out_size, params.perspective)
     canvas = [(k, r) for k, r in enumerate(params.ops) if r.name in CanvasOp.registry]
     if canvas:
         if any(spec.points is not None for _, spec in specs or ()):
@@ -831,7 +853,7 @@ def apply_params(
             )
         # The compiled path takes plain warps only: canvas ops run on the eager torch path.
         out, labels, warped = _apply_canvas(
-            batch, params, planes, canvas, "torch" if resolved == "inductor" else resolved
+            batch, source, params, planes, canvas, "torch" if resolved == "inductor" else resolved
         )
         fused = len(pixel)
     elif fused:
@@ -909,9 +931,10 @@ def _apply_compiled(images, masks, planes, params: Params, pixel, records) -> tu
     return out, labels, outs
 
 
-def _apply_canvas(batch: Batch, params: Params, planes: list[Planes], canvas: list, backend: str) -> tuple:
+def _apply_canvas(batch: Batch, images, params: Params, planes: list[Planes], canvas: list, backend: str) -> tuple:
     """The warp with canvas ops (:mod:`gpuaug.transforms.canvas`), then every pixel op:
-    ``(images float32, masks, warped targets)``.
+    ``(images float32, masks, warped targets)``; images are read from ``images`` (the
+    batch's, or their antialiased copy).
 
     Masks and targets read through the views in one pass (ClassMix: masks warped per sample
     first, the paste map chosen from them, the mixed masks selected from them). Images too,
@@ -942,13 +965,13 @@ def _apply_canvas(batch: Batch, params: Params, planes: list[Planes], canvas: li
     before = [r for k, r in records if mix is not None and k < mix]
     after = [(_replay_op(r), r.draws) for k, r in records if mix is None or k > mix]
     if not before:
-        return _warp_images(batch, params, after, backend, views), labels, warped
+        return _warp_images(images, batch.channels, params, after, backend, views), labels, warped
     slots = []
     for k in range(views.slots):
         slot = views.slot(k)
         source = slot.sample.long()
         ops = [(_replay_op(r), r.draws) for r in (r.map_draws(lambda v, s=source: v[s]) for r in before)]
-        slots.append(_warp_images(batch, params, ops, backend, slot))
+        slots.append(_warp_images(images, batch.channels, params, ops, backend, slot))
     stacked = torch.stack(slots, dim=1)  # B×L×C×h×w
     index = views.select.long()[:, None, None].expand(-1, 1, stacked.shape[2], -1, -1)
     out = stacked.gather(1, index).squeeze(1)
@@ -957,15 +980,15 @@ def _apply_canvas(batch: Batch, params: Params, planes: list[Planes], canvas: li
     return out, labels, warped
 
 
-def _warp_images(batch: Batch, params: Params, pixel: list, backend: str, views) -> torch.Tensor:
-    """The images warped through ``views`` with ``pixel`` ops applied (float32): the leading
-    fusable ops in the Triton kernel, the rest as torch ops."""
-    fused = fusion.fusable(pixel, batch.channels) if backend == "triton" else 0
+def _warp_images(source, channels: int, params: Params, pixel: list, backend: str, views) -> torch.Tensor:
+    """The images ``source`` (C ``channels``) warped through ``views`` with ``pixel`` ops
+    applied (float32): the leading fusable ops in the Triton kernel, the rest as torch ops."""
+    fused = fusion.fusable(pixel, channels) if backend == "triton" else 0
     if fused:
-        out = fusion.fused_image(batch.images, params, pixel[:fused], torch.float32, views)
+        out = fusion.fused_image(source, params, pixel[:fused], torch.float32, views)
     else:
         args = (*_warp_args(params), backend, params.perspective)
-        out = warp_all(batch.images, None, (), *args, image_padding=params.padding_mode, views=views)[0]
+        out = warp_all(source, None, (), *args, image_padding=params.padding_mode, views=views)[0]
     for op, draws in pixel[fused:]:
         out = op.apply(out, draws)
     return out

@@ -20,7 +20,11 @@ sample b:
    float maps like the image (each plane in float32, then cast back to the map's dtype;
    ``padding_mode``), gathered float maps like the mask but with the image's padding;
    points through the float64 inverse of M;
-7. the pixel ops, in list order, one sample at a time, with kornia's colour maths and
+7. with ``params.antialias``, before all that, each sample's image is averaged along each
+   source axis over a box as wide as that axis's scale (source pixels per output pixel: the
+   Euclidean norm of the row of the map's Jacobian at the output canvas centre), where it is
+   above 1, the box cut at the image's edges; written here as explicit overlap weights;
+8. the pixel ops, in list order, one sample at a time, with kornia's colour maths and
    filters (``kornia.enhance``, ``kornia.color``, ``kornia.filters``) as an independent
    implementation; then the cast to ``out_dtype``.
 
@@ -76,6 +80,8 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     h, w = params.out_size
     # Each sample on its own: C×hᵢ×wᵢ images and hᵢ×wᵢ masks, however the batch came.
     sources = [_sample(images, k, batch.sizes[k]) for k in range(b)]
+    if params.antialias and params.geometric:
+        sources = [_antialias(sources[k], params.matrix[k], (h, w), params.perspective) for k in range(b)]
     labels = None if masks is None else [_sample(masks, k, batch.sizes[k]).reshape(batch.sizes[k]) for k in range(b)]
     fill = torch.tensor(params.fill, dtype=torch.float32).expand(c)
     rows, cols = (v.reshape(-1) for v in torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"))
@@ -168,6 +174,39 @@ def _sample(batch, k: int, size: tuple[int, int]) -> torch.Tensor:
     """Sample ``k`` of a list, a stacked or a padded batch, cut to its valid ``size``."""
     h, w = size
     return batch[k][..., :h, :w]
+
+
+def _antialias(image: torch.Tensor, m: torch.Tensor, out_size: tuple[int, int], perspective: bool) -> torch.Tensor:
+    """A C×H×W image (float32 in [0, 1] scale) averaged along x and y over boxes as wide as
+    the scales of the matrix ``m`` at the output canvas centre."""
+    image = image.float() / 255.0 if image.dtype == torch.uint8 else image.float()
+    m = m.double().tolist()
+    x, y = out_size[1] / 2, out_size[0] / 2
+    u, v, q = (m[r][0] * x + m[r][1] * y + m[r][2] for r in range(3))
+    if not perspective:
+        jacobian = [m[0][:2], m[1][:2]]
+    elif q > 0:
+        jacobian = [[(m[r][j] * q - (u, v)[r] * m[2][j]) / (q * q) for j in range(2)] for r in range(2)]
+    else:
+        return image
+    scale_x, scale_y = (math.hypot(*row) for row in jacobian)
+    height, width = image.shape[-2:]
+    filtered = torch.einsum(
+        "ih,chw,jw->cij", _box_weights(height, scale_y), image.double(), _box_weights(width, scale_x)
+    )
+    return filtered.float()
+
+
+def _box_weights(n: int, width: float) -> torch.Tensor:
+    """n×n float64: row i holds how much of source pixel j the box of ``width`` centred on
+    pixel i covers (cut to [0, n]), over the box's length; the identity when ``width <= 1``."""
+    if not width > 1:
+        return torch.eye(n, dtype=torch.float64)
+    centre = torch.arange(n, dtype=torch.float64) + 0.5
+    lo, hi = (centre - width / 2).clamp(min=0.0), (centre + width / 2).clamp(max=float(n))
+    left = torch.arange(n, dtype=torch.float64)
+    overlap = (torch.minimum(hi[:, None], left + 1) - torch.maximum(lo[:, None], left)).clamp(min=0.0)
+    return overlap / (hi - lo)[:, None]
 
 
 def _to_cpu(value):

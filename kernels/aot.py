@@ -265,6 +265,13 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
                 for pixel in chains:
                     fused_aug = gpuaug.Compose([*ops, *pixel], backend="triton", padding_mode=mode)
                     fused_aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
+            # Antialiased (Compose(antialias=True)): the kernels read the prefiltered float32
+            # copy of a stacked or a variable-size batch, plain and with the fused chains.
+            for pixel in [[], *chains]:
+                ops = [gpuaug.Resize((16, 20)), *warps[perspective][:1], *pixel]
+                smooth = gpuaug.Compose(ops, backend="triton", antialias=True)
+                smooth(zeros(2, 3, 48, 64, dtype=torch.uint8), zeros(2, 48, 64, dtype=torch.int64), generator)
+                smooth([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
             for dtype in MASK_DTYPES:
                 aug = gpuaug.Compose([gpuaug.CenterCrop(16), *warps[perspective][:1]], 0, backend="triton")
                 aug([zeros(1, h, w) for h, w in shapes], [zeros(h, w, dtype=dtype) for h, w in shapes], generator)

@@ -25,6 +25,8 @@ def test_report_tables_ratios_and_peak(tmp_path):
             bench("d", "copy", "peak", 0.004),
             bench("e", "gpuaug", "scaling", 0.02),
             bench("f", "gpuaug", "masks", 0.002, mask_dtype="int64"),
+            bench("g", "gpuaug", "antialias", 0.02, chain="geometric", antialias=False),
+            bench("h", "gpuaug", "antialias", 0.03, chain="geometric", antialias=True),
         ],
     }
     path = tmp_path / "results.json"
@@ -38,4 +40,5 @@ def test_report_tables_ratios_and_peak(tmp_path):
     assert "| 5.00 | 100.00 | 800.0 | 40 % | yes | 0.50 | 0 | int64 |" in gpuaug_row
     assert "| kornia | 50.00 |" in text and "| NO | 1.10 |" in text
     assert "### masks only (warp_mask)" in text and "### scaling" in text
+    assert "| geometric | 16, 256x256->224x224 | 20.000 | 30.000 | 1.50 |" in text
     assert (tmp_path / "out" / "test-gpu.png").read_bytes()[:4] == b"\x89PNG"

@@ -108,6 +108,18 @@ def test_full_chain_reflect_uint8_matches_reference(full, seed):
     check_against_reference(full, images, masks, seed)
 
 
+@pytest.mark.parametrize("uint8", [False, True])
+def test_antialias_matches_reference(geometric, uint8):
+    """Antialiased: the source is prefiltered eagerly (float32, contiguous), then the same
+    compiled warp as ``geometric``'s float images (no new compile for uint8 sources either)."""
+    aug = gpuaug.Compose(geometric.ops, ignore_index=255, fill=[0.2, 0.5, 0.9], backend="inductor", antialias=True)
+    images, masks = data(seed=6, uint8=uint8)
+    check_against_reference(geometric, *data(seed=6), 6, with_targets=True)  # compiled for float sources
+    before = inductor.compile_count()
+    params = check_against_reference(aug, images, masks, 6, with_targets=True)
+    assert params.antialias and inductor.compile_count() == before
+
+
 def test_configurations_compile_once(geometric, full):
     images, masks = data(seed=5)
     geometric(images, masks, generator=torch.Generator().manual_seed(5), targets=targets(masks))
