@@ -82,7 +82,7 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     out_images = torch.empty((b, c, h, w), dtype=torch.float32)
     out_masks = None
     if masks is not None:
-        out_masks = torch.empty((b, h, w), dtype=labels[0].dtype)
+        out_masks = torch.empty((b, h, w), dtype=masks.dtype if isinstance(masks, torch.Tensor) else labels[0].dtype)
     maps = {}
     for name, spec in specs or ():
         if spec.planes is not None:
