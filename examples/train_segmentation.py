@@ -201,12 +201,16 @@ def evaluate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, num_cl
     return metrics.miou(pred, masks, num_classes, IGNORE).item()
 
 
-def train(name: str, pipeline, args, device: torch.device, val: tuple, batches, num_classes: int) -> dict:
+def train(
+    name: str, pipeline, args, device: torch.device, val: tuple, batches, num_classes: int, runs_after: int = 0
+) -> dict:
     """One training run; every run sees the same data, init and augmentation seeds.
 
     ``batches`` yields ``(images, masks, kwargs)`` for ``pipeline(images, masks, **kwargs)``.
-    Prints a progress line at every evaluation: step, mean training loss since the last
-    evaluation, validation mIoU and the seconds since the run started.
+    Prints a line after the first step (its time and the estimate it gives) and a progress line
+    at every evaluation: step, mean training loss since the last evaluation, validation mIoU,
+    the seconds since the run started and the estimated time left, for this run and with the
+    ``runs_after`` runs still to come.
     """
     start = time.perf_counter()
     torch.manual_seed(args.seed)
@@ -226,15 +230,35 @@ def train(name: str, pipeline, args, device: torch.device, val: tuple, batches, 
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
+        if step == 1:
+            print(f"{name:<28} step     1/{args.steps}  {_eta(start, step, args.steps, runs_after)}", flush=True)
         if step % args.eval_every == 0 or step == args.steps:
             evals.append((step, evaluate(model, *val, num_classes)))
             recent = losses[evals[-2][0] if len(evals) > 1 else 0 :]
             print(
                 f"{name:<28} step {step:>5}/{args.steps}  loss {sum(recent) / len(recent):.3f}  "
-                f"mIoU {100 * evals[-1][1]:5.1f}  {time.perf_counter() - start:6.1f} s",
+                f"mIoU {100 * evals[-1][1]:5.1f}  {_eta(start, step, args.steps, runs_after)}",
                 flush=True,
             )
     return {"loss": losses, "miou": evals, "final_miou": evals[-1][1]}
+
+
+def _eta(start: float, step: int, steps: int, runs_after: int) -> str:
+    """Elapsed seconds of the run, and the time left at its pace so far (this run, and all runs)."""
+    elapsed = time.perf_counter() - start
+    left = elapsed / step * (steps - step)
+    total = left + runs_after * elapsed / step * steps
+    return f"{elapsed:6.1f} s  ETA {_duration(left)} this run, {_duration(total)} all runs"
+
+
+def _duration(seconds: float) -> str:
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 120
+        else f"{seconds / 60:.0f} min"
+        if seconds < 7200
+        else f"{seconds / 3600:.1f} h"
+    )
 
 
 def plot(results: dict, path: str) -> None:
@@ -250,9 +274,10 @@ def plot(results: dict, path: str) -> None:
         smooth = loss.unfold(0, window, 1).mean(1) if len(loss) >= window else loss
         ax_loss.plot(range(window, window + len(smooth)), smooth, label=name)
         steps, values = zip(*run["miou"], strict=True)
-        ax_miou.plot(steps, values, marker="o", label=f"{name} ({100 * values[-1]:.1f})")
+        percent = [100 * v for v in values]  # the axis and the legend in one unit
+        ax_miou.plot(steps, percent, marker="o", label=f"{name} ({percent[-1]:.1f} %)")
     ax_loss.set(xlabel="step", ylabel="training loss (smoothed)", yscale="log")
-    ax_miou.set(xlabel="step", ylabel="validation mIoU", ylim=(0, 1))
+    ax_miou.set(xlabel="step", ylabel="validation mIoU (%)", ylim=(0, 100))
     ax_miou.legend(fontsize=8)
     ax_loss.legend(fontsize=8)
     fig.tight_layout()
@@ -314,10 +339,18 @@ def main(argv: list[str] | None = None) -> dict:
         def batches():
             return synthetic_batches(args, device)
 
+    runs = pipelines(args.size, args.ablate, folder=bool(args.data), mix=args.mix)
+    data = f"{args.data} ({len(train_set)} training images, {args.layout})" if args.data else "synthetic scenes"
+    print(
+        f"train_segmentation: data {data}, {num_classes} classes; {len(runs)} run{'s' * (len(runs) > 1)} "
+        f"({', '.join(runs)}) of "
+        f"{args.steps} steps, batch {args.batch} at {args.size}×{args.size}; device {device}",
+        flush=True,
+    )
     results = {}
-    for name, pipeline in pipelines(args.size, args.ablate, folder=bool(args.data), mix=args.mix).items():
+    for k, (name, pipeline) in enumerate(runs.items()):
         start = time.perf_counter()
-        results[name] = train(name, pipeline, args, device, val, batches(), num_classes)
+        results[name] = train(name, pipeline, args, device, val, batches(), num_classes, len(runs) - k - 1)
         seconds = time.perf_counter() - start
         print(f"{name:<28} final mIoU {100 * results[name]['final_miou']:5.1f}  ({seconds:.0f} s, {args.steps} steps)")
     if "naive" in results:

@@ -25,8 +25,13 @@ MASK_PADDINGS = ("ignore", "same")
 CHANNELS_LAST_SIZES = (1, 3, 4)
 
 
-def check_images(images: object, name: str = "images", *, guess_layout: bool = True) -> tuple[int, int, int, int]:
+def check_images(
+    images: object, name: str = "images", *, guess_layout: bool = True, sample: bool = False
+) -> tuple[int, int, int, int]:
     """Check a B×C×H×W image batch and return (B, C, H, W).
+
+    ``sample``: ``images`` is one C×H×W sample of a list with a batch axis added, and the
+    messages speak of the sample's own shape.
 
     With ``guess_layout``, a batch that looks channels-last (B×H×W×C passed as B×C×H×W) is
     rejected with a hint to permute it. The rule: C > 4, H > 4 and W in {1, 3, 4}. Every
@@ -46,9 +51,14 @@ def check_images(images: object, name: str = "images", *, guess_layout: bool = T
     if c == 0:
         raise ValueError(f"{name}: expected at least one channel, got shape {tuple(images.shape)}")
     if guess_layout and c > 4 and h > 4 and w in CHANNELS_LAST_SIZES:
+        shape, given, wanted, order = (
+            (images.shape[1:], "H×W×C", "C×H×W", "2, 0, 1")
+            if sample
+            else (images.shape, "B×H×W×C", "B×C×H×W", "0, 3, 1, 2")
+        )
         raise ValueError(
-            f"{name}: shape {tuple(images.shape)} looks like channels-last B×H×W×C (an image {c}×{h} with {w} "
-            f"channels); gpuaug expects B×C×H×W: pass {name}.permute(0, 3, 1, 2)"
+            f"{name}: shape {tuple(shape)} looks like channels-last {given} (an image {c}×{h} with {w} "
+            f"channels); gpuaug expects {wanted}: pass {name}.permute({order})"
         )
     return b, c, h, w
 

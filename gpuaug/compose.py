@@ -731,7 +731,7 @@ def _read_list(images: Sequence, masks: object) -> Batch:
             raise TypeError(f"images[{k}]: expected a torch.Tensor C×H×W, got {type(image).__name__}")
         if image.dim() != 3:
             raise ValueError(f"images[{k}]: expected a 3-D tensor C×H×W, got shape {tuple(image.shape)}")
-        check_images(image.unsqueeze(0), f"images[{k}]")
+        check_images(image.unsqueeze(0), f"images[{k}]", sample=True)
         if (image.shape[0], image.dtype, image.device) != (first.shape[0], first.dtype, first.device):
             raise ValueError(
                 f"images[{k}]: every image must have images[0]'s channels, dtype and device "

@@ -35,10 +35,10 @@ def _steps(op, draws: dict) -> list[tuple[PixelOp, dict]] | None:
     (``op.children``: (index, op, draws)) applied only where chosen; None if not fusable."""
     children = getattr(op, "children", None)
     if children is None:
-        return [(op, draws)] if type(op) in FUSED else None
+        return [(op, draws)] if type(op) in FUSED and op.stage is not None else None
     steps = []
     for k, child, child_draws in children:
-        if type(child) not in FUSED or "applied" not in child_draws:
+        if type(child) not in FUSED or child.stage is None or "applied" not in child_draws:
             return None  # Normalize has no per-sample flag; nested composites are not flattened
         steps.append((child, child_draws | {"applied": child_draws["applied"] & selected(draws, k)}))
     return steps

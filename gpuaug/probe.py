@@ -19,6 +19,24 @@ their variable-size forms (lists of B samples of sizes of their own):
   value), so it names the sample as well as the pixel: a mask or image that shows another
   sample's pixels is counted (:func:`measure_alignment_list`'s ``foreign_pixels``), and each
   sample is decoded with its own width. The stacked probe's encoding is unchanged.
+- Bit planes (:func:`bit_plane`, :func:`decode_gray`, :func:`axis_labels`,
+  :func:`checkerboard_labels`): probes that survive pixel ops. A value-coded image cannot
+  tell geometry from appearance (ColorJitter, Normalize, noise and blur change the values
+  that carry the coordinate), so each code (column, row, sample) is sent as grey two-level
+  planes, each compared with a flat grey halfway between the levels, every call under the
+  same seed. Whatever monotone, per-sample colour map the pipeline applies (brightness,
+  contrast, saturation and hue leave grey grey; Normalize; added noise, the same in every
+  call), ``plane − flat`` keeps the sign of the bit. A column or row is the phase of shifted stripes
+  (:func:`stripe_plane`, period :data:`STRIPE_PERIOD`, a Johnson code: neighbours differ in
+  one stripe) and the Gray code of its cell of :data:`CELL` pixels (:func:`bit_plane` of
+  ``code // CELL``), so no plane has edges closer than 8 px and a blur keeps every sign
+  even after a downscale; a
+  bilinear tap between two neighbours differs in one stripe only, so the signs give the
+  nearest source pixel, or a tie exactly halfway (:func:`decode_axis`). A sample index is
+  the Gray code itself (:func:`decode_gray`). Labels carry one axis each (:func:`axis_labels`), so a label
+  interpolated between neighbours stays within a pixel of its source instead of naming a
+  pixel rows away; :func:`checkerboard_labels` alternates two labels pixel by pixel, so
+  interpolation invents labels at every scale.
 
 Conventions follow docs/design.md: the mask's source pixel is ``floor(s)`` and the image samples
 ``s − 0.5``, so per axis ``|mask pixel − image coordinate| <= 0.5`` and the mean signed
@@ -42,10 +60,27 @@ __all__ = [
     "measure_alignment_list",
     "count_new_labels",
     "varies_across_batch",
+    "code_bits",
+    "bit_plane",
+    "stripe_plane",
+    "decode_gray",
+    "decode_axis",
+    "axis_labels",
+    "checkerboard_labels",
 ]
 
 #: Labels of :func:`label_probe`.
 PROBE_LABELS = (0, 10, 20, 30)
+#: Grey levels of :func:`bit_plane` (bit clear, bit set): inside [0, 1] with room on both sides,
+#: so colour ops that scale and shift clip neither level (PhotoMetricDistortion at its defaults:
+#: (0.54 + 32/255) · 1.5 < 1).
+BIT_LEVELS = (0.44, 0.54)
+#: Period in pixels of :func:`stripe_plane`'s stripes (half of it on, half off).
+STRIPE_PERIOD = 16
+#: Pixels per cell of the coarse code that says which period a stripe phase lies in.
+CELL = STRIPE_PERIOD // 4
+#: The two labels of :func:`checkerboard_labels`.
+CHECKER_LABELS = (0, 160)
 
 
 def coordinate_probe(
@@ -271,3 +306,136 @@ def varies_across_batch(images: torch.Tensor | Sequence[torch.Tensor]) -> bool:
     """
     first = images[0]
     return any(t.shape != first.shape or bool((t != first).any()) for t in images[1:])
+
+
+def code_bits(n: int) -> int:
+    """Bits of the Gray code that numbers ``n`` values (at least one)."""
+    return max(1, (n - 1).bit_length())
+
+
+def bit_plane(codes: Sequence[torch.Tensor], bit: int) -> list[torch.Tensor]:
+    """Grey float32 images 3×H×W, one per int64 code map H×W: :data:`BIT_LEVELS` [1] where bit
+    ``bit`` of the code's Gray code is set and [0] where it is clear."""
+    low, high = BIT_LEVELS
+    images = []
+    for code in codes:
+        on = (((code ^ (code >> 1)) >> bit) & 1).bool()
+        image = torch.where(on, torch.tensor(high), torch.tensor(low)).to(torch.float32)
+        images.append(image.expand(3, *code.shape).contiguous())
+    return images
+
+
+def stripe_plane(codes: Sequence[torch.Tensor], shift: int) -> list[torch.Tensor]:
+    """Grey float32 images 3×H×W, one per int64 code map H×W: :data:`BIT_LEVELS` [1] where
+    ``(code − shift) mod STRIPE_PERIOD`` is in the first half of the period, [0] elsewhere.
+    Shifts 0 … STRIPE_PERIOD/2 − 1 make a Johnson code."""
+    low, high = BIT_LEVELS
+    images = []
+    for code in codes:
+        on = (code - shift) % STRIPE_PERIOD < STRIPE_PERIOD // 2
+        images.append(torch.where(on, torch.tensor(high), torch.tensor(low)).to(torch.float32).expand(3, *code.shape))
+    return [image.contiguous() for image in images]
+
+
+def decode_axis(
+    stripes: torch.Tensor, cells: torch.Tensor, tie: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source column (or row) of pixels from the differences of their :func:`stripe_plane` planes
+    (``stripes``, STRIPE_PERIOD/2 × N) and of the :func:`bit_plane` planes of ``code // CELL``
+    (``cells``, n×N); ``tie`` as :func:`decode_gray`'s.
+
+    The stripes give the position modulo the period (halfway at a single tie between
+    neighbours), the cell code says which period: the position nearest to its cell's centre
+    (a cell read one off still unwraps right).
+
+    Returns:
+        ``(position, halfway, reliable)`` as :func:`decode_gray`'s: float64, bool, bool.
+    """
+    ties = stripes.abs() <= tie
+    bits = stripes > tie
+    low, high = _johnson(bits), _johnson(bits | ties)
+    count = ties.sum(0)
+    step = (high[0] - low[0]).remainder(STRIPE_PERIOD)
+    neighbours = (step == 1) | (step == STRIPE_PERIOD - 1)
+    reliable = low[1] & high[1] & ((count == 0) | ((count == 1) & neighbours))
+    phase = torch.where(step == STRIPE_PERIOD - 1, high[0], low[0]).double() + (count == 1).double() / 2
+    cell, _, cell_ok = decode_gray(cells, tie)
+    centre = CELL * cell + (CELL - 1) / 2
+    position = phase + STRIPE_PERIOD * torch.round((centre - phase) / STRIPE_PERIOD)
+    return position, reliable & (count == 1), reliable & cell_ok
+
+
+def _johnson(bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """m×N bool stripe signs as N int64 positions modulo 2m, and N bool valid words (ones then
+    zeros, or zeros then ones)."""
+    ones = bits.sum(0)
+    changes = (bits[1:] != bits[:-1]).sum(0)
+    period = 2 * bits.shape[0]
+    position = torch.where(bits[0], ones - 1, period - ones - 1).remainder(period)
+    return position, changes <= 1
+
+
+def decode_gray(diffs: torch.Tensor, tie: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Codes of pixels from their bit planes' differences (plane − flat mid grey, under one seed).
+
+    Args:
+        diffs: n×N float, bit k's difference at each of N pixels: > 0 where the bit is set.
+        tie: N float, the largest |difference| that counts as zero (the pixel sits exactly
+            halfway between two source pixels whose codes differ in that bit).
+
+    Returns:
+        ``(code, halfway, reliable)``: N float64 codes (``c + 0.5`` halfway between codes c
+        and c + 1), N bool halfway, N bool reliable (no tie, or one tie between neighbouring
+        codes; two ties or a tie between codes that are not neighbours is no position).
+    """
+    ties = diffs.abs() <= tie
+    bits = diffs > tie
+    low, high = _binary(bits), _binary(bits | ties)
+    count = ties.sum(0)
+    reliable = (count == 0) | ((count == 1) & ((high - low).abs() == 1))
+    return (low + high).double() / 2, reliable & (count == 1), reliable
+
+
+def _binary(gray: torch.Tensor) -> torch.Tensor:
+    """n×N bool Gray-code bits (bit 0 first) as N int64 values."""
+    value = torch.zeros(gray.shape[1:], dtype=torch.int64, device=gray.device)
+    bit = torch.zeros(gray.shape[1:], dtype=torch.bool, device=gray.device)
+    for k in reversed(range(gray.shape[0])):
+        bit = bit ^ gray[k]
+        value |= bit.long() << k
+    return value
+
+
+def axis_labels(
+    sizes: Sequence[tuple[int, int]],
+    axis: int,
+    ignore_index: int = 255,
+    shared: bool = False,
+    device: torch.device | str | None = None,
+) -> list[torch.Tensor]:
+    """int64 masks Hₖ×Wₖ labelled by one axis: the column (``axis=1``) or the row (``axis=0``),
+    offset by the lengths of that axis in the samples before k (so a label names its sample;
+    ``shared``: no offset, every sample labelled alike), skipping ``ignore_index``.
+    :func:`decode_list` with sizes ``(1, length)`` reads them back (sample, index on the axis)."""
+    masks, base = [], 0
+    for height, width in sizes:
+        length = (height, width)[axis]
+        line = _encode(torch.arange(base, base + length, dtype=torch.int64, device=device), ignore_index)
+        masks.append((line.view(1, width) if axis else line.view(height, 1)).expand(height, width).contiguous())
+        base += 0 if shared else length
+    return masks
+
+
+def checkerboard_labels(
+    sizes: Sequence[tuple[int, int]], ignore_index: int = 255, device: torch.device | str | None = None
+) -> tuple[list[torch.Tensor], tuple[int, int]]:
+    """int64 masks Hₖ×Wₖ alternating two labels pixel by pixel, and those labels
+    (:data:`CHECKER_LABELS`, moved off ``ignore_index``). Every pair of neighbours differs, so a
+    label read anywhere but at a pixel centre by interpolation is a label never in the input."""
+    labels = tuple(label + 1 if label == ignore_index else label for label in CHECKER_LABELS)
+    masks = []
+    for height, width in sizes:
+        rows = torch.arange(height, device=device).view(height, 1)
+        cols = torch.arange(width, device=device).view(1, width)
+        masks.append(torch.where((rows + cols) % 2 == 1, labels[1], labels[0]).to(torch.int64))
+    return masks, labels

@@ -88,7 +88,7 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     out_images = torch.empty((b, c, h, w), dtype=torch.float32)
     out_masks = None
     if masks is not None:
-        out_masks = torch.empty((b, h, w), dtype=labels[0].dtype)
+        out_masks = torch.empty((b, h, w), dtype=masks.dtype if isinstance(masks, torch.Tensor) else labels[0].dtype)
     maps = {}
     for name, spec in specs or ():
         if spec.planes is not None:
@@ -314,6 +314,18 @@ def _replay(record, k: int, image: torch.Tensor) -> torch.Tensor:
     return image
 
 
+def _jitter_step(kornia, step: str, value: float, x: torch.Tensor) -> torch.Tensor:
+    """One ColorJitter adjustment of a 1×3×h×w image."""
+    if step == "brightness":
+        return kornia.enhance.adjust_brightness_accumulative(x, value)
+    if step == "contrast":
+        return kornia.enhance.adjust_contrast_with_mean_subtraction(x, value)
+    if step == "saturation":
+        return kornia.enhance.adjust_saturation_with_gray_subtraction(x, value)
+    # The hue rotation of record: the torch path and the fused kernel are tested against it.
+    return kornia.enhance.adjust_hue(x, 2.0 * math.pi * value).clamp(0.0, 1.0)
+
+
 def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torch.Tensor:
     """One pixel op on one C×h×w float32 image, from its record."""
     kornia = require("kornia", "kornia", "gpuaug.reference (its pixel ops)")
@@ -321,15 +333,10 @@ def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torc
     x = image.unsqueeze(0)
     applied = bool(draws.get("applied", True))
     if name == "ColorJitter" and applied:
-        if "brightness" in draws:
-            x = kornia.enhance.adjust_brightness_accumulative(x, float(draws["brightness"]))
-        if "contrast" in draws:
-            x = kornia.enhance.adjust_contrast_with_mean_subtraction(x, float(draws["contrast"]))
-        if "saturation" in draws:
-            x = kornia.enhance.adjust_saturation_with_gray_subtraction(x, float(draws["saturation"]))
-        if "hue" in draws:
-            # The hue rotation of record: the torch path and the fused kernel are tested against it.
-            x = kornia.enhance.adjust_hue(x, 2.0 * math.pi * float(draws["hue"])).clamp(0.0, 1.0)
+        steps = ("brightness", "contrast", "saturation", "hue")
+        order = [steps[int(k)] for k in draws["order"]] if "order" in draws else steps
+        for step in (step for step in order if step in draws):
+            x = _jitter_step(kornia, step, float(draws[step]), x)
     elif name == "PhotoMetricDistortion" and applied:
         x = _photometric(kornia, draws, x)
     elif name == "RandomGrayscale" and applied:

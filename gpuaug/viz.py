@@ -91,12 +91,19 @@ def _figure(images, masks, ignore_index, params, max_samples, titles, mean, std)
     labels = labels.round().long() if labels.is_floating_point() else labels.long()
     cols = min(n, COLUMNS)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(CELL[0] * cols, CELL[1] * rows), dpi=DPI, squeeze=False)
+    fig = plt.figure(figsize=(CELL[0] * cols, CELL[1] * rows), dpi=DPI)
+    # Each cell: a caption band on top, the image below; the caption lives in its own axes,
+    # clipped to it, so a long one can never run into the row above.
+    grid = fig.add_gridspec(
+        2 * rows, cols, height_ratios=[CAPTION_HEIGHT, 1 - CAPTION_HEIGHT] * rows, hspace=0.02, wspace=0.04
+    )
+    grid.update(left=0.01, right=0.99, bottom=0.01, top=0.99)
     cmap = plt.get_cmap("tab20")
-    for k, ax in enumerate(axes.flat):
+    for k in range(n):
+        row, col = divmod(k, cols)
+        band, ax = fig.add_subplot(grid[2 * row, col]), fig.add_subplot(grid[2 * row + 1, col])
+        band.axis("off")
         ax.axis("off")
-        if k >= n:
-            continue
         ax.imshow(rgb[k].permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.imshow(_mask_rgba(labels[k], ignore_index, cmap).numpy(), interpolation="nearest")
         if titles is not None:
@@ -106,8 +113,8 @@ def _figure(images, masks, ignore_index, params, max_samples, titles, mean, std)
         else:
             caption = f"sample {k}"
         text, size = _fit_caption(caption)
-        ax.set_title(text, fontsize=size, loc="center", family="monospace", multialignment="left")
-    fig.tight_layout()
+        band.text(0.5, 0.0, text, fontsize=size, ha="center", va="bottom", family="monospace", multialignment="left")
+        band.texts[0].set_clip_on(True)
     return fig
 
 
@@ -149,7 +156,7 @@ def _mask_rgba(label: torch.Tensor, ignore_index: int, cmap) -> torch.Tensor:
 
 def _fit_caption(caption: str) -> tuple[str, float]:
     """``caption`` wrapped to the cell's width at the largest font size whose lines fit its height."""
-    width_pt, height_pt = CELL[0] * 72 * 0.95, CELL[1] * 72 * CAPTION_HEIGHT
+    width_pt, height_pt = CELL[0] * 72 * 0.95, CELL[1] * 72 * CAPTION_HEIGHT * 0.9  # the band, less the gaps
     for size in FONT_SIZES:
         chars = int(width_pt / (CHAR_WIDTH * size))
         lines = [

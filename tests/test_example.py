@@ -35,10 +35,17 @@ def test_a_few_steps_of_every_run(tmp_path, capsys):
     assert data["miou_gpuaug"] == summary["runs"]["gpuaug"]["final_miou"]
     assert len(data["runs"]["gpuaug"]["loss"]) == 4 and [s for s, _ in data["runs"]["gpuaug"]["miou"]] == [2, 4]
     assert plot.read_bytes()[:4] == b"\x89PNG"
-    # A progress line at every evaluation: step, loss since the last one, mIoU, seconds.
-    line = r"^gpuaug +step +(\d+)/4  loss (\d+\.\d+)  mIoU +[\d.]+ +[\d.]+ s$"
-    progress = re.findall(line, capsys.readouterr().out, re.MULTILINE)
+    # A banner first; a line after the first step; a progress line at every evaluation: step,
+    # loss since the last one, mIoU, seconds and the time left (this run, and the runs after it).
+    text = capsys.readouterr().out
+    banner = text.splitlines()[0]
+    assert banner.startswith("train_segmentation: data synthetic scenes, 5 classes; 6 runs (naive, gpuaug, ")
+    assert "of 4 steps, batch 4 at 24×24; device cpu" in banner
+    assert re.search(r"^gpuaug +step +1/4  +[\d.]+ s  ETA \d+ s this run, \d+ s all runs$", text, re.MULTILINE)
+    line = r"^gpuaug +step +(\d+)/4  loss (\d+\.\d+)  mIoU +[\d.]+ +[\d.]+ s  ETA \d+ s this run, \d+ s all runs$"
+    progress = re.findall(line, text, re.MULTILINE)
     assert [int(step) for step, _ in progress] == [2, 4]
+    assert re.search(r"^void as class 0 +step +4/4 .* ETA 0 s this run, 0 s all runs$", text, re.MULTILINE)
     losses = data["runs"]["gpuaug"]["loss"]
     expected = [sum(losses[:2]) / 2, sum(losses[2:]) / 2]
     assert [float(loss) for _, loss in progress] == pytest.approx(expected, abs=1e-3)

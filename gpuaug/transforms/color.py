@@ -49,32 +49,49 @@ def _per_sample(values: torch.Tensor) -> torch.Tensor:
 
 
 class ColorJitter(PixelOp):
-    """Random brightness, contrast, saturation and hue per sample (torchvision semantics).
+    """Random brightness, contrast, saturation and hue per sample (torchvision's factors).
 
     Factors are drawn per sample: brightness, contrast, saturation ~ U(max(0, 1 − v), 1 + v)
     for a number v, or U(min, max) for a pair; hue ~ U(−v, v) (v <= 0.5) or U(min, max), as
     a fraction of the hue circle. A zero (or neutral) argument leaves that adjustment out.
-    The adjustments run in this fixed order, each clamped to [0, 1]:
+    The adjustments, each clamped to [0, 1], are
 
     1. brightness: ``x · b``;
     2. contrast: ``c · x + (1 − c) · mean(gray(x))``, the mean per image;
     3. saturation: ``s · x + (1 − s) · gray(x)``;
-    4. hue: rotate the hue in HSV by ``h``.
+    4. hue: rotate the hue in HSV by ``h``;
+
+    with ``order="fixed"`` (the default, so outputs stay what they were) in that order for
+    every sample; with ``order="random"`` in an order drawn per sample, uniform over the 24
+    permutations, as torchvision's ``ColorJitter`` (one ``randperm(4)`` per image it is
+    called on) and albumentations' (per image) shuffle them. A random order runs as torch
+    ops on every backend: the fused CUDA kernel has the fixed order built in.
 
     A sample the op is not applied to (probability 1 − ``p``) is left unchanged. Contrast,
     saturation and hue need RGB images.
 
-    Draws: ``applied`` and one factor per configured adjustment (B each).
+    Draws: ``applied`` and one factor per configured adjustment (B each); with a random
+    order, ``order`` (B×4 int64: position k runs step ``order[:, k]``, 0 brightness,
+    1 contrast, 2 saturation, 3 hue; unconfigured steps are skipped).
     """
 
-    stage = 0
+    #: The adjustments, by step index.
+    STEPS = ("brightness", "contrast", "saturation", "hue")
 
-    def __init__(self, brightness=0, contrast=0, saturation=0, hue=0, p: float = 1.0):
+    def __init__(self, brightness=0, contrast=0, saturation=0, hue=0, p: float = 1.0, order: str = "fixed"):
         self.brightness = self._factor_range(brightness, "brightness")
         self.contrast = self._factor_range(contrast, "contrast")
         self.saturation = self._factor_range(saturation, "saturation")
         self.hue = self._hue_range(hue)
         self.p = check_probability(p)
+        if order not in ("fixed", "random"):
+            raise ValueError(f"order: expected 'fixed' or 'random', got {order!r}")
+        self.order = order
+
+    @property
+    def stage(self) -> int | None:
+        """The fused kernel's colour stage for the fixed order; None (torch ops) for a random one."""
+        return 0 if self.order == "fixed" else None
 
     @staticmethod
     def _factor_range(value, name: str) -> tuple[float, float] | None:
@@ -100,27 +117,41 @@ class ColorJitter(PixelOp):
         if self.contrast or self.saturation or self.hue:
             _require_rgb("ColorJitter contrast, saturation and hue", channels)
         draws = {"applied": draw.coin(self.p)}
-        for name in ("brightness", "contrast", "saturation", "hue"):
+        for name in self.STEPS:
             bounds = getattr(self, name)
             if bounds is not None:
                 draws[name] = draw.uniform(*bounds)
+        if self.order == "random":  # a uniform permutation per sample: the ranks of four uniform draws
+            draws["order"] = torch.stack([draw.rand() for _ in self.STEPS], 1).argsort(1)
         return draws
 
     def apply(self, images, draws):
         x = images
-        if "brightness" in draws:
-            x = (x * _per_sample(draws["brightness"])).clamp_(0.0, 1.0)
-        if "contrast" in draws:
-            c = _per_sample(draws["contrast"])
-            mean = grayscale(x).mean(dim=(-3, -2, -1), keepdim=True)
-            x = (c * x + (1.0 - c) * mean).clamp_(0.0, 1.0)
-        if "saturation" in draws:
-            s = _per_sample(draws["saturation"])
-            x = (s * x + (1.0 - s) * grayscale(x)).clamp_(0.0, 1.0)
-        if "hue" in draws:
-            x = _adjust_hsv(x, torch.ones_like(draws["hue"]), draws["hue"])
+        order = draws.get("order")
+        for position, name in enumerate(self.STEPS):
+            if order is None:  # the fixed order: step k at position k
+                x = self._step(name, x, draws[name]) if name in draws else x
+                continue
+            for step, step_name in enumerate(self.STEPS):
+                if step_name in draws:
+                    here = _per_sample(order[:, position] == step)
+                    x = torch.where(here, self._step(step_name, x, draws[step_name]), x)
         # Samples the op is not applied to keep their input (skipped when every sample is).
         return x if self.p == 1.0 else torch.where(_per_sample(draws["applied"]), x, images)
+
+    @staticmethod
+    def _step(name: str, x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """One adjustment with per-sample values (B) on B×3×h×w images, clamped to [0, 1]."""
+        if name == "brightness":
+            return (x * _per_sample(value)).clamp_(0.0, 1.0)
+        if name == "contrast":
+            c = _per_sample(value)
+            mean = grayscale(x).mean(dim=(-3, -2, -1), keepdim=True)
+            return (c * x + (1.0 - c) * mean).clamp_(0.0, 1.0)
+        if name == "saturation":
+            s = _per_sample(value)
+            return (s * x + (1.0 - s) * grayscale(x)).clamp_(0.0, 1.0)
+        return _adjust_hsv(x, torch.ones_like(value), value)
 
 
 class PhotoMetricDistortion(PixelOp):

@@ -400,6 +400,8 @@ class RandomCrop(Op):
                 f"masks: RandomCrop(cat_max_ratio={self.cat_max_ratio}) chooses crops by their classes and needs "
                 "the masks when sampling: pass them, aug(images, masks) or aug.sample(images, masks=masks)"
             )
+        if tops.shape[0] == 0:  # an empty batch: nothing to gather the labels of
+            return tops.new_zeros(0)
         n = self.attempts
         ones = torch.ones_like(tops[:, :n])
         corners = scale_translate_matrix(
