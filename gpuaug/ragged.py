@@ -63,7 +63,7 @@ class Ragged:
 
     @property
     def device(self) -> torch.device:
-        return self.samples[0].device
+        return self.table.device  # the samples' device, also for an empty batch
 
     def repeat(self, n: int) -> Ragged:
         """Each sample ``n`` times in a row (B·n samples), sharing the storage: no copy."""
