@@ -34,6 +34,8 @@ import os
 import platform
 import sys
 
+import torch
+
 __all__ = ["tune_malloc", "MMAP_THRESHOLD", "TRIM_THRESHOLD"]
 
 #: Blocks up to this size come from the heap (and are reused) instead of fresh mappings.
@@ -46,6 +48,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES", "LD_PRELOAD")
 
 
+@torch.compiler.disable  # a host-side setting: nothing for dynamo to trace
 @functools.cache
 def tune_malloc() -> bool:
     """Set glibc's mmap and trim thresholds once per process (module docstring).
