@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -205,10 +204,10 @@ def warp_all(
 
 
 def compilable(*tensors: torch.Tensor | Ragged | None) -> bool:
-    """Whether the compiled path takes these sources: stacked, non-empty batches (a
-    variable-size batch has new shapes every time and runs eagerly)."""
+    """Whether the compiled path takes these sources: non-empty batches, stacked or
+    :class:`Ragged` (an empty batch runs eagerly)."""
     present = [t for t in tensors if t is not None]
-    return bool(present) and not any(isinstance(t, Ragged) or t.shape[0] == 0 for t in present)
+    return bool(present) and not any((t.batch if isinstance(t, Ragged) else t.shape[0]) == 0 for t in present)
 
 
 def warp_plan(planes: Sequence[Planes]) -> tuple:
@@ -228,22 +227,48 @@ def warp_compiled(
     """:func:`_warp_torch` (explicit gathers over :data:`TILE` × :data:`TILE` output tiles,
     copied to ``…×h×w``) compiled by inductor for this static configuration; where
     :func:`gpuaug.inductor.run` does not compile (another batch size, a failed compile),
-    the plain torch path instead (``grid_sample``, ``index_select``: faster eagerly)."""
+    the plain torch path instead (``grid_sample``, ``index_select``: faster eagerly).
+
+    A :class:`Ragged` source enters the compiled function as its flat storage and its extent
+    table, the storage's length marked dynamic: a batch of new sample sizes (or a padded
+    batch of another padded size) reuses the compiled code.
+    """
     from gpuaug import inductor
 
     plan = warp_plan(planes)
-    tensors = [p.tensor for p in planes]
-    config = ("warp", inductor.signature(images, matrix, *tensors), out_size, fill, perspective, image_padding, plan)
+    sources = [images, *(p.tensor for p in planes)]
+    layout = tuple(s.planes if isinstance(s, Ragged) else None for s in sources)
+    tensors = [t for s in sources for t in _compiled_args(s)]
+    config = ("warp", inductor.signature(matrix, *tensors), layout, out_size, fill, perspective, image_padding, plan)
 
-    def warp(images, matrix, *tensors, tiled=True):
-        rebuilt = [Planes(t, *static) for t, static in zip(tensors, plan, strict=True)]
-        out_images, outs = _warp_torch(images, rebuilt, matrix, out_size, fill, perspective, image_padding, tiled=tiled)
-        if not tiled:
-            return out_images, outs
+    def warp(matrix, *tensors):
+        parts = iter(tensors)
+        images, *maps = [_from_compiled_args(parts, k) for k in layout]
+        rebuilt = [Planes(t, *static) for t, static in zip(maps, plan, strict=True)]
+        out_images, outs = _warp_torch(images, rebuilt, matrix, out_size, fill, perspective, image_padding, tiled=True)
         return None if out_images is None else _untile(out_images, out_size), [_untile(t, out_size) for t in outs]
 
-    eager = partial(warp, tiled=False)
-    return inductor.run(config, matrix.shape[0], warp, images, matrix, *tensors, eager=eager)
+    def eager(*_):
+        return _warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding)
+
+    return inductor.run(config, matrix.shape[0], warp, matrix, *tensors, eager=eager)
+
+
+def _compiled_args(source: torch.Tensor | Ragged | None) -> tuple:
+    """A source as the compiled warp takes it: the tensor, or a Ragged batch's flat storage
+    (its length dynamic) and extent table."""
+    if not isinstance(source, Ragged):
+        return (source,)
+    data = source.data.view(-1)  # a view for a list's packed storage too: one guard for both forms
+    torch._dynamo.maybe_mark_dynamic(data, 0)
+    return data, source.table
+
+
+def _from_compiled_args(parts, planes: int | None) -> torch.Tensor | Ragged | None:
+    """The next source of :func:`_compiled_args`' arguments ``parts`` (``planes``: a Ragged
+    batch's planes, None for a tensor)."""
+    first = next(parts)
+    return first if planes is None else Ragged(next(parts), planes, (), (), first)
 
 
 def _untile(tiled: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
@@ -347,7 +372,7 @@ def _warp_torch(
             planes = [replace(p, tensor=p.tensor.index_select(0, order)) for p in planes]
         views = sample = None
     if ragged:  # per-sample extents: B×1×1, or B×h×w read through each pixel's source sample
-        rows = source.table.view(-1, 1, 1, 5) if sample is None else rows_of(source.table, sample)
+        rows = source.table.view(-1, *[1] * (sx.dim() - 1), 5) if sample is None else rows_of(source.table, sample)
         height, width = rows[..., 3].float(), rows[..., 4].float()
     else:
         height, width = source.shape[-2:]
@@ -524,12 +549,13 @@ def _nearest_torch(
     return labels.view(out_shape)
 
 
-def _gatherer(source: torch.Tensor | Ragged, sample: torch.Tensor | None = None):
+def _gatherer(source: torch.Tensor | Ragged, sample: torch.Tensor | None = None, dims: int = 3):
     """How the explicit gathers read ``source`` (a :class:`Ragged` batch, or a stacked
     B×H×W / B×K×H×W tensor): ``(gather, row stride, height, width, index dtype)``, where
-    ``gather(pixel)`` reads every plane at in-sample offsets ``pixel`` (B×h×w, or B×… for a
-    stacked batch) into a list of K maps shaped as ``pixel``, and the extents are B×1×1
-    tensors (per sample) or ints. With ``sample`` (B×h×w, the source sample of each pixel,
+    ``gather(pixel)`` reads every plane at in-sample offsets ``pixel`` (B×…, ``dims``
+    dimensions: B×h×w, or the compiled path's B×ny×nx×T×T tiles) into a list of K maps
+    shaped as ``pixel``, and the extents are B×1×… tensors of ``dims`` dimensions (per
+    sample) or ints. With ``sample`` (B×h×w, the source sample of each pixel,
     :mod:`gpuaug.views`) each pixel reads its own sample, and a Ragged batch's extents come
     per pixel."""
     if sample is not None and isinstance(source, Ragged):
@@ -555,13 +581,13 @@ def _gatherer(source: torch.Tensor | Ragged, sample: torch.Tensor | None = None)
         return gather, width, height, width, dtype
     if isinstance(source, Ragged):
         dtype = torch.int32 if source.data.numel() < 2**31 else torch.int64
-        table = source.table.to(dtype).view(-1, 5, 1, 1)
+        table = source.table.to(dtype).view(-1, 5, *[1] * (dims - 1))
 
         def gather(pixel: torch.Tensor) -> list[torch.Tensor]:
-            b, h, w = pixel.shape
-            planes = torch.arange(source.planes, device=pixel.device, dtype=dtype).view(1, -1, 1) * table[:, 1]
-            index = (pixel + table[:, 0]).view(b, 1, -1) + planes
-            out = source.data.reshape(-1).index_select(0, index.view(-1)).view(b, source.planes, h, w)
+            b = pixel.shape[0]
+            planes = torch.arange(source.planes, device=pixel.device, dtype=dtype).view(1, -1, 1)
+            index = (pixel + table[:, 0]).view(b, 1, -1) + planes * table[:, 1].reshape(b, 1, 1)
+            out = source.data.reshape(-1).index_select(0, index.view(-1)).view(b, source.planes, *pixel.shape[1:])
             return [out[:, k] for k in range(source.planes)]
 
         return gather, table[:, 2], table[:, 3], table[:, 4], dtype
@@ -588,7 +614,7 @@ def _nearest_gather(
     """Labels of floor(p) of every plane (B×K×h×w; a stacked batch keeps its layout; ``h×w``
     stands for the shape of ``px`` past the batch); ``fill`` at ``outside``; ``sample``: see
     :func:`_gatherer`."""
-    gather, row_stride, _, _, dtype = _gatherer(source, sample)
+    gather, row_stride, _, _, dtype = _gatherer(source, sample, px.dim())
     pixel = py.floor().to(dtype).mul_(row_stride).add_(px.floor().to(dtype))
     out = torch.stack([plane.masked_fill_(outside, fill) for plane in gather(pixel)], 1)
     if isinstance(source, Ragged):
@@ -621,7 +647,7 @@ def _bilinear_gather(
     four explicit gathers, the taps as the kernels take them (``kernels.common.bilinear_taps``);
     ``fill`` at ``outside``; ``sample``: see :func:`_gatherer`. Each plane is combined on its
     own and the planes stacked last, so that a compiled loop reads a pixel's coordinates once."""
-    gather, row_stride, height, width, dtype = _gatherer(source, sample)
+    gather, row_stride, height, width, dtype = _gatherer(source, sample, px.dim())
     planes = source.planes if isinstance(source, Ragged) else (source.shape[1] if source.dim() == 4 else 1)
     ix, iy = px - 0.5, py - 0.5
     x0f, y0f = ix.floor(), iy.floor()

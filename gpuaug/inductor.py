@@ -17,7 +17,9 @@ settings, the chain's pixel ops): :func:`run` keeps one compiled function per co
 and compiles a configuration for the first batch size it sees. A batch of another size (the
 short last batch of an epoch) runs eagerly (the warp: the plain torch path): no recompile,
 no stall.
-Variable-size batches never reach this module (their shapes change every batch).
+Variable-size batches (lists, padded batches with ``sizes=``) compile once too: their
+samples enter the warp as one flat storage whose length is marked dynamic and an extent
+table (:func:`gpuaug.functional.warp_compiled`), so a batch of new sizes reuses the code.
 Without a C++ compiler :func:`gpuaug.backends.resolve` warns and picks the eager torch path;
 a compile that fails anyway warns once and leaves that configuration eager.
 """

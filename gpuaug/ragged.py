@@ -44,12 +44,16 @@ class Ragged:
     #: A padded batch the samples are views of (None for a list, packed on first use).
     storage: torch.Tensor | None = None
 
-    @cached_property
+    @property
     def data(self) -> torch.Tensor:
         """The storage the table points into: the padded batch, or the list packed by one
         ``torch.cat`` (on first use: the torch path reads images from :meth:`padded`)."""
-        if self.storage is not None:
-            return self.storage
+        return self._packed if self.storage is None else self.storage
+
+    @cached_property
+    def _packed(self) -> torch.Tensor:
+        # A plain property in front: torch.compile traces the compiled warp's Ragged (storage
+        # given) without entering cached_property's lock.
         return torch.cat([t.reshape(-1) for t in self.samples])
 
     @property
@@ -59,7 +63,7 @@ class Ragged:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.samples[0].dtype
+        return (self.samples[0] if self.storage is None else self.storage).dtype
 
     @property
     def device(self) -> torch.device:

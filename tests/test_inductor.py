@@ -10,8 +10,9 @@ three backends would add minutes of compiles. Here a few configurations are buil
   padding modes, uint8 and float images;
 - matrices with decimal entries, whose source points land on integers in exact arithmetic,
   so any change of the coordinate order (or of the floor) flips labels;
-- a short last batch, a list of images of different sizes and a missing C++ compiler run
-  eagerly without compiling.
+- lists and padded batches with ``sizes=`` of new sizes every batch compile once (the
+  recipe of mmseg's ADE20K included, counted with dynamo's counters over an epoch);
+- a short last batch and a missing C++ compiler run eagerly without compiling.
 """
 
 import pytest
@@ -19,7 +20,7 @@ import torch
 from conftest import IMAGE_ATOL
 
 import gpuaug
-from gpuaug import backends, inductor, reference
+from gpuaug import backends, inductor, peers, reference
 from gpuaug.functional import warp_image, warp_mask
 
 pytestmark = pytest.mark.skipif(not backends.cpp_compiler_available(), reason="needs a C++ compiler")
@@ -143,19 +144,70 @@ def test_short_last_batch_runs_eagerly_without_recompiling(geometric):
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == frames
 
 
-def test_variable_size_lists_never_compile(geometric):
-    before = inductor.compile_count()
-    for seed in range(3):
-        g = torch.Generator().manual_seed(seed)
-        sizes = [(H + k + seed, W - k) for k in range(3)]
-        images = [torch.rand(3, h, w, generator=g) for h, w in sizes]
-        masks = [torch.randint(0, 40, (h, w), generator=g) for h, w in sizes]
-        params = geometric.sample(images, g)
-        out_images, out_masks = geometric.apply(images, masks, params)
+def unique_graphs() -> int:
+    """The graphs dynamo has compiled in this process (recompiles included)."""
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
+
+
+def mixed_sizes(seed, b=B):
+    g = torch.Generator().manual_seed(seed)
+    return [(int(h), int(w)) for h, w in torch.randint(14, 40, (b, 2), generator=g)]
+
+
+def variable_batch(sizes, seed, uint8=False, padded=False):
+    """Images and int64 masks of per-sample ``sizes``: lists, or padded batches (garbage in the
+    padding, which no sample may read) with their ``sizes`` for ``sizes=``."""
+    g = torch.Generator().manual_seed(seed)
+    images = [torch.rand(3, h, w, generator=g) for h, w in sizes]
+    if uint8:
+        images = [(t * 255).to(torch.uint8) for t in images]
+    masks = [torch.randint(0, 40, (h, w), generator=g) for h, w in sizes]
+    if not padded:
+        return images, masks, {}
+    height, width = (max(v) for v in zip(*sizes, strict=True))
+    stacked_images = torch.full((len(sizes), 3, height, width), 77, dtype=images[0].dtype)
+    stacked_masks = torch.full((len(sizes), height, width), 39, dtype=torch.int64)
+    for k, (h, w) in enumerate(sizes):
+        stacked_images[k, :, :h, :w], stacked_masks[k, :h, :w] = images[k], masks[k]
+    return stacked_images, stacked_masks, {"sizes": sizes}
+
+
+def test_variable_size_batches_compile_once(geometric):
+    """Lists and padded batches with ``sizes=``, alternating, of new sizes every batch: one
+    compile of the variable-size warp (its storage's length is dynamic; both forms are one
+    configuration), then none; masks bit for bit."""
+    check_against_reference(geometric, *data(seed=0), 0)  # the stacked configuration, compiled earlier
+    compiles, graphs = inductor.compile_count(), unique_graphs()
+    for seed in range(4):
+        images, masks, sizes = variable_batch(mixed_sizes(seed), seed, padded=bool(seed % 2))
+        params = geometric.sample(images, torch.Generator().manual_seed(seed), **sizes)
+        out_images, out_masks = geometric.apply(images, masks, params, **sizes)
+        ref_images, ref_masks = reference.apply(*variable_batch(mixed_sizes(seed), seed)[:2], params)
+        assert torch.equal(out_masks, ref_masks)
+        torch.testing.assert_close(out_images, ref_images, atol=IMAGE_ATOL, rtol=0)
+        assert (inductor.compile_count(), unique_graphs()) == (compiles + 1, graphs + 1), f"batch {seed}"
+
+
+def test_recipe_on_mixed_sizes_compiles_in_the_first_batch_only():
+    """mmseg's ADE20K recipe (class-aware crop, PhotoMetricDistortion, Normalize) over an epoch of
+    uint8 lists of new sizes every batch and a short last batch: dynamo compiles the warp and
+    the pixel ops in the first batch and nothing after it; masks bit for bit, images within
+    IMAGE_ATOL of the reference."""
+    aug = gpuaug.Compose(peers.ade20k_ops(24), backend="inductor")
+    graphs, attempts = None, []
+    for step, b in enumerate([B] * 4 + [B - 1]):
+        images, masks, _ = variable_batch(mixed_sizes(10 + step, b), 10 + step, uint8=True)
+        for mask in masks[1::2]:  # mostly one class: the class check rejects crops there
+            mask[: mask.shape[0] * 3 // 4] = 0
+        params = aug.sample(images, masks=masks, seed=step)
+        attempts += [r.draws["attempt"] for r in params.ops if r.name == "RandomCrop"]
+        out_images, out_masks = aug.apply(images, masks, params)
         ref_images, ref_masks = reference.apply(images, masks, params)
         assert torch.equal(out_masks, ref_masks)
         torch.testing.assert_close(out_images, ref_images, atol=IMAGE_ATOL, rtol=0)
-    assert inductor.compile_count() == before
+        graphs = unique_graphs() if graphs is None else graphs
+        assert unique_graphs() == graphs, f"batch {step} compiled again"
+    assert (torch.cat(attempts) > 0).any()  # the class check chose crops in this configuration
 
 
 def test_missing_compiler_warns_and_runs_eagerly(monkeypatch):
