@@ -266,7 +266,9 @@ def _compiled_args(source: torch.Tensor | Ragged | None) -> tuple:
 
 def _from_compiled_args(parts, planes: int | None) -> torch.Tensor | Ragged | None:
     """The next source of :func:`_compiled_args`' arguments ``parts`` (``planes``: a Ragged
-    batch's planes, None for a tensor)."""
+    batch's planes, None for a tensor). A Ragged batch comes back as its storage and table
+    only, without host sizes or sample views (its ``batch`` reads 0, it has no ``padded``):
+    the tiled gathers read nothing else."""
     first = next(parts)
     return first if planes is None else Ragged(next(parts), planes, (), (), first)
 
