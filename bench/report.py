@@ -127,6 +127,28 @@ def antialias_table(rows: list[dict]) -> list[str]:
     return lines + [""] if len(lines) > 2 else []
 
 
+def per_megapixel_table(rows: list[dict]) -> list[str]:
+    """The ADE20K recipe's ms per output megapixel, one line per library, one column per crop, and
+    the spread (largest over smallest) from the smallest crop to the largest."""
+    crops = sorted({r["crop"] for r in rows})
+    if not crops:
+        return []
+    lines = [
+        f"### ADE20K recipe per output megapixel (batch {rows[0]['batch']}, source 1.25x the crop)",
+        "",
+        "| library | " + " | ".join(f"{c}² ms/MP" for c in crops) + " | largest / smallest |",
+        "|---|" + "---:|" * (len(crops) + 1),
+    ]
+    for library in dict.fromkeys(r["library"] for r in rows):
+        cost = {r["crop"]: r["median_s"] * 1e3 / r["megapixels"] for r in rows if r["library"] == library}
+        cells = [f"{cost[c]:.1f}" if c in cost else "–" for c in crops]
+        lines.append(f"| {library} | " + " | ".join(cells) + f" | {max(cost.values()) / min(cost.values()):.2f} |")
+    compiled = [f"{r['library']} at {r['crop']}² {r['compile_s']:.1f} s" for r in rows if "compile_s" in r]
+    if compiled:
+        lines += ["", "First call, compile included (outside the timings): " + ", ".join(compiled) + "."]
+    return lines + [""]
+
+
 def chart(rows: list[dict], path: Path, device: str) -> bool:
     try:
         import matplotlib
@@ -190,6 +212,7 @@ def report(path: Path, out: Path) -> list[Path]:
         lines += simple_table(
             "ADE20K recipe, geometric ops: sampling (the class check) and the call", checks, ["part", "size"], peak
         )
+        lines += per_megapixel_table([r for r in group if r["pipeline"] == "ade20k-scaling"])
         lines += antialias_table([r for r in group if r["pipeline"] == "antialias"])
         if chart(group, out / f"{name}.png", device):
             lines += [f"![images/s per library]({name}.png)", ""]

@@ -9,6 +9,8 @@ Pipelines (``gpuaug.peers`` writes each for every library):
   (gpuaug's ``targets=``, kornia's ``data_keys``, albumentations' ``additional_targets``);
 - ``scaling``: the geometric pipeline of gpuaug over batch sizes and image sizes;
 - ``antialias``: the geometric chain and the ADE20K recipe with ``antialias`` off and on;
+- ``ade20k-scaling``: the ADE20K recipe on stacked batches of 8 to crops of 224², 512², 1024²
+  (quick mode: the first two), reported per output megapixel per library;
 - ``ade20k``: mmsegmentation's ADE20K recipe (``gpuaug.peers.ade20k_ops``: random resize,
   class-aware crop with padding, flip, PhotoMetricDistortion, Normalize) on a list of 16 uint8 images
   of ADE20K-like sizes with int64 masks of 150 classes and void, to one 512×512 batch (a
@@ -93,6 +95,21 @@ def probe_verdict(library, device, pipeline="geometric"):
     }
 
 
+def warm_up(fn, library, pipeline, device, *inputs):
+    """Call ``fn(*inputs)`` once, outside the timing (and compiling); the extra info it leaves: a
+    compiled library's first call, compile included, as ``compile_s``.
+
+    A library that cannot run the pipeline is skipped: it gets no row, not a fake one.
+    """
+    try:
+        start = time.perf_counter()
+        fn(*inputs)
+        first_call = time.perf_counter() - start
+    except Exception as exc:
+        pytest.skip(f"{library} cannot run {pipeline} on {device}: {type(exc).__name__}: {exc}")
+    return {"compile_s": round(first_call, 2)} if library in ("gpuaug-inductor", "torch-compile") else {}
+
+
 def pipeline_fn(library, pipeline, device, out_size):
     """A pair transform for (library, pipeline) on ``device``, or None where it has none.
 
@@ -150,15 +167,8 @@ def test_pipeline(benchmark, library, pipeline, device):
     images, masks = batch(device, b, size, image_dtype)
     if library == "albumentations":
         images = images.float() / 255 if images.dtype == torch.uint8 else images
-    try:
-        start = time.perf_counter()
-        fn(images, masks)  # warm-up (and compilation), outside the timing
-        first_call = time.perf_counter() - start
-    except Exception as exc:  # a peer that cannot run this pipeline gets no row, not a fake one
-        pytest.skip(f"{library} cannot run {pipeline} on {device}: {type(exc).__name__}: {exc}")
-    record(benchmark, library, pipeline, device, images, masks, out_size, **probe_verdict(library, device))
-    if library in ("gpuaug-inductor", "torch-compile"):
-        benchmark.extra_info["compile_s"] = round(first_call, 2)  # the first call, compile included
+    extra = warm_up(fn, library, pipeline, device, images, masks) | probe_verdict(library, device)
+    record(benchmark, library, pipeline, device, images, masks, out_size, **extra)
     timed = synchronised(lambda: fn(images, masks), device)
     if library in ("reference", "albumentations"):
         out = benchmark.pedantic(timed, rounds=3, iterations=1)
@@ -177,11 +187,8 @@ def test_targets(benchmark, library, device):
     images, masks = batch(device, b, size, image_dtype if library != "albumentations" else torch.float32)
     instances = masks * 1000 + 7
     depth = torch.rand(b, 1, size, size, generator=torch.Generator().manual_seed(1)).to(device)
-    try:
-        fn(images, masks, instances, depth)  # warm-up, outside the timing
-    except Exception as exc:  # a peer that cannot run it gets no row, not a fake one
-        pytest.skip(f"{library} cannot run the multi-target chain on {device}: {type(exc).__name__}: {exc}")
-    record(benchmark, library, "targets", device, images, masks, out_size, **probe_verdict(library, device))
+    extra = warm_up(fn, library, "the multi-target chain", device, images, masks, instances, depth)
+    record(benchmark, library, "targets", device, images, masks, out_size, **extra, **probe_verdict(library, device))
     benchmark.extra_info["bytes"] += (instances.numel() + b * out_size**2) * 8 + (depth.numel() + b * out_size**2) * 4
     timed = synchronised(lambda: fn(images, masks, instances, depth), device)
     rounds = {"rounds": 3, "iterations": 1} if library in ("reference", "albumentations") else None
@@ -277,25 +284,59 @@ def ade20k_batch(device, divisor):
     return images, masks
 
 
+#: Every library and backend that runs the ADE20K recipe (a row where it runs on the device).
+ADE20K_LIBRARIES = ["gpuaug", "gpuaug-torch", "gpuaug-inductor", "reference", "kornia", "albumentations"]
+
+
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("library", ["gpuaug", "gpuaug-torch", "reference", "kornia", "albumentations"])
+@pytest.mark.parametrize("library", ADE20K_LIBRARIES)
 def test_ade20k(benchmark, library, device):
     crop, divisor = ADE20K[device]
     fn = pipeline_fn(library, "ade20k", device, crop)
     if fn is None:
         pytest.skip(f"{library} has no ADE20K pipeline on {device}")
     images, masks = ade20k_batch(device, divisor)
-    try:
-        fn(images, masks)  # warm-up, outside the timing
-    except Exception as exc:  # a peer that cannot run it gets no row, not a fake one
-        pytest.skip(f"{library} cannot run the ADE20K recipe on {device}: {type(exc).__name__}: {exc}")
+    first_call = warm_up(fn, library, "the ADE20K recipe", device, images, masks)
     probe = probe_verdict(library, device, "ade20k-geometric")
-    record(benchmark, library, "ade20k", device, images, masks, crop, **probe)
+    record(benchmark, library, "ade20k", device, images, masks, crop, **probe, **first_call)
     timed = synchronised(lambda: fn(images, masks), device)
     out = benchmark.pedantic(timed, rounds=3, iterations=1) if device == "cpu" else benchmark(timed)
     assert out[0].shape == (len(images), 3, crop, crop) and out[1].shape == (len(images), crop, crop)
     if benchmark.stats:  # None under --benchmark-disable
         benchmark.extra_info["images_per_s"] = len(images) / benchmark.stats.stats.median
+
+
+#: Crop sides of the recipe's scaling table (quick mode: the two smaller) and its batch.
+ADE20K_SCALING = ([224, 512] if QUICK else [224, 512, 1024], 8)
+
+
+def scaling_batch(device, crop, b):
+    """``b`` uint8 images 3×S×S, S = 1.25 × ``crop``, with int64 masks S×S of 16×16 blocks of 150 classes."""
+    g = torch.Generator().manual_seed(0)
+    side, cells = crop * 5 // 4, -(-crop * 5 // 4 // 16)
+    images = torch.randint(0, 256, (b, 3, side, side), dtype=torch.uint8, generator=g)
+    masks = torch.randint(0, 150, (b, cells, cells), generator=g).repeat_interleave(16, 1).repeat_interleave(16, 2)
+    return images.to(device), masks[:, :side, :side].contiguous().to(device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("crop", ADE20K_SCALING[0])
+@pytest.mark.parametrize("library", ["gpuaug", "gpuaug-torch", "gpuaug-inductor", "albumentations"])
+def test_ade20k_scaling(benchmark, library, crop, device):
+    """The whole ADE20K recipe per output megapixel as the crop grows (report: ms/MP per library
+    and size); gpuaug takes the stacked batch, albumentations its per-sample loop over the same images."""
+    fn = pipeline_fn(library, "ade20k", device, crop)
+    if fn is None:
+        pytest.skip(f"{library} has no ADE20K pipeline on {device}")
+    images, masks = scaling_batch(device, crop, ADE20K_SCALING[1])
+    if library == "albumentations":
+        images, masks = list(images), list(masks)
+    first_call = warm_up(fn, library, "the ADE20K recipe", device, images, masks)
+    record(benchmark, library, "ade20k-scaling", device, images, masks, crop, crop=crop, **first_call)
+    benchmark.extra_info["megapixels"] = len(images) * crop**2 / 1e6
+    timed = synchronised(lambda: fn(images, masks), device)
+    out = benchmark.pedantic(timed, rounds=5, iterations=1) if device == "cpu" else benchmark(timed)
+    assert out[1].shape == (len(images), crop, crop)
 
 
 @pytest.mark.parametrize("device", DEVICES)

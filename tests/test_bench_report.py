@@ -27,6 +27,9 @@ def test_report_tables_ratios_and_peak(tmp_path):
             bench("f", "gpuaug", "masks", 0.002, mask_dtype="int64"),
             bench("g", "gpuaug", "antialias", 0.02, chain="geometric", antialias=False),
             bench("h", "gpuaug", "antialias", 0.03, chain="geometric", antialias=True),
+            bench("i", "gpuaug", "ade20k-scaling", 0.02, crop=224, megapixels=0.4),
+            bench("j", "gpuaug", "ade20k-scaling", 0.12, crop=512, megapixels=2.0),
+            bench("k", "gpuaug-inductor", "ade20k-scaling", 0.04, crop=512, megapixels=2.0, compile_s=20.0),
         ],
     }
     path = tmp_path / "results.json"
@@ -41,4 +44,8 @@ def test_report_tables_ratios_and_peak(tmp_path):
     assert "| kornia | 50.00 |" in text and "| NO | 1.10 |" in text
     assert "### masks only (warp_mask)" in text and "### scaling" in text
     assert "| geometric | 16, 256x256->224x224 | 20.000 | 30.000 | 1.50 |" in text
+    # ms per output megapixel per library and crop: 50 and 60 ms/MP, a spread of 1.2.
+    assert "| library | 224² ms/MP | 512² ms/MP | largest / smallest |" in text
+    assert "| gpuaug | 50.0 | 60.0 | 1.20 |" in text and "| gpuaug-inductor | – | 20.0 | 1.00 |" in text
+    assert "gpuaug-inductor at 512² 20.0 s" in text
     assert (tmp_path / "out" / "test-gpu.png").read_bytes()[:4] == b"\x89PNG"
