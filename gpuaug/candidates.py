@@ -18,6 +18,8 @@ the cheapest way each backend allows, never by warping and sorting every candida
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from gpuaug import backends
@@ -43,9 +45,11 @@ class CandidateCounts:
 
     Calling it with B×N×3×3 float64 candidate matrices (candidate output → the chain's
     canvas) and the candidates' (h, w) returns three B×N int64 tensors on the draws' device.
-    ``at_once`` says whether checking all N candidates in one call is the cheap way (on
-    CUDA: one launch, no host sync), or one candidate at a time, stopping when every sample
-    has passed (on the CPU, Triton's interpreter included).
+    With ``samples`` (host positions in the batch, S of them) the matrices are S×N×3×3, those
+    samples' candidates, and the counts S×N. ``at_once`` says whether checking all N
+    candidates in one call is the cheap way (on CUDA: one launch, no host sync), or one
+    candidate at a time for the samples that have not passed yet (on the CPU, Triton's
+    interpreter included).
     """
 
     def __init__(self, masks: Ragged, prefix: torch.Tensor, ignore_index: int, padding: str, backend: str):
@@ -59,29 +63,35 @@ class CandidateCounts:
     def at_once(self) -> bool:
         return self.masks.device.type == "cuda"
 
-    def __call__(self, matrices: torch.Tensor, out_size: tuple[int, int]) -> Counts:
+    def __call__(
+        self, matrices: torch.Tensor, out_size: tuple[int, int], samples: Sequence[int] | None = None
+    ) -> Counts:
         b, n = matrices.shape[:2]
-        chained = torch.matmul(self.prefix.unsqueeze(1), matrices)  # float64, cast once
-        chained = to_device(chained.to(torch.float32), self.masks.device)
+        masks, prefix = self.masks, self.prefix
+        if samples is not None:
+            masks = masks.select(samples)
+            prefix = prefix.index_select(0, torch.as_tensor(samples, dtype=torch.int64, device=prefix.device))
+        chained = torch.matmul(prefix.unsqueeze(1), matrices)  # float64, cast once
+        chained = to_device(chained.to(torch.float32), masks.device)
         if self.backend == "triton":
             from gpuaug.kernels.class_counts import class_counts
 
             padding = PADDING_MODES.index(self.padding)
-            counts = class_counts(self.masks, chained, out_size, self.ignore_index, padding)
+            counts = class_counts(masks, chained, out_size, self.ignore_index, padding)
         else:
-            counts = row_counts(self._labels(chained, out_size).reshape(b * n, -1), self.ignore_index)
+            counts = row_counts(self._labels(masks, chained, out_size).reshape(b * n, -1), self.ignore_index)
             counts = tuple(c.view(b, n) for c in counts)
         return tuple(to_device(c, matrices.device) for c in counts)
 
-    def _labels(self, chained: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
-        """The labels of every view, B·N×h×w, ``ignore_index`` where nothing is counted."""
+    def _labels(self, masks: Ragged, chained: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+        """The labels of every view of ``masks``, B·N×h×w, ``ignore_index`` where nothing is counted."""
         n = chained.shape[1]
         flat = chained.reshape(-1, 3, 3)
         if chained.device.type == "cpu" and self.padding == "constant" and keeps_axes(flat):
-            return separable_labels(self.masks, flat, n, out_size, self.ignore_index)
+            return separable_labels(masks, flat, n, out_size, self.ignore_index)
         warped = warp_all(
             None,
-            self.masks.repeat(n),
+            masks.repeat(n),
             (),
             flat,
             out_size,

@@ -76,6 +76,13 @@ class Ragged:
         table = self.table.repeat_interleave(n, dim=0)
         return Ragged(table, self.planes, sizes, samples, self.data)  # shares the storage
 
+    def select(self, index: Sequence[int]) -> Ragged:
+        """The samples at the host positions ``index``, in that order, sharing the storage: no copy."""
+        rows = torch.as_tensor(index, dtype=torch.int64)
+        table = self.table.index_select(0, rows.to(self.table.device))
+        picked = tuple(self.sizes[i] for i in index), tuple(self.samples[i] for i in index)
+        return Ragged(table, self.planes, *picked, self.data)  # shares the storage
+
     def padded(self) -> torch.Tensor:
         """The samples in one zero-padded B×K×max(h)×max(w) tensor (a copy), top-left aligned."""
         height, width = (max(v) for v in zip(*self.sizes, strict=True))

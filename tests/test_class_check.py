@@ -42,6 +42,28 @@ def test_all_candidates_at_once_choose_the_same(monkeypatch, at_once, backend, d
     assert class_check_cases.attempts(backend, device, 1, names) == expected
 
 
+@pytest.mark.parametrize("rotated", [False, True], ids=["axis-aligned", "rotated"])
+def test_counts_of_some_samples_are_their_rows_of_the_whole_batch(rotated, backend, device):
+    # The CPU check counts only the samples still pending: any subset, in any order, of a list
+    # of sizes must give exactly those samples' counts (the axis-aligned views take the
+    # row/column gather, the rotated ones the warp).
+    g = torch.Generator().manual_seed(5)
+    sizes = [(12, 16), (7, 30), (20, 5), (9, 9)]
+    masks = pack([torch.randint(0, 6, size, generator=g).to(device) for size in sizes], 1)
+    prefix = torch.eye(3, dtype=torch.float64).repeat(len(sizes), 1, 1)
+    prefix[:, 0, 0] = torch.tensor([1.0, 0.5, 2.0, -1.0])  # a zoom, and a flip of the last sample
+    prefix[:, 0, 2] = torch.tensor([0.0, 1.0, -3.0, 9.0])
+    matrices = random_views(g, len(sizes), 2)
+    if not rotated:
+        matrices[..., 0, 1] = matrices[..., 1, 0] = 0
+    counts = CandidateCounts(masks, prefix, 255, "constant", backend)
+    whole = counts(matrices, (8, 10))
+    picked = [3, 1]
+    part = counts(matrices[picked], (8, 10), picked)
+    assert all(torch.equal(p.cpu(), w[picked].cpu()) for p, w in zip(part, whole, strict=True))
+    assert part[0].shape == (2, 2) and not torch.equal(whole[2][3], whole[2][1])  # distinct samples
+
+
 def expected_counts(labels: torch.Tensor, ignore: int) -> list[tuple[int, int, int]]:
     """(classes, largest, total) of each view by ``torch.unique``, ignore removed."""
     found = []

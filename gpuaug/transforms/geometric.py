@@ -411,13 +411,16 @@ class RandomCrop(Op):
         counts = draw.class_counts
         if counts.at_once:
             passed = passes(*counts(corners, self.size), self.cat_max_ratio)
-        else:
-            checked = []
-            for k in range(n):  # one candidate at a time, until every sample has passed
-                checked.append(passes(*counts(corners[:, k : k + 1], self.size), self.cat_max_ratio))
-                if torch.cat(checked, dim=1).any(dim=1).all():
+        else:  # one candidate at a time, for the samples that have not passed yet
+            passed = torch.zeros(corners.shape[:2], dtype=torch.bool, device=corners.device)
+            pending = list(range(corners.shape[0]))
+            for k in range(n):
+                index = torch.as_tensor(pending, device=corners.device)
+                got = passes(*counts(corners[index, k : k + 1], self.size, pending), self.cat_max_ratio)[:, 0]
+                passed[index, k] = got
+                pending = [b for b, ok in zip(pending, got.tolist(), strict=True) if not ok]
+                if not pending:
                     break
-            passed = torch.cat(checked, dim=1)
         passed = torch.cat((passed, torch.ones_like(passed[:, :1])), dim=1)  # the unchecked last candidate
         return passed.to(torch.uint8).argmax(dim=1).to(tops.device)
 
