@@ -307,7 +307,7 @@ class RandomCrop(Op):
     sampling (``aug(images, masks)`` or ``aug.sample(images, masks=masks)``). The views are
     counted, never materialised where it can be helped (:mod:`gpuaug.candidates`): on Triton
     all candidates of all samples at once by one histogram kernel (no host sync, no sort); on
-    the CPU one candidate at a time, stopping when every sample has passed.
+    the CPU one candidate at a time for the samples that have not passed yet.
 
     Draws: ``top``, ``left`` (B float, integer-valued; negative = padding before the image);
     with ``cat_max_ratio`` < 1 also ``attempt`` (B int64, the candidate used, 0-10).
