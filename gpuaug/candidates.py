@@ -164,11 +164,11 @@ def counts_by_sort(rows: torch.Tensor, ignore_index: int) -> Counts:
 def counts_by_bincount(rows: torch.Tensor, ignore_index: int) -> Counts | None:
     """As :func:`row_counts`, by one ``bincount`` over (row, label − min) bins; None when the
     labels span too wide a range for :data:`MAX_BINS`."""
-    low, high = int(rows.min()), int(rows.max())
+    low, high = (int(v) for v in rows.aminmax())
     span = high - low + 1
     if rows.shape[0] * span > MAX_BINS:
         return None
-    bins = torch.arange(rows.shape[0]).view(-1, 1) * span + (rows - low)
+    bins = rows + (torch.arange(rows.shape[0]) * span - low).view(-1, 1)  # row r's labels in bins r·span..
     counts = torch.bincount(bins.view(-1), minlength=rows.shape[0] * span).view(-1, span)
     if low <= ignore_index <= high:
         counts[:, ignore_index - low] = 0

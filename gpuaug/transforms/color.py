@@ -247,17 +247,28 @@ class PhotoMetricDistortion(PixelOp):
         }
 
     def apply(self, images, draws):
-        delta, alpha, first = draws["brightness"], draws["contrast"], draws["contrast_first"]
+        # A step that is off for a sample adds 0 or scales by 1 and clamps to ±inf there: the
+        # sample's values pass exactly, with no whole-batch select per step.
+        applied, first = draws["applied"], draws["contrast_first"]
+        delta = torch.where(applied, draws["brightness"], 0.0)
+        alpha = torch.where(applied, draws["contrast"], 1.0)
         saturation, hue = draws["saturation"], draws["hue"]
 
         def contrast(x: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
-            return torch.where(_per_sample(on & (alpha != 1.0)), (x * _per_sample(alpha)).clamp_(0.0, 1.0), x)
+            on = on & (alpha != 1.0)
+            return x.mul_(_per_sample(torch.where(on, alpha, 1.0))).clamp_(*_unit_bounds(on))
 
-        x = torch.where(_per_sample(delta != 0.0), (images + _per_sample(delta)).clamp_(0.0, 1.0), images)
+        x = (images + _per_sample(delta)).clamp_(*_unit_bounds(delta != 0.0))  # a new tensor: in place from here
         x = contrast(x, first)
-        x = torch.where(_per_sample((saturation != 1.0) | (hue != 0.0)), _adjust_hsv(x, saturation, hue), x)
-        x = contrast(x, ~first)
-        return torch.where(_per_sample(draws["applied"]), x, images)
+        hsv = applied & ((saturation != 1.0) | (hue != 0.0))
+        x = torch.where(_per_sample(hsv), _adjust_hsv(x, saturation, hue), x)
+        return contrast(x, ~first)
+
+
+def _unit_bounds(on: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample clamp bounds (B×1×1×1 float32): [0, 1] where ``on``, (−inf, inf) elsewhere."""
+    low = torch.where(on, 0.0, -torch.inf).to(torch.float32)
+    return _per_sample(low), _per_sample(torch.where(on, 1.0, torch.inf).to(torch.float32))
 
 
 def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
