@@ -34,7 +34,7 @@ import torch
 from conftest import DEVICES, QUICK, device_name, synchronised
 
 import gpuaug
-from gpuaug import audit, peers, reference
+from gpuaug import audit, inductor, peers, reference
 from gpuaug.functional import warp_mask
 
 #: (device, batch, source size, output size, image dtype) of the head-to-head comparison.
@@ -99,8 +99,12 @@ def warm_up(fn, library, pipeline, device, *inputs):
     """Call ``fn(*inputs)`` once, outside the timing (and compiling); the extra info it leaves: a
     compiled library's first call, compile included, as ``compile_s``.
 
-    A library that cannot run the pipeline is skipped: it gets no row, not a fake one.
+    A library that cannot run the pipeline is skipped: it gets no row, not a fake one. For
+    gpuaug-inductor the compiled configurations of earlier rows are dropped first: one compiled
+    for another batch size (the pixel ops of the same output shape) would run this row eagerly.
     """
+    if library == "gpuaug-inductor":
+        inductor.clear()
     try:
         start = time.perf_counter()
         fn(*inputs)
