@@ -342,7 +342,7 @@ def _warp_torch(
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """The torch path: source coordinates once, then every map from them.
 
-    Images go through ``grid_sample`` (a variable-size batch from a zero-padded copy, see
+    Images go through ``grid_sample`` (a variable-size batch from a padded float copy, see
     :func:`_grid_source`), labels through one ``index_select`` (a variable-size batch's
     through the explicit gather :func:`_nearest_gather`, which reads its extent table).
     With ``views`` (each pixel reads its own source sample): one view per sample moves the
@@ -627,14 +627,34 @@ def _nearest_gather(
 def _grid_source(
     source: torch.Tensor | Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(images, px, py)`` for :func:`_bilinear_torch`: a variable-size batch as a zero-padded
-    copy, its outside points parked far away. The clamps keep every tap of an inside point
-    within its sample, but for the second tap at weight 0, which reads the zero padding."""
+    """``(images, px, py)`` for :func:`_bilinear_torch`: a variable-size batch as a padded
+    float32 copy (:func:`_padded_float`), its outside points parked far away. The clamps keep
+    every tap of an inside point within its sample, but for the second tap at weight 0, which
+    reads the zero margin."""
     if not isinstance(source, Ragged):
         return source, px, py
-    padded = source.padded()
+    padded = _padded_float(source)
     height, width = padded.shape[-2:]
     return padded, px.masked_fill(outside, -2.0 * width), py.masked_fill(outside, -2.0 * height)
+
+
+def _padded_float(source: Ragged) -> torch.Tensor:
+    """The samples as float32 (uint8 ÷ 255) in one B×K×max(h)×max(w) tensor, top-left aligned.
+
+    Only what ``grid_sample`` reads of a clamped point is written: each sample's pixels, and
+    the zero margin one pixel right of and below it, where a tap of weight 0 falls (finite:
+    0 · NaN would be NaN); the rest is left unset. A list of mixed sizes pads to several
+    times its pixels, so this converts and writes only the samples' own bytes.
+    """
+    height, width = (max(v) for v in zip(*source.sizes, strict=True))
+    out = torch.empty((source.batch, source.planes, height, width), dtype=torch.float32, device=source.device)
+    for k, (sample, (h, w)) in enumerate(zip(source.samples, source.sizes, strict=True)):
+        region = out[k, :, :h, :w].copy_(sample)
+        if sample.dtype == torch.uint8:
+            region.mul_(1.0 / 255.0)
+        out[k, :, : h + 1, w : w + 1] = 0.0
+        out[k, :, h : h + 1, : w + 1] = 0.0
+    return out
 
 
 def _bilinear_gather(

@@ -452,3 +452,21 @@ def test_the_ade20k_recipe_of_the_peers_takes_lists():
         assert out_masks.shape == (4, 1, 16, 16), name
     geometric = gpuaug.Compose(peers.ade20k_ops(48, full=False))
     assert audit.check_pair(lambda i, m: geometric(i, m, generator=generator), (64, 64), batch_size=4).ok
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_a_list_reads_nothing_of_the_padded_copy_but_its_samples_and_margins(monkeypatch, dtype):
+    # The torch path resamples a list from a padded float copy that writes only each sample and
+    # the one-pixel zero margin its edge taps (at weight 0) read; the rest is unset. Unset here
+    # means NaN: nothing of it may reach the output. Resizing up to 100×100 puts every sample's
+    # last output pixels in its last half pixel, whose taps reach the margin.
+    g = torch.Generator().manual_seed(0)
+    images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g) for h, w in SIZES]
+    images = [t if dtype == torch.uint8 else t.float() / 255 for t in images]
+    aug = gpuaug.Compose([gpuaug.Resize((100, 100))], backend="torch")
+    empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda *a, **k: empty(*a, **k).fill_(math.nan))
+    out = aug(images, seed=0)
+    monkeypatch.undo()
+    alone = torch.cat([aug(image[None], seed=0) for image in images])
+    torch.testing.assert_close(out, alone, atol=1e-5, rtol=0)
