@@ -134,9 +134,9 @@ class Draw:
 
     ``class_counts`` is set by :class:`gpuaug.Compose` when the batch's masks are known at
     sampling time (a :class:`gpuaug.candidates.CandidateCounts`): ``class_counts(matrices,
-    out_size, samples=None)`` takes B×N×3×3 float64 output→canvas matrices of N candidate views per sample
-    (or, with ``samples``, of those host positions only)
-    and returns, per view, the number of distinct labels, the largest label count and the
+    out_size, samples=None)`` takes B×N×3×3 float64 output→canvas matrices of N candidate
+    views per sample (with ``samples``, of those host positions only, S×N×3×3) and returns,
+    per view, the number of distinct labels, the largest label count and the
     number of counted pixels (B×N int64 each; the chain so far composed in, masks read as the
     warp reads them, ``ignore_index`` left out). Ops that choose by content (class-aware
     crops) use it; it is None without masks.
