@@ -285,9 +285,9 @@ def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Ten
         A new B×3×h×w float32 tensor, clamped to [0, 1].
 
     The hexcone conversion as whole-batch tensor ops, worked in chroma (V·S) rather than S and
-    in sixths of the hue circle, so no division by V and no per-pixel ``where``. One of three HSV implementations (docs/design.md): the
-    reference's (kornia's HSV code) is the truth; this one and the fused kernel's sector
-    table are tested against it.
+    in sixths of the hue circle, so no division by V and no per-pixel ``where``. One of three
+    HSV implementations (docs/design.md): the reference's (kornia's HSV code) is the truth;
+    this one and the fused kernel's sector table are tested against it.
     """
     r, g, b = images.unbind(dim=1)
     maxc = torch.maximum(torch.maximum(r, g), b)
