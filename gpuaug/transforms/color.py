@@ -302,12 +302,14 @@ def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Ten
     # it is, unclamped (the bound is +inf there).
     unclamped = torch.where(saturation != 1.0, 0.0, torch.inf).to(torch.float32).view(-1, 1, 1)
     chroma = torch.minimum(chroma.mul_(saturation.view(-1, 1, 1)), maxc.clamp_min(0.0).add_(unclamped))
-    # HSV → RGB as channel n ∈ (5, 3, 1) = V − C·clamp(min(k, 4 − k), 0, 1), k = (n + 6h) mod 6:
-    # the sector table without per-sector selects.
+    # HSV → RGB: channel = V − C·w, w = clamp(||h − c| − 3| − 1, 0, 1) with h = hue mod 6 and
+    # c = 3, 5, 1 for R, G, B (w is 1 within one sixth of the channel's opposite hue c, 0 beyond
+    # two): the sector table with one remainder and no per-sector selects.
+    hue = torch.remainder(hue, 6.0)
     out = torch.empty_like(images)
-    for channel, n in enumerate((5.0, 3.0, 1.0)):
-        k = torch.remainder(hue + n, 6.0)
-        torch.sub(maxc, torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0).mul_(chroma), out=out[:, channel])
+    for channel, centre in enumerate((3.0, 5.0, 1.0)):
+        weight = (hue - centre).abs_().sub_(3.0).abs_().sub_(1.0).clamp_(0.0, 1.0)
+        out[:, channel] = weight.mul_(chroma).neg_().add_(maxc)
     return out.clamp_(0.0, 1.0)
 
 
