@@ -11,8 +11,8 @@ the cheapest way each backend allows, never by warping and sorting every candida
   gathers each view's labels through its matrix and bins them in registers, all candidates
   of all samples in one launch, no host sync;
 - the torch path on the CPU, for chains that keep the axes (flips, crops, resizes, scales:
-  the recipes' chains): per view, a row and a column index per output line, so the labels
-  are one gather by a broadcast index and one ``bincount`` (:func:`separable_labels`);
+  the recipes' chains): per view, a source row and column per output line, so the labels
+  are a gather of the inside rows, then columns, and one ``bincount`` (:func:`separable_counts`);
 - otherwise the views' labels through :func:`gpuaug.functional.warp_all`, then counted.
 """
 
@@ -79,16 +79,15 @@ class CandidateCounts:
             padding = PADDING_MODES.index(self.padding)
             counts = class_counts(masks, chained, out_size, self.ignore_index, padding)
         else:
-            counts = row_counts(self._labels(masks, chained, out_size).reshape(b * n, -1), self.ignore_index)
-            counts = tuple(c.view(b, n) for c in counts)
+            counts = tuple(c.view(b, n) for c in self._counts(masks, chained, out_size))
         return tuple(to_device(c, matrices.device) for c in counts)
 
-    def _labels(self, masks: Ragged, chained: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
-        """The labels of every view of ``masks``, B·N×h×w, ``ignore_index`` where nothing is counted."""
+    def _counts(self, masks: Ragged, chained: torch.Tensor, out_size: tuple[int, int]) -> Counts:
+        """:func:`row_counts` of every view of ``masks`` (B·N of them)."""
         n = chained.shape[1]
         flat = chained.reshape(-1, 3, 3)
         if chained.device.type == "cpu" and self.padding == "constant" and keeps_axes(flat):
-            return separable_labels(masks, flat, n, out_size, self.ignore_index)
+            return separable_counts(masks, flat, n, out_size, self.ignore_index)
         warped = warp_all(
             None,
             masks.repeat(n),
@@ -101,7 +100,7 @@ class CandidateCounts:
             True,
             mask_padding=self.padding,
         )[1]
-        return warped
+        return row_counts(warped.reshape(flat.shape[0], -1), self.ignore_index)
 
 
 def keeps_axes(matrix: torch.Tensor) -> bool:
@@ -110,32 +109,43 @@ def keeps_axes(matrix: torch.Tensor) -> bool:
     return bool((matrix[:, 0, 1] == 0).all() and (matrix[:, 1, 0] == 0).all() and (matrix[:, 2, :2] == 0).all())
 
 
-def separable_labels(
+def separable_counts(
     masks: Ragged, matrix: torch.Tensor, n: int, out_size: tuple[int, int], ignore_index: int
-) -> torch.Tensor:
-    """Labels (R×h×w, R = B·n) of views whose float32 matrices keep the axes, view r reading
-    sample r // n, outside points ``ignore_index``.
+) -> Counts:
+    """:func:`row_counts` of the views (R = B·n) whose float32 matrices keep the axes, view r
+    reading sample r // n, outside points not counted.
 
     With m01 = m10 = 0 and the last row (0, 0, 1), the contract's ``(m00·x + m01·y) + m02``
     is exactly ``m00·x + m02`` (and the divide by w = 1 exact), so each output column has one
-    source column and each output row one source row, computed once per line, and the labels
-    are one gather: bit-identical to the mask warp's.
+    source column and each output row one source row, computed once per line: a view's labels
+    are its inside rows (``index_select`` of the source's columns from the first to the last
+    it reads), then its inside columns: bit-identical to the mask warp's, with no per-pixel
+    index and nothing outside to mask.
     """
     h, w = out_size
     x = torch.arange(w, dtype=torch.float32).add_(0.5)
     y = torch.arange(h, dtype=torch.float32).add_(0.5)
     sx = (matrix[:, 0, 0:1] * x).add_(matrix[:, 0, 2:3])  # R×w
     sy = (matrix[:, 1, 1:2] * y).add_(matrix[:, 1, 2:3])  # R×h
-    table = masks.table.repeat_interleave(n, dim=0)
-    start, row, height, width = table[:, 0:1], table[:, 2:3], table[:, 3:4], table[:, 4:5]
-    in_x = (sx >= 0) & (sx < width)
-    in_y = (sy >= 0) & (sy < height)
-    dtype = torch.int32 if masks.data.numel() < 2**31 else torch.int64  # half the index traffic
-    cols = torch.where(in_x, sx.floor(), 0).to(dtype)
-    rows = torch.where(in_y, sy.floor(), 0).to(torch.int64).mul_(row).add_(start).to(dtype)
-    index = rows.unsqueeze(2) + cols.unsqueeze(1)  # R×h×w
-    labels = masks.data.reshape(-1).index_select(0, index.view(-1)).view(index.shape)
-    return labels.masked_fill_(~(in_y.unsqueeze(2) & in_x.unsqueeze(1)), ignore_index)
+    counts = [_view_counts(masks.samples[r // n][0], sx[r], sy[r], ignore_index) for r in range(matrix.shape[0])]
+    return tuple(torch.cat(c) for c in zip(*counts, strict=True)) if counts else _no_counts(0)
+
+
+def _view_counts(mask: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, ignore_index: int) -> Counts:
+    """:func:`row_counts` (each of shape 1) of the labels of an h×w ``mask`` at the floors of
+    the source columns ``sx`` and rows ``sy`` that lie inside it."""
+    height, width = mask.shape
+    cols = sx[(sx >= 0) & (sx < width)].floor().to(torch.int64)
+    rows = sy[(sy >= 0) & (sy < height)].floor().to(torch.int64)
+    if not cols.numel() or not rows.numel():
+        return _no_counts(1)
+    first, last = (int(v) for v in cols.aminmax())
+    labels = mask[:, first : last + 1].index_select(0, rows)[:, cols.sub_(first)]  # the faster pair here
+    return row_counts(labels.view(1, -1), ignore_index)
+
+
+def _no_counts(r: int) -> Counts:
+    return tuple(torch.zeros(r, dtype=torch.int64) for _ in range(3))
 
 
 def row_counts(rows: torch.Tensor, ignore_index: int) -> Counts:

@@ -137,9 +137,9 @@ def test_kernel_counts_a_list_of_sizes(device):
 )
 @example(scale=2.0, flip=False, shift=0, size=(9, 33))  # column 10 lands exactly on x = W, row 6 on y = H
 @example(scale=1.0, flip=True, shift=0, size=(16, 16))  # the flip's first column exactly at x = W
-def test_separable_labels_are_the_warp_labels(scale, flip, shift, size):
+def test_separable_counts_are_the_warp_labels_counts(scale, flip, shift, size):
     # Axis-aligned views (flips, integer shifts, integer and fractional scales: pixel centres
-    # landing exactly on source edges) read the same pixels as the mask warp.
+    # landing exactly on source edges) count the same pixels as the mask warp reads.
     g = torch.Generator().manual_seed(shift + 100)
     masks = torch.randint(0, 9, (2, 13, 21), generator=g)
     m = torch.zeros(2, 3, 3, dtype=torch.float64)
@@ -150,8 +150,11 @@ def test_separable_labels_are_the_warp_labels(scale, flip, shift, size):
     m[:, 2, 2] = 1
     matrix = m.to(torch.float32)
     assert candidates.keeps_axes(matrix)
-    got = candidates.separable_labels(from_padded(masks, [(13, 21)] * 2), matrix, 1, size, 255)
-    assert torch.equal(got, warp_mask(masks, matrix, size, 255, "torch"))
+    got = candidates.separable_counts(from_padded(masks, [(13, 21)] * 2), matrix, 1, size, 255)
+    labels = warp_mask(masks, matrix, size, 255, "torch").reshape(2, -1)
+    rows = [labels[r : r + 1][labels[r : r + 1] != 255] for r in range(2)]  # the counted labels, per view
+    expected = [[int(v.unique().numel()), int(v.bincount().max()) if v.numel() else 0, v.numel()] for v in rows]
+    assert torch.stack(got, dim=1).tolist() == expected
 
 
 def test_rotations_do_not_keep_the_axes():
