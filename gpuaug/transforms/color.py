@@ -304,13 +304,10 @@ def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Ten
     chroma = torch.minimum(chroma.mul_(saturation.view(-1, 1, 1)), maxc.clamp_min(0.0).add_(unclamped))
     # HSV → RGB: channel = V − C·w, w = clamp(||h − c| − 3| − 1, 0, 1) with h = hue mod 6 and
     # c = 3, 5, 1 for R, G, B (w is 1 within one sixth of the channel's opposite hue c, 0 beyond
-    # two): the sector table with one remainder and no per-sector selects.
-    hue = torch.remainder(hue, 6.0)
-    out = torch.empty_like(images)
-    for channel, centre in enumerate((3.0, 5.0, 1.0)):
-        weight = (hue - centre).abs_().sub_(3.0).abs_().sub_(1.0).clamp_(0.0, 1.0)
-        out[:, channel] = weight.mul_(chroma).neg_().add_(maxc)
-    return out.clamp_(0.0, 1.0)
+    # two): the sector table with one remainder, no per-sector selects, the channels broadcast.
+    centres = torch.tensor([3.0, 5.0, 1.0], device=images.device).view(1, 3, 1, 1)
+    weight = torch.remainder(hue, 6.0).unsqueeze(1).sub(centres).abs_().sub_(3.0).abs_().sub_(1.0).clamp_(0.0, 1.0)
+    return weight.mul_(chroma.unsqueeze(1)).neg_().add_(maxc.unsqueeze(1)).clamp_(0.0, 1.0)
 
 
 class RandomGrayscale(PixelOp):
