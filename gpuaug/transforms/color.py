@@ -256,9 +256,9 @@ class PhotoMetricDistortion(PixelOp):
 
         def contrast(x: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
             on = on & (alpha != 1.0)
-            return x.mul_(_per_sample(torch.where(on, alpha, 1.0))).clamp_(*_unit_bounds(on))
+            return _clamp_unit_(x.mul_(_per_sample(torch.where(on, alpha, 1.0))), on)
 
-        x = (images + _per_sample(delta)).clamp_(*_unit_bounds(delta != 0.0))  # a new tensor: in place from here
+        x = _clamp_unit_(images + _per_sample(delta), delta != 0.0)  # a new tensor: in place from here
         x = contrast(x, first)
         hsv = applied & ((saturation != 1.0) | (hue != 0.0))
         # lerp with per-sample weights 0 and 1 selects exactly (and faster than where on the CPU)
@@ -266,10 +266,14 @@ class PhotoMetricDistortion(PixelOp):
         return contrast(x, ~first)
 
 
-def _unit_bounds(on: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample clamp bounds (B×1×1×1 float32): [0, 1] where ``on``, (−inf, inf) elsewhere."""
+def _clamp_unit_(x: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
+    """Clamp B×C×h×w ``x`` in place to [0, 1] in the samples where ``on`` (B bool), nowhere else.
+
+    The bounds are per sample, (−inf, inf) where off; a lower then an upper bound each in one
+    pass is about four times faster on the CPU than one ``clamp_`` with tensor bounds.
+    """
     low = torch.where(on, 0.0, -torch.inf).to(torch.float32)
-    return _per_sample(low), _per_sample(torch.where(on, 1.0, torch.inf).to(torch.float32))
+    return x.clamp_min_(_per_sample(low)).clamp_max_(_per_sample(torch.where(on, 1.0, torch.inf).to(torch.float32)))
 
 
 def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
