@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from gpuaug.ragged import Ragged, from_padded
+from gpuaug.core.ragged import Ragged, from_padded
 
 __all__ = ["source_scale", "antialias"]
 

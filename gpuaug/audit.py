@@ -22,17 +22,16 @@ import argparse
 import importlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import torch
 
 from gpuaug import probe
 from gpuaug._checks import check_int, check_size
+from gpuaug.core.types import PairFn
 
 __all__ = ["AuditReport", "check_pair", "format_table", "load_pipeline", "main"]
-
-PairFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 #: Float tolerance on the half-pixel alignment bound.
 ALIGNMENT_TOLERANCE = 1e-3

@@ -24,8 +24,9 @@ import torch
 
 from gpuaug import backends
 from gpuaug._checks import PADDING_MODES
-from gpuaug.functional import to_device, warp_all
-from gpuaug.ragged import Ragged
+from gpuaug.core.device import to_device
+from gpuaug.core.ragged import Ragged
+from gpuaug.functional import warp_all
 
 #: Most bins :func:`row_counts` allocates for one ``bincount`` (rows × label range).
 MAX_BINS = 1 << 24
@@ -37,7 +38,7 @@ class CandidateCounts:
     """``Draw.class_counts`` of one batch: ``counts(matrices, out_size)`` → (classes, largest, total).
 
     Args:
-        masks: the batch's labels as a :class:`gpuaug.ragged.Ragged` batch (one plane).
+        masks: the batch's labels as a :class:`gpuaug.core.ragged.Ragged` batch (one plane).
         prefix: B×3×3 float64 output→source matrices of the chain so far, on the draws' device.
         ignore_index: the label that is not counted.
         padding: the masks' padding mode (:data:`gpuaug._checks.PADDING_MODES`).

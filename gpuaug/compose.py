@@ -25,8 +25,9 @@ from gpuaug._checks import (
 from gpuaug.allocator import tune_malloc
 from gpuaug.antialias import antialias
 from gpuaug.candidates import CandidateCounts
-from gpuaug.functional import Planes, compilable, identity_matrix, to_device, warp_all, warp_compiled
-from gpuaug.ragged import Ragged, from_padded, pack
+from gpuaug.core.device import to_device
+from gpuaug.core.ragged import Ragged, from_padded, pack
+from gpuaug.functional import Planes, compilable, identity_matrix, warp_all, warp_compiled
 from gpuaug.targets import check_targets, map_points
 from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
 from gpuaug.transforms.blur import GaussianBlur

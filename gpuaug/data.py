@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 from gpuaug._optional import require
+from gpuaug.core import device as core_device
 
 __all__ = ["to_device", "SegmentationFolder", "collate"]
 
@@ -85,11 +86,7 @@ def to_device(batch, device: torch.device | str, non_blocking: bool = True):
     except RuntimeError as exc:
         raise ValueError(f"device: {exc}") from exc
     if isinstance(batch, torch.Tensor):
-        if batch.device == device:
-            return batch
-        if batch.device.type == "cpu" and device.type == "cuda" and not batch.is_pinned():
-            batch = batch.pin_memory()
-        return batch.to(device, non_blocking=non_blocking)
+        return core_device.to_device(batch, device, non_blocking)
     if isinstance(batch, Mapping):
         return type(batch)({k: to_device(v, device, non_blocking) for k, v in batch.items()})
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):

@@ -41,8 +41,9 @@ from gpuaug._checks import (
     check_matrix,
     check_size,
 )
-from gpuaug.ragged import Ragged
-from gpuaug.views import Views, rows_of, view_coords
+from gpuaug.core.device import to_device
+from gpuaug.core.ragged import Ragged
+from gpuaug.core.views import Views, rows_of, view_coords
 
 __all__ = [
     "warp_image",
@@ -138,7 +139,7 @@ class Planes:
 
     Attributes:
         tensor: B×H×W or B×K×H×W, already checked (any dtype the kernels move), or a
-            :class:`gpuaug.ragged.Ragged` batch (label maps of per-sample size).
+            :class:`gpuaug.core.ragged.Ragged` batch (label maps of per-sample size).
         fill: one value per plane (or one for all), of the tensor's kind, written outside.
         bilinear: interpolate (float maps, computed in float32 and cast back) or gather.
         padding: where outside points read (:data:`PADDING_MODES`).
@@ -177,7 +178,7 @@ def warp_all(
     :func:`gather_nearest` launch over all their planes, the bilinear targets of one dtype
     one :func:`warp_bilinear` launch. On the torch path the source coordinates are computed
     once for the whole call. All non-"constant" paddings must be one mode. ``views`` (a
-    :class:`gpuaug.views.Views`) gives each output pixel its own source sample and
+    :class:`gpuaug.core.views.Views`) gives each output pixel its own source sample and
     coordinate (the canvas ops); the compiled path then runs eagerly.
     """
     planes = list(targets)
@@ -558,7 +559,7 @@ def _gatherer(source: torch.Tensor | Ragged, sample: torch.Tensor | None = None,
     dimensions: B×h×w, or the compiled path's B×ny×nx×T×T tiles) into a list of K maps
     shaped as ``pixel``, and the extents are B×1×… tensors of ``dims`` dimensions (per
     sample) or ints. With ``sample`` (B×h×w, the source sample of each pixel,
-    :mod:`gpuaug.views`) each pixel reads its own sample, and a Ragged batch's extents come
+    :mod:`gpuaug.core.views`) each pixel reads its own sample, and a Ragged batch's extents come
     per pixel."""
     if sample is not None and isinstance(source, Ragged):
         start, plane, row_stride, height, width = rows_of(source.table, sample).unbind(-1)  # each B×h×w
@@ -711,15 +712,6 @@ def _bilinear_torch(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, fi
     fill_c = channel_values(fill, c, images.device).view(1, c, 1, 1)
     out = F.grid_sample(src - fill_c, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.add_(fill_c).contiguous()
-
-
-def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Move a small CPU tensor to ``device`` without a host sync (pinned, non-blocking copy)."""
-    if t.device == device:
-        return t
-    if t.device.type == "cpu" and device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
 
 
 # --- matrix builders (output → source, float64) --------------------------------------------

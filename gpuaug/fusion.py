@@ -63,7 +63,7 @@ def fusable(pixel_ops: list[tuple[PixelOp, dict]], channels: int) -> int:
 def fused_image(
     images: torch.Tensor, params, pixel_ops: list[tuple[PixelOp, dict]], out_dtype: torch.dtype, views=None
 ):
-    """Warp ``images`` with ``params`` (through ``views``, :class:`gpuaug.views.Views`, when
+    """Warp ``images`` with ``params`` (through ``views``, :class:`gpuaug.core.views.Views`, when
     given) and apply ``pixel_ops`` (all fusable) in one kernel."""
     from gpuaug.kernels.fused_image import fused_image as launch
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 
 from gpuaug._optional import require
-from gpuaug.audit import PairFn
+from gpuaug.core.types import PairFn
 
 __all__ = [
     "gpuaug_ops",

@@ -20,7 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
-from gpuaug.ragged import Ragged
+from gpuaug.core.ragged import Ragged
 
 from .common import MAX_REGISTERS, sample_extent, source_coords, source_layout, source_point
 
@@ -147,7 +147,7 @@ def class_counts(
     """Count the labels of N candidate views per sample.
 
     Args:
-        masks: B×H×W or B×1×H×W labels of any integer dtype, or a :class:`gpuaug.ragged.Ragged`
+        masks: B×H×W or B×1×H×W labels of any integer dtype, or a :class:`gpuaug.core.ragged.Ragged`
             batch (one plane per sample).
         matrix: B×N×3×3 float32 output→source matrices on the masks' device (the chain so far
             composed with each candidate), read with the perspective divide (exact for w = 1).

@@ -12,8 +12,8 @@ import torch
 import triton
 import triton.language as tl
 
-from gpuaug.ragged import Ragged
-from gpuaug.views import Views
+from gpuaug.core.ragged import Ragged
+from gpuaug.core.views import Views
 
 #: Output tile of one program (rows × columns), shared by every kernel. With the kernels'
 #: ``num_warps`` it sets the pixels per thread, which sets the registers per thread: see
@@ -78,7 +78,7 @@ def source_layout(source: torch.Tensor | Ragged) -> tuple[torch.Tensor, torch.Te
     """What a launcher passes for a source: ``(storage, extent table or None, (B, K, H, W))``.
 
     A stacked B×H×W or B×K×H×W tensor is made contiguous and has no table (K = 1 for
-    B×H×W); a :class:`gpuaug.ragged.Ragged` batch gives its storage and table, with H = W
+    B×H×W); a :class:`gpuaug.core.ragged.Ragged` batch gives its storage and table, with H = W
     = 0 (its kernels read the extents from the table, under ``EXTENTS``).
     """
     if isinstance(source, Ragged):
@@ -129,7 +129,7 @@ def _field_value(plane_ptr, row0, row1, col0, col1, wx, wy):
 def displacement(field_ptr, sample, qx, qy, GH, GW, inv_cell):
     """The displacement ``(dx, dy)`` of ``sample``'s canvas at points (qx, qy), bilinear in its
     coarse 2×GH×GW field, whose node (i, j) lies at canvas point (j, i) / ``inv_cell``
-    (clamped to the grid; the torch twin is ``gpuaug.views.displacement``)."""
+    (clamped to the grid; the torch twin is ``gpuaug.core.views.displacement``)."""
     gx = tl.minimum(tl.maximum(qx * inv_cell, 0.0), GW - 1.0)
     gy = tl.minimum(tl.maximum(qy * inv_cell, 0.0), GH - 1.0)
     x0f = tl.floor(gx)

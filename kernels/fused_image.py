@@ -34,8 +34,8 @@ import torch
 import triton
 import triton.language as tl
 
-from gpuaug.transforms.color import GRAY_WEIGHTS
-from gpuaug.views import Views
+from gpuaug.core.constants import GRAY_WEIGHTS
+from gpuaug.core.views import Views
 
 from .common import (
     bilinear_sample,
@@ -292,7 +292,7 @@ def fused_image(
         noise_mean: the mean of the noise.
         flags: which steps run: BRIGHTNESS, CONTRAST, SATURATION, HUE, PMD, GRAY, NOISE,
             NOISE_CLIP, NORMALIZE.
-        views: the per-pixel source (:class:`gpuaug.views.Views`), or None (sample b at ``M_b·p``).
+        views: the per-pixel source (:class:`gpuaug.core.views.Views`), or None (sample b at ``M_b·p``).
 
     Returns:
         Contiguous B×3×h×w tensor of ``out_dtype``.

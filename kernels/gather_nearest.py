@@ -16,8 +16,8 @@ import torch
 import triton
 import triton.language as tl
 
-from gpuaug.ragged import Ragged
-from gpuaug.views import Views
+from gpuaug.core.ragged import Ragged
+from gpuaug.core.views import Views
 
 from .common import launch, sample_extent, source_layout, source_point, tile_sources
 
@@ -96,7 +96,7 @@ def gather_nearest(
 
     Args:
         masks: B×H×W, B×1×H×W or B×K×H×W labels (validated by the caller), any dtype; or a
-            :class:`gpuaug.ragged.Ragged` batch of samples of different sizes.
+            :class:`gpuaug.core.ragged.Ragged` batch of samples of different sizes.
         matrix: B×3×3 float32 output→source matrix on the masks' device.
         out_size: (h, w) of the output.
         fill: K values of the masks' dtype on their device (or one for every plane),
@@ -104,7 +104,7 @@ def gather_nearest(
         perspective: divide by the homogeneous coordinate (False only for affine matrices).
         padding: where points outside the image read: 0 nowhere (``fill``), 1 the nearest
             edge pixel (replicate), 2 the point reflected about the border (reflect).
-        views: the per-pixel source (:class:`gpuaug.views.Views`), or None (sample b at ``M_b·p``).
+        views: the per-pixel source (:class:`gpuaug.core.views.Views`), or None (sample b at ``M_b·p``).
 
     Returns:
         Contiguous labels of the masks' layout (B×h×w, B×1×h×w or B×K×h×w; B×K×h×w for a

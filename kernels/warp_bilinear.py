@@ -16,8 +16,8 @@ import torch
 import triton
 import triton.language as tl
 
-from gpuaug.ragged import Ragged
-from gpuaug.views import Views
+from gpuaug.core.ragged import Ragged
+from gpuaug.core.views import Views
 
 from .common import (
     bilinear_sample,
@@ -105,7 +105,7 @@ def warp_bilinear(
 
     Args:
         images: B×C×H×W, uint8 or float (validated by the caller); any memory format; or a
-            :class:`gpuaug.ragged.Ragged` batch of samples of different sizes.
+            :class:`gpuaug.core.ragged.Ragged` batch of samples of different sizes.
         matrix: B×3×3 float32 output→source matrix on the images' device.
         out_size: (h, w) of the output.
         fill: C float32 values (output scale) read by taps outside the source.
@@ -113,7 +113,7 @@ def warp_bilinear(
         padding: where points outside the image read: 0 nowhere (``fill``), 1 the nearest
             edge pixel (replicate), 2 the point reflected about the border (reflect).
         out_dtype: floating dtype of the output (float32 for images; a dense map's own).
-        views: the per-pixel source (:class:`gpuaug.views.Views`), or None (sample b at ``M_b·p``).
+        views: the per-pixel source (:class:`gpuaug.core.views.Views`), or None (sample b at ``M_b·p``).
 
     Returns:
         Contiguous images B×C×h×w of ``out_dtype``.

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from gpuaug import candidates
 from gpuaug.candidates import CandidateCounts
+from gpuaug.core.ragged import from_padded, pack
 from gpuaug.functional import warp_mask
-from gpuaug.ragged import from_padded, pack
 
 FIXTURE = Path(__file__).parent / "data" / "class_check_attempts.json"
 RECORDED = json.loads(FIXTURE.read_text())

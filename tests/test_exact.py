@@ -24,8 +24,8 @@ import torch
 
 import gpuaug
 from gpuaug import Params, backends, inductor, reference
+from gpuaug.core.constants import GRAY_WEIGHTS
 from gpuaug.functional import warp_image
-from gpuaug.transforms.color import GRAY_WEIGHTS
 
 H, W = 21, 45  # the source, not square
 IGNORE, LABEL_FILL, FILL, DENSE_FILL = -1, -7, (-1.0, -2.0), -5.0

@@ -202,7 +202,7 @@ class CanvasOp(_Repr):
     :class:`gpuaug.ClassMix`, :class:`gpuaug.Mosaic`).
 
     They change where each output pixel reads (which sample, which coordinate: see
-    :mod:`gpuaug.views`), so image, mask and targets still come from one resample. Subclasses
+    :mod:`gpuaug.core.views`), so image, mask and targets still come from one resample. Subclasses
     implement :meth:`sample` (per-sample draws as tensors on the final (h, w) canvas); their
     constructor arguments are plain values, kept by :meth:`config` for replay.
     """

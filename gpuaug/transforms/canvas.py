@@ -1,6 +1,6 @@
 """Ops on the output canvas: elastic deformation and batch mixing, in the one-resample design.
 
-Each of them only changes *where* an output pixel reads (:mod:`gpuaug.views`): which sample
+Each of them only changes *where* an output pixel reads (:mod:`gpuaug.core.views`): which sample
 of the batch, and which source coordinate. Image, mask and every target read the same
 (sample, coordinate), so they stay aligned by construction, masks are gathered (never
 interpolated, never mixed within a pixel) and outside points get ``ignore_index``.
@@ -33,8 +33,8 @@ import torch.nn.functional as F
 
 from gpuaug import _hash
 from gpuaug._checks import check_number, check_probability, check_range
+from gpuaug.core.views import Views
 from gpuaug.transforms.base import CanvasOp, Draw
-from gpuaug.views import Views
 
 __all__ = [
     "ElasticTransform",

@@ -16,6 +16,7 @@ import torch
 
 from gpuaug import _hash
 from gpuaug._checks import check_number, check_probability, check_range
+from gpuaug.core.constants import GRAY_WEIGHTS
 from gpuaug.functional import channel_values
 from gpuaug.transforms.base import PixelOp
 
@@ -25,12 +26,8 @@ __all__ = [
     "RandomGrayscale",
     "GaussianNoise",
     "Normalize",
-    "GRAY_WEIGHTS",
     "grayscale",
 ]
-
-#: Rec. 601 luma weights for (R, G, B).
-GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 def grayscale(images: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,8 @@ from functools import cached_property
 
 import torch
 
+from gpuaug.core.device import to_device
+
 __all__ = ["Ragged", "pack", "from_padded"]
 
 
@@ -93,8 +95,6 @@ class Ragged:
 
 
 def _table(rows: list[tuple[int, int, int, int, int]], device: torch.device) -> torch.Tensor:
-    from gpuaug.functional import to_device
-
     table = torch.tensor(rows, dtype=torch.int64).reshape(-1, 5)
     return to_device(table, device)
 

@@ -1,0 +1,17 @@
+"""Moving tensors to the device without a host sync."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["to_device"]
+
+
+def to_device(t: torch.Tensor, device: torch.device, non_blocking: bool = True) -> torch.Tensor:
+    """``t`` on ``device``: as it is when already there; a CPU tensor bound for CUDA is pinned
+    first (a no-op when already pinned), so that the copy is asynchronous (no host sync)."""
+    if t.device == device:
+        return t
+    if t.device.type == "cpu" and device.type == "cuda" and not t.is_pinned():
+        t = t.pin_memory()
+    return t.to(device, non_blocking=non_blocking)
