@@ -6,7 +6,8 @@ nearest-neighbour gather (dtype and ``ignore_index`` kept), once.
 """
 
 from gpuaug import audit, functional, metrics, mmseg, naive, peers, probe, reference, viz
-from gpuaug.compose import Compose, Params
+from gpuaug.compose import Compose
+from gpuaug.core.records import Params
 from gpuaug.data import to_device
 from gpuaug.guardrails import ClassPixelMonitor, check_image_values, check_mask
 from gpuaug.mmseg import from_mmseg

@@ -19,10 +19,10 @@ from __future__ import annotations
 import torch
 
 from gpuaug._checks import PADDING_MODES
+from gpuaug.core.records import selected
 from gpuaug.functional import channel_values
 from gpuaug.transforms.base import PixelOp
 from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, PhotoMetricDistortion, RandomGrayscale
-from gpuaug.transforms.composite import selected
 
 __all__ = ["fusable", "fused_image"]
 

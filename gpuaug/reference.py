@@ -41,7 +41,8 @@ import torch
 
 from gpuaug import _hash
 from gpuaug._optional import require
-from gpuaug.compose import Params, check_params, check_params_type, read_batch
+from gpuaug.compose import check_params, check_params_type, read_batch
+from gpuaug.core.records import Params
 from gpuaug.targets import Points, Target, check_targets
 
 __all__ = ["apply"]

@@ -168,7 +168,7 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
 
     import gpuaug
     from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
-    from gpuaug.compose import OUT_DTYPES
+    from gpuaug.core.constants import OUT_DTYPES
     from gpuaug.core.ragged import from_padded
     from gpuaug.functional import warp_image, warp_mask
     from gpuaug.targets import FLOAT_DTYPES, Target

@@ -13,7 +13,7 @@ from conftest import IMAGE_ATOL
 
 import gpuaug
 from gpuaug import probe, reference
-from gpuaug.compose import Params
+from gpuaug.core.records import Params
 from gpuaug.functional import warp_image
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import gpuaug
-from gpuaug.compose import OpRecord, Params
+from gpuaug.core.records import OpRecord, Params
 from gpuaug.functional import warp_image, warp_mask
 
 # The kernels run where conftest's ``device`` fixture puts Triton: CUDA when present, else the interpreter.

@@ -13,7 +13,7 @@ from conftest import IMAGE_ATOL
 
 import gpuaug
 from gpuaug import probe, reference
-from gpuaug.compose import Params
+from gpuaug.core.records import Params
 
 OPS = [
     gpuaug.RandomResizedCrop(12, scale=(0.3, 1.0)),

@@ -5,7 +5,7 @@ import torch
 from conftest import IMAGE_ATOL
 
 from gpuaug import reference
-from gpuaug.compose import Params
+from gpuaug.core.records import Params
 from gpuaug.functional import warp_image, warp_mask
 
 MASK_DTYPES = [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64]

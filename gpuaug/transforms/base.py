@@ -20,6 +20,7 @@ from typing import NamedTuple
 import torch
 
 from gpuaug import _hash
+from gpuaug.core.registry import op_class, register
 
 
 class Sizes(NamedTuple):
@@ -70,15 +71,32 @@ class Step(NamedTuple):
     out_size: Canvas
 
 
-class _Repr:
+class _Base:
+    """What every op class shares: its repr, its ``kind`` and its place in the one registry
+    (:mod:`gpuaug.core.registry`; a class declared ``abstract=True`` is not registered)."""
+
+    #: One of :data:`gpuaug.core.registry.KINDS`, declared by each op base class.
+    kind: str
+
+    def __init_subclass__(cls, abstract: bool = False, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not abstract:
+            register(cls)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
 
+    def check_draws(self, draws: dict[str, torch.Tensor], batch: int, out_size: tuple[int, int], key: str) -> None:
+        """Check recorded draws (from a file: :meth:`gpuaug.Params.from_dict`) against the batch
+        and the output canvas, raising ValueError naming ``key`` (``ops[3]``); nothing to check
+        by default."""
 
-class Op(_Repr):
+
+class Op(_Base, abstract=True):
     """Base class of the geometric ops: subclasses implement :meth:`sample`."""
 
+    kind = "geometric"
     #: True for ops whose matrix has a perspective row (the warp must divide by w).
     perspective = False
 
@@ -87,7 +105,7 @@ class Op(_Repr):
         raise NotImplementedError
 
 
-class PixelOp(_Repr):
+class PixelOp(_Base, abstract=True):
     """Base class of the pixel ops, which change image values and never touch masks.
 
     Subclasses implement :meth:`sample` (per-sample draws as tensors) and :meth:`apply`
@@ -96,12 +114,8 @@ class PixelOp(_Repr):
     ``stage`` is the op's place in the fused image kernel's fixed order (None: not fused).
     """
 
+    kind = "pixel"
     stage: int | None = None
-    registry: dict[str, type[PixelOp]] = {}
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        PixelOp.registry[cls.__name__] = cls
 
     def sample(self, draw: Draw, channels: int) -> dict[str, torch.Tensor]:
         """Draw the parameters of ``draw.batch`` samples with ``channels`` channels."""
@@ -118,9 +132,7 @@ class PixelOp(_Repr):
     @staticmethod
     def from_config(name: str, config: dict) -> PixelOp:
         """Rebuild a pixel op from its class name and :meth:`config`."""
-        if name not in PixelOp.registry:
-            raise ValueError(f"name: unknown pixel op {name!r}; known: {sorted(PixelOp.registry)}")
-        return PixelOp.registry[name](**config)
+        return op_class(name, kind="pixel")(**config)
 
 
 class Draw:
@@ -196,7 +208,7 @@ class Draw:
         return torch.minimum(torch.floor(self.rand(count, dtype=torch.float64) * span), span - 1).add_(low)
 
 
-class CanvasOp(_Repr):
+class CanvasOp(_Base, abstract=True):
     """Base class of the ops that act on the output canvas after the geometric chain:
     :class:`gpuaug.ElasticTransform` and the mixing ops (:class:`gpuaug.CutMix`,
     :class:`gpuaug.ClassMix`, :class:`gpuaug.Mosaic`).
@@ -207,13 +219,9 @@ class CanvasOp(_Repr):
     constructor arguments are plain values, kept by :meth:`config` for replay.
     """
 
+    kind = "canvas"
     #: Whether the op mixes samples (reads other samples of the batch).
     mixing = False
-    registry: dict[str, type[CanvasOp]] = {}
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        CanvasOp.registry[cls.__name__] = cls
 
     def sample(self, draw: Draw, size: tuple[int, int]) -> dict[str, torch.Tensor]:
         """Draw the parameters of ``draw.batch`` samples on the output canvas ``size`` (h, w)."""
@@ -226,4 +234,26 @@ class CanvasOp(_Repr):
     @staticmethod
     def from_config(name: str, config: dict) -> CanvasOp:
         """Rebuild a canvas op from its class name and :meth:`config`."""
-        return CanvasOp.registry[name](**config)
+        return op_class(name, kind="canvas")(**config)
+
+    def draw_shapes(self, batch: int, out_size: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+        """The shape of every draw but ``applied`` (B) for ``batch`` samples on ``out_size``."""
+        raise NotImplementedError
+
+    def check_draws(self, draws, batch, out_size, key):
+        """Every draw present with its shape (:meth:`draw_shapes`), then :meth:`check_values`."""
+        expected = {"applied": (batch,), **self.draw_shapes(batch, out_size)}
+        for field, shape in expected.items():
+            if field not in draws or tuple(draws[field].shape) != shape:
+                got = tuple(draws[field].shape) if field in draws else "nothing"
+                raise ValueError(f"{key}.draws.{field}: expected shape {shape} for {type(self).__name__}, got {got}")
+        self.check_values(draws, batch, out_size, key)
+
+    def check_values(self, draws: dict[str, torch.Tensor], batch: int, out_size: tuple[int, int], key: str) -> None:
+        """Check the values of draws of the right shapes (sample indices, boxes): nothing by default."""
+
+
+def check_within(key: str, values: torch.Tensor, low: int, high: int, what: str) -> None:
+    """ValueError naming ``key`` unless every one of ``values`` lies in [low, high]."""
+    if values.numel() and not bool(((values >= low) & (values <= high)).all()):
+        raise ValueError(f"{key}: expected {what} in [{low}, {high}], got {values.tolist()}")

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from gpuaug import _hash
 from gpuaug._checks import check_number, check_probability, check_range
 from gpuaug.core.views import Views
-from gpuaug.transforms.base import CanvasOp, Draw
+from gpuaug.transforms.base import CanvasOp, Draw, check_within
 
 __all__ = [
     "ElasticTransform",
@@ -44,7 +44,6 @@ __all__ = [
     "views_of",
     "classmix_select",
     "quadrant_matrix",
-    "check_draws",
 ]
 
 
@@ -124,6 +123,9 @@ class ElasticTransform(CanvasOp):
         """Canvas pixels between field nodes."""
         return max(1.0, self.sigma / 2.0)
 
+    def draw_shapes(self, batch, out_size):
+        return {"displacement": (batch, 2, *self.grid(out_size))}
+
     def grid(self, size: tuple[int, int]) -> tuple[int, int]:
         """The field's (gh, gw) on an h×w canvas: nodes past the last pixel on both sides."""
         return math.floor(size[0] / self.cell) + 2, math.floor(size[1] / self.cell) + 2
@@ -183,6 +185,15 @@ class CutMix(CanvasOp):
         box = torch.stack((x0, y0, x0 + box_w, y0 + box_h), dim=1).long()
         return {"applied": applied, "lam": lam.float(), "partner": partner, "box": box}
 
+    def draw_shapes(self, batch, out_size):
+        return {"lam": (batch,), "partner": (batch,), "box": (batch, 4)}
+
+    def check_values(self, draws, batch, out_size, key):
+        check_within(f"{key}.draws.partner", draws["partner"], 0, batch - 1, "sample indices")
+        (h, w), (x0, y0, x1, y1) = out_size, draws["box"].unbind(1)
+        if not bool(((0 <= x0) & (x0 <= x1) & (x1 <= w) & (0 <= y0) & (y0 <= y1) & (y1 <= h)).all()):
+            raise ValueError(f"{key}.draws.box: expected boxes x0 <= x1 <= {w}, y0 <= y1 <= {h} from 0")
+
     def views(self, draws: dict, matrix: torch.Tensor, out_size: tuple[int, int]) -> Views:
         """Slot 0 the sample, slot 1 its partner; the box selects slot 1."""
         h, w = out_size
@@ -222,6 +233,12 @@ class ClassMix(CanvasOp):
     def sample(self, draw: Draw, size: tuple[int, int]) -> dict[str, torch.Tensor]:
         applied = draw.coin(self.p)
         return {"applied": applied, "partner": partners(draw, 1)[:, 0], "seed": draw.seeds()}
+
+    def draw_shapes(self, batch, out_size):
+        return {"partner": (batch,), "seed": (batch,)}
+
+    def check_values(self, draws, batch, out_size, key):
+        check_within(f"{key}.draws.partner", draws["partner"], 0, batch - 1, "sample indices")
 
     def views(self, draws: dict, matrix: torch.Tensor, out_size: tuple[int, int]) -> Views:
         """Slot 0 the sample, slot 1 its partner; the select map comes from the masks
@@ -296,6 +313,15 @@ class Mosaic(CanvasOp):
         center = torch.stack((cx, cy), dim=1).long()
         return {"applied": applied, "center": center, "partners": partners(draw, 3)}
 
+    def draw_shapes(self, batch, out_size):
+        return {"center": (batch, 2), "partners": (batch, 3)}
+
+    def check_values(self, draws, batch, out_size, key):
+        (h, w), field = out_size, f"{key}.draws."
+        check_within(field + "partners", draws["partners"], 0, batch - 1, "sample indices")
+        check_within(field + "center", draws["center"][:, 0], 1, w - 1, "centre columns")
+        check_within(field + "center", draws["center"][:, 1], 1, h - 1, "centre rows")
+
     def views(self, draws: dict, matrix: torch.Tensor, out_size: tuple[int, int]) -> Views:
         """Slot q the source of quadrant q (0 top-left: the sample, 1 top-right, 2 bottom-left,
         3 bottom-right), each view its source's matrix after the quadrant → canvas scale."""
@@ -339,40 +365,6 @@ def _pair_views(matrix: torch.Tensor, partner: torch.Tensor, select: torch.Tenso
     pre = torch.tensor([1.0, 0.0, 1.0, 0.0], device=matrix.device).expand(2 * b, 4).contiguous()
     select = None if select is None else select.to(torch.uint8).contiguous()
     return Views(2, sample.to(torch.int32), matrix[sample].contiguous(), select, pre)
-
-
-def check_draws(name: str, config: dict, draws: dict, batch: int, out_size: tuple[int, int], key: str) -> None:
-    """Check a canvas op's recorded draws (from a file: :meth:`gpuaug.Params.from_dict`) against
-    the batch and the output canvas, so a bad value is an error naming it, not a read
-    outside the batch. ``key`` names the record (``ops[3]``)."""
-    h, w = out_size
-    shapes = {
-        "CutMix": {"lam": (batch,), "partner": (batch,), "box": (batch, 4)},
-        "ClassMix": {"partner": (batch,), "seed": (batch,)},
-        "Mosaic": {"center": (batch, 2), "partners": (batch, 3)},
-    }
-    if name == "ElasticTransform":
-        shapes[name] = {"displacement": (batch, 2, *CanvasOp.from_config(name, config).grid(out_size))}
-    expected = {"applied": (batch,), **shapes[name]}
-    for field, shape in expected.items():
-        if field not in draws or tuple(draws[field].shape) != shape:
-            got = tuple(draws[field].shape) if field in draws else "nothing"
-            raise ValueError(f"{key}.draws.{field}: expected shape {shape} for {name}, got {got}")
-
-    def within(field: str, values: torch.Tensor, low: int, high: int, what: str) -> None:
-        if values.numel() and not bool(((values >= low) & (values <= high)).all()):
-            raise ValueError(f"{key}.draws.{field}: expected {what} in [{low}, {high}], got {values.tolist()}")
-
-    for field in ("partner", "partners"):
-        if field in draws:
-            within(field, draws[field], 0, batch - 1, "sample indices")
-    if name == "CutMix":
-        x0, y0, x1, y1 = draws["box"].unbind(1)
-        if not bool(((0 <= x0) & (x0 <= x1) & (x1 <= w) & (0 <= y0) & (y0 <= y1) & (y1 <= h)).all()):
-            raise ValueError(f"{key}.draws.box: expected boxes x0 <= x1 <= {w}, y0 <= y1 <= {h} from 0")
-    if name == "Mosaic":
-        within("center", draws["center"][:, 0], 1, w - 1, "centre columns")
-        within("center", draws["center"][:, 1], 1, h - 1, "centre rows")
 
 
 def views_of(records, matrix: torch.Tensor, out_size: tuple[int, int]) -> tuple[Views, int | None]:

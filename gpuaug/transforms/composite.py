@@ -32,11 +32,12 @@ from collections.abc import Sequence
 import torch
 
 from gpuaug._checks import check_probability
+from gpuaug.core.records import OpRecord
 from gpuaug.functional import identity_matrix
 from gpuaug.transforms.base import Canvas, Draw, Op, PixelOp, Sizes, Step
 from gpuaug.transforms.geometric import CenterCrop, RandomCrop, RandomResize, RandomResizedCrop, Resize, _const
 
-__all__ = ["Composite", "OneOf", "RandomApply", "fixed_size", "selected"]
+__all__ = ["Composite", "OneOf", "RandomApply", "fixed_size"]
 
 
 def _check_ops(ops: object, owner: str) -> list[Op | PixelOp]:
@@ -61,21 +62,12 @@ def fixed_size(op: Op | PixelOp) -> tuple[int, int] | None:
     return None
 
 
-def selected(draws: dict[str, torch.Tensor], k: int) -> torch.Tensor:
-    """B bool: the samples that apply child ``k``, from a composite record's selection ``draws``
-    (OneOf's ``choice``, RandomApply's ``applied``)."""
-    if "choice" in draws:
-        return draws["choice"] == k
-    return draws["applied"]
-
-
 def _describe_size(size: Canvas) -> str:
     return "per-sample sizes" if isinstance(size, Sizes) else f"{size[0]}×{size[1]}"
 
 
 def _sample_child(op: Op | PixelOp, draw: Draw, size: tuple[int, int], channels: int):
     """One child's draws for every sample: (B×3×3 float64 matrix or None for pixel ops, out_size, record)."""
-    from gpuaug.compose import OpRecord  # compose imports the transforms
 
     if isinstance(op, PixelOp):
         return None, size, OpRecord(type(op).__name__, op.sample(draw, channels), op.config())
@@ -86,14 +78,15 @@ def _sample_child(op: Op | PixelOp, draw: Draw, size: tuple[int, int], channels:
     return step.matrix, step.out_size, OpRecord(type(op).__name__, step.draws)
 
 
-class Composite(Op):
+class Composite(Op, abstract=True):
     """Base of OneOf and RandomApply: ops applied per sample according to a drawn selection.
 
     A Composite is an :class:`Op` so that :class:`gpuaug.Compose` takes it, but it also holds
     pixel ops; Compose calls :meth:`sample_record`, which returns the geometric part as a
-    :class:`Step` and the whole draw as an :class:`gpuaug.compose.OpRecord` (with children).
+    :class:`Step` and the whole draw as an :class:`gpuaug.core.records.OpRecord` (with children).
     """
 
+    kind = "composite"
     ops: list[Op | PixelOp]
 
     @property
@@ -121,7 +114,7 @@ class Composite(Op):
         Returns:
             ``(step, record)``: the geometric part (B×3×3 float64 matrix, identity where a
             sample applies no geometric child; its ``draws`` are the selection) and the
-            :class:`gpuaug.compose.OpRecord` with one child record per op.
+            :class:`gpuaug.core.records.OpRecord` with one child record per op.
         """
         raise NotImplementedError
 
@@ -182,7 +175,6 @@ class OneOf(Composite):
         return next((s for s in map(fixed_size, self.ops) if s is not None), None)
 
     def sample_record(self, draw, size, channels):
-        from gpuaug.compose import OpRecord
 
         children = [_sample_child(op, draw, size, channels) for op in self.ops]
         sizes = {out for _, out, _ in children}
@@ -237,7 +229,6 @@ class RandomApply(Composite):
         self.p = check_probability(p)
 
     def sample_record(self, draw, size, channels):
-        from gpuaug.compose import OpRecord
 
         matrix, out = identity_matrix(draw.batch, draw.device), size
         records = []

@@ -79,7 +79,7 @@ def _host_map(size: Canvas, batch: int, fn) -> tuple[tuple[int, int], ...] | Non
     return tuple((int(a), int(b)) for a, b in zip(out_h.tolist(), out_w.tolist(), strict=True))
 
 
-class _Flip(Op):
+class _Flip(Op, abstract=True):
     axis = 0  # 0: horizontal (x), 1: vertical (y)
 
     def __init__(self, p: float = 0.5):
