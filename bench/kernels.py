@@ -3,7 +3,7 @@
     python bench/kernels.py --out bench/results/            # writes kernels-sm90.md
     python bench/kernels.py --arch sm_80 --out /tmp/report  # another architecture
 
-Every launch the public API makes (``gpuaug.kernels.aot.api_launches``) is compiled ahead of
+Every launch the public API makes (``gpuaug.aot.api_launches``) is compiled ahead of
 time with the installed Triton; the report lists, per kernel and main specialisation,
 registers per thread, spills, shared memory, the theoretical occupancy on an H100 at the
 kernel's launch configuration, the bytes each output pixel reads and writes, and the time
@@ -25,9 +25,9 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")  # lets the API matrix run on CPU tensors (nothing is launched)
 
 import triton  # noqa: E402
-from gpuaug.kernels import aot  # noqa: E402
 from gpuaug.kernels.common import BLOCK_H, BLOCK_W  # noqa: E402
 
+from gpuaug import aot  # noqa: E402
 from gpuaug._checks import PADDING_MODES  # noqa: E402
 
 #: H100 SXM5 (the lent machine's card) from NVIDIA's data sheet, and the H100 PCIe that CV-CUDA measured on.
@@ -117,7 +117,7 @@ def report(arch: str) -> str:
         f"# Kernel report, {arch} (static: compiled ahead of time, nothing measured on a GPU)",
         "",
         f"Triton {triton.__version__}, torch {torch.__version__}; tile {BLOCK_H}×{BLOCK_W} output pixels per program; "
-        f"{len(launches)} specialisations recorded from the public API (`gpuaug.kernels.aot.api_launches`), "
+        f"{len(launches)} specialisations recorded from the public API (`gpuaug.aot.api_launches`), "
         "all compiled. Occupancy is the theoretical one on an H100 (65,536 registers, 64 warps, 32 blocks per SM; "
         "registers are the only limit, no kernel uses static shared memory beyond what the table shows). Bytes per "
         "output pixel assume each source pixel is read once (scale ≈ 1); the bilinear taps' reuse is left to the "

@@ -2,7 +2,7 @@
 
 The interpreter that runs the kernels elsewhere in the suite is not the compiler, so here
 every specialisation the launchers produce (recorded from the public API by
-:func:`gpuaug.kernels.aot.api_launches`) is compiled ahead of time for sm_90 and sm_80, with
+:func:`gpuaug.aot.api_launches`) is compiled ahead of time for sm_90 and sm_80, with
 the installed Triton and with Triton 3.6 (the lent GPU machine's). All of them: a covering
 subset once missed spills that ptxas produced on sm_80 for one flag combination only.
 Each must compile with at most 128 registers per thread, no spills, no FMA (the coordinate
@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from gpuaug.kernels import aot
 from gpuaug.kernels.common import MAX_REGISTERS
+
+from gpuaug import aot
 
 pytestmark = pytest.mark.compile
 

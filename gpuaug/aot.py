@@ -12,7 +12,7 @@ the way a CUDA launch would, on any machine:
 - :func:`compile_launch` compiles one launch for an architecture (``"sm_80"``, ``"sm_90"``)
   to PTX and a cubin and reads the cubin's resource usage (registers, local memory, which
   is where spills go, shared memory) with the ``cuobjdump`` shipped in the Triton wheel;
-- ``python -m gpuaug.kernels.aot ARCH [ARCH ...] < launches.json`` compiles in a fresh
+- ``python -m gpuaug.aot ARCH [ARCH ...] < launches.json`` compiles in a fresh
   process, where the kernels are imported without the interpreter; with ``PYTHONPATH``
   pointing at another Triton it tries that version.
 """
@@ -164,13 +164,12 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     Variable-size batches (lists, padded batches with sizes) go through every kernel too, and
     so do the canvas ops (every ``VIEWS`` mode, with and without ``DISPLACE``).
     """
-    from gpuaug.kernels.class_counts import class_counts
-
     import gpuaug
     from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
     from gpuaug.core.constants import OUT_DTYPES
     from gpuaug.core.ragged import from_padded
     from gpuaug.functional import warp_image, warp_mask
+    from gpuaug.kernels.class_counts import class_counts
     from gpuaug.targets import FLOAT_DTYPES, Target
 
     device = torch.device(device)
@@ -428,7 +427,7 @@ def compile_in_subprocess(
     def compile_share(share: list[int]) -> list[dict]:
         payload = json.dumps([asdict(launches[i]) for i in share])
         done = subprocess.run(
-            [sys.executable, "-m", "gpuaug.kernels.aot", *archs],
+            [sys.executable, "-m", "gpuaug.aot", *archs],
             input=payload,
             capture_output=True,
             text=True,
