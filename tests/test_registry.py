@@ -68,3 +68,21 @@ def test_a_class_without_a_valid_kind_is_refused():
 
         class Odd(PixelOp):
             kind = "colour"
+
+
+def test_ops_declare_the_output_size_they_fix():
+    fixed = {
+        gpuaug.RandomCrop((5, 7)): (5, 7),
+        gpuaug.CenterCrop(6): (6, 6),
+        gpuaug.RandomResizedCrop((8, 9)): (8, 9),
+        gpuaug.Resize((4, 3)): (4, 3),
+        gpuaug.Resize(4): None,  # the shorter side: the other follows the input
+        gpuaug.RandomResize((12, 20), keep_ratio=False): (12, 20),
+        gpuaug.RandomScale((0.5, 2.0)): None,
+        gpuaug.RandomHorizontalFlip(): None,
+        gpuaug.ColorJitter(0.1): None,
+        gpuaug.CutMix(): None,
+        gpuaug.OneOf([gpuaug.RandomCrop(5), gpuaug.Resize((5, 5))]): (5, 5),
+        gpuaug.RandomApply([gpuaug.RandomRotation(5)]): None,
+    }
+    assert {repr(op): op.fixed_size for op in fixed} == {repr(op): size for op, size in fixed.items()}

@@ -187,8 +187,8 @@ def test_random_resize_without_ratio_and_keep_ratio_is_fixed_size(backend, devic
     images, masks = coordinate_batch(SIZES, device)
     out, out_masks = gpuaug.Compose([gpuaug.RandomResize((12, 20), keep_ratio=False)], backend=backend)(images, masks)
     assert out.shape == (4, 3, 12, 20) and out_masks.shape == (4, 12, 20)
-    assert gpuaug.transforms.composite.fixed_size(gpuaug.RandomResize((12, 20), keep_ratio=False)) == (12, 20)
-    assert gpuaug.transforms.composite.fixed_size(gpuaug.RandomResize((12, 20))) is None
+    assert gpuaug.RandomResize((12, 20), keep_ratio=False).fixed_size == (12, 20)
+    assert gpuaug.RandomResize((12, 20)).fixed_size is None
 
 
 def test_stacked_batch_after_random_size_op_needs_a_fixed_size_op():

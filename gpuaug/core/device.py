@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["to_device"]
+__all__ = ["to_device", "constant"]
 
 
 def to_device(t: torch.Tensor, device: torch.device, non_blocking: bool = True) -> torch.Tensor:
@@ -15,3 +15,8 @@ def to_device(t: torch.Tensor, device: torch.device, non_blocking: bool = True) 
     if t.device.type == "cpu" and device.type == "cuda" and not t.is_pinned():
         t = t.pin_memory()
     return t.to(device, non_blocking=non_blocking)
+
+
+def constant(values: list, device: torch.device) -> torch.Tensor:
+    """A small float64 constant made on the host and copied to ``device`` without a host sync."""
+    return to_device(torch.tensor(values, dtype=torch.float64), device)

@@ -77,6 +77,10 @@ class _Base:
 
     #: One of :data:`gpuaug.core.registry.KINDS`, declared by each op base class.
     kind: str
+    #: The output (h, w) the op gives whatever its input size, or None: it keeps the size, or
+    #: the size depends on the input. Ops that fix it say so (a property where it depends on
+    #: their arguments); Compose's rule for variable-size batches reads it.
+    fixed_size: tuple[int, int] | None = None
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -32,12 +32,12 @@ from collections.abc import Sequence
 import torch
 
 from gpuaug._checks import check_probability
+from gpuaug.core.device import constant
 from gpuaug.core.records import OpRecord
 from gpuaug.functional import identity_matrix
 from gpuaug.transforms.base import Canvas, Draw, Op, PixelOp, Sizes, Step
-from gpuaug.transforms.geometric import CenterCrop, RandomCrop, RandomResize, RandomResizedCrop, Resize, _const
 
-__all__ = ["Composite", "OneOf", "RandomApply", "fixed_size"]
+__all__ = ["Composite", "OneOf", "RandomApply"]
 
 
 def _check_ops(ops: object, owner: str) -> list[Op | PixelOp]:
@@ -49,17 +49,6 @@ def _check_ops(ops: object, owner: str) -> list[Op | PixelOp]:
         if not isinstance(op, (Op, PixelOp)):
             raise TypeError(f"ops[{k}]: {owner} expected a gpuaug op (gpuaug.transforms), got {type(op).__name__}")
     return list(ops)
-
-
-def fixed_size(op: Op | PixelOp) -> tuple[int, int] | None:
-    """The output (h, w) ``op`` gives whatever its input, or None (it keeps it, or it depends on it)."""
-    if isinstance(op, (RandomResizedCrop, RandomCrop, CenterCrop)):
-        return op.size
-    if isinstance(op, Resize) and not isinstance(op.size, int):
-        return op.size
-    if isinstance(op, (Composite, RandomResize)):
-        return op.fixed_size
-    return None
 
 
 def _describe_size(size: Canvas) -> str:
@@ -101,7 +90,7 @@ class Composite(Op, abstract=True):
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
-        """The output size whatever the input, when the children fix it (see :func:`fixed_size`)."""
+        """The output size whatever the input, when the children fix it."""
         return None
 
     def _select(self, draw: Draw) -> dict[str, torch.Tensor]:
@@ -147,7 +136,7 @@ class OneOf(Composite):
         self.ops = _check_ops(ops, "OneOf")
         self.p = check_probability(p)
         self.weights = self._weights(weights, len(self.ops))
-        sizes = [(k, fixed_size(op)) for k, op in enumerate(self.ops)]
+        sizes = [(k, op.fixed_size) for k, op in enumerate(self.ops)]
         sizes = [(k, s) for k, s in sizes if s is not None]
         if len({s for _, s in sizes}) > 1:
             listed = ", ".join(f"ops[{k}] ({type(self.ops[k]).__name__}) {_describe_size(s)}" for k, s in sizes)
@@ -172,7 +161,7 @@ class OneOf(Composite):
 
     @property
     def fixed_size(self):
-        return next((s for s in map(fixed_size, self.ops) if s is not None), None)
+        return next((op.fixed_size for op in self.ops if op.fixed_size is not None), None)
 
     def sample_record(self, draw, size, channels):
 
@@ -190,7 +179,7 @@ class OneOf(Composite):
         applied = draw.coin(self.p)
         # Child k owns [bounds[k - 1], bounds[k]) of [0, 1); the last bound is implicit, so
         # rounding in the cumulative sum can never pick an index past the last op.
-        bounds = _const(list(itertools.accumulate(self.weights))[:-1], draw.device)
+        bounds = constant(list(itertools.accumulate(self.weights))[:-1], draw.device)
         u = draw.rand(dtype=torch.float64)
         choice = (u.unsqueeze(1) >= bounds).sum(dim=1)
         choice = torch.where(applied, choice, -1)

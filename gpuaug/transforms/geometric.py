@@ -20,12 +20,12 @@ from collections.abc import Sequence
 import torch
 
 from gpuaug._checks import check_probability, check_range, check_size
+from gpuaug.core.device import constant
 from gpuaug.functional import (
     affine_matrix,
     identity_matrix,
     perspective_matrix,
     scale_translate_matrix,
-    to_device,
 )
 from gpuaug.transforms.base import Canvas, Draw, Op, Sizes, Step, extent, host_sizes
 
@@ -46,11 +46,6 @@ __all__ = [
 
 def _full(draw: Draw, value: float) -> torch.Tensor:
     return torch.full((draw.batch,), float(value), dtype=torch.float32, device=draw.device)
-
-
-def _const(values: list, device: torch.device) -> torch.Tensor:
-    """A small float64 constant on ``device``, copied without a host sync."""
-    return to_device(torch.tensor(values, dtype=torch.float64), device)
 
 
 def _crop_step(draws: dict, top: torch.Tensor, left: torch.Tensor, crop: tuple, out_size: Canvas) -> Step:
@@ -137,6 +132,10 @@ class Resize(Op):
         if not isinstance(self.size, int):
             return self.size
         return _host_map(size, 1, lambda h, w: _short_side_size(h, w, self.size))[0]
+
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        return None if isinstance(self.size, int) else self.size  # an int keeps the aspect ratio
 
     def sample(self, draw, size):
         zero = _full(draw, 0.0).double()
@@ -268,6 +267,10 @@ class CenterCrop(Op):
     def __init__(self, size: int | Sequence[int]):
         self.size = check_size(size, "size")
 
+    @property
+    def fixed_size(self) -> tuple[int, int]:
+        return self.size
+
     def sample(self, draw, size):
         (h, w), (ch, cw) = extent(draw, size), self.size
         return _crop_step({}, _centre_offset(h, ch), _centre_offset(w, cw), self.size, self.size)
@@ -343,6 +346,10 @@ class RandomCrop(Op):
             expected = " or ".join(map(repr, self.pad_positions))
             raise ValueError(f"pad_position: expected {expected}, got {pad_position!r}")
         self.pad_position = pad_position
+
+    @property
+    def fixed_size(self) -> tuple[int, int]:
+        return self.size
 
     def sample(self, draw, size):
         ch, cw = self.size
@@ -455,6 +462,10 @@ class RandomResizedCrop(Op):
         self.scale = check_range(scale, "scale", low=0.0)
         self.ratio = check_range(ratio, "ratio", positive=True)
         self.p = check_probability(p)
+
+    @property
+    def fixed_size(self) -> tuple[int, int]:
+        return self.size
 
     def sample(self, draw, size):
         h, w = extent(draw, size)
@@ -620,7 +631,7 @@ class RandomPerspective(Op):
         offsets = torch.minimum(torch.floor(draw.rand(4, 2, dtype=torch.float64) * (bounds + 1)), bounds)
         zero = torch.zeros_like(w)
         source = torch.stack((zero, zero, w, zero, w, h, zero, h), dim=1).view(-1, 4, 2)
-        inward = _const([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]], draw.device)
+        inward = constant([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]], draw.device)
         corners = source + inward * offsets * applied.view(-1, 1, 1)
         matrix = perspective_matrix(source, corners)
         matrix = torch.where(applied.view(-1, 1, 1), matrix, identity_matrix(draw.batch, draw.device))
