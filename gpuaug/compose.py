@@ -32,11 +32,8 @@ from gpuaug.core.records import OpRecord, Params, selected
 from gpuaug.functional import Planes, compilable, identity_matrix, warp_all, warp_compiled
 from gpuaug.targets import check_targets, map_points
 from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
-from gpuaug.transforms.blur import GaussianBlur
-from gpuaug.transforms.canvas import ClassMix, Mosaic, classmix_select, views_of
-from gpuaug.transforms.color import ColorJitter
+from gpuaug.transforms.canvas import ClassMix, classmix_select, views_of
 from gpuaug.transforms.composite import Composite
-from gpuaug.transforms.geometric import RandomCrop
 
 __all__ = ["Compose", "Params", "OpRecord"]
 
@@ -174,10 +171,10 @@ class Compose:
             size = Sizes(hw[:, 0], hw[:, 1], batch.sizes)
         records, varying = [], None
         for k, op in enumerate(self.ops):
-            if isinstance(op, PixelOp):
+            if op.kind == "pixel":
                 records.append(OpRecord(type(op).__name__, op.sample(draw, batch.channels), op.config()))
                 continue
-            if isinstance(op, CanvasOp):
+            if op.kind == "canvas":
                 if isinstance(size, Sizes):
                     raise ValueError(self._unfixed_message(varying))
                 if isinstance(op, ClassMix) and batch.mask_dtype is None:
@@ -186,7 +183,7 @@ class Compose:
                 continue
             if label_source is not None:
                 draw.class_counts = CandidateCounts(label_source, matrix, self.ignore_index, mask_mode, self.backend)
-            if isinstance(op, Composite):
+            if op.kind == "composite":
                 step, record = op.sample_record(draw, size, batch.channels)
             else:
                 step = op.sample(draw, size)
@@ -198,9 +195,7 @@ class Compose:
             records.append(record)
         if isinstance(size, Sizes):
             raise ValueError(self._unfixed_message(varying))
-        geometric = [
-            op for op in self.ops if isinstance(op, Op) and (op.geometric if isinstance(op, Composite) else True)
-        ]
+        geometric = [op for op in self.ops if op.geometric]
         params = Params(
             matrix=matrix.to(torch.float32),
             in_size=batch.in_size,
@@ -236,7 +231,7 @@ class Compose:
         )
 
     def _needs_labels(self) -> bool:
-        return any(isinstance(op, RandomCrop) and op.cat_max_ratio < 1.0 for op in _walk(self.ops))
+        return any(op.needs_masks for op in self.ops)
 
     @staticmethod
     def _draw(b: int, device: torch.device, generator, seed, sample_ids) -> Draw:
@@ -807,10 +802,10 @@ def _paddings(params: Params) -> dict[str, str]:
 def _check_canvas_order(ops) -> None:
     """The canvas ops' place in a chain (:mod:`gpuaug.transforms.canvas`): after every
     geometric op, at most one ElasticTransform and one mixing op, ElasticTransform first."""
-    canvas = [(k, op) for k, op in enumerate(ops) if isinstance(op, CanvasOp)]
+    canvas = [(k, op) for k, op in enumerate(ops) if op.kind == "canvas"]
     if not canvas:
         return
-    geometric = [k for k, op in enumerate(ops) if isinstance(op, Op) and getattr(op, "geometric", True)]
+    geometric = [k for k, op in enumerate(ops) if op.geometric]
     first = canvas[0][0]
     if geometric and geometric[-1] > first:
         later = geometric[-1]
@@ -828,11 +823,12 @@ def _check_canvas_order(ops) -> None:
             f"ops[{elastic[0]}]: ElasticTransform deforms each sample's own view, so it must come before the "
             f"mixing op ops[{mixing[0]}] ({type(ops[mixing[0]]).__name__})"
         )
-    if mixing and isinstance(ops[mixing[0]], Mosaic):
+    if mixing and ops[mixing[0]].pointwise_before:
         for k, op in enumerate(ops[: mixing[0]]):
             for pixel in _walk([op]):
-                if isinstance(pixel, GaussianBlur) or (isinstance(pixel, ColorJitter) and pixel.contrast):
+                if not pixel.pointwise:
                     raise ValueError(
-                        f"ops[{k}]: {type(pixel).__name__} before Mosaic would see each quadrant's canvas, not its "
-                        "source's view (a blur's neighbourhood, a contrast's mean); list it after the Mosaic"
+                        f"ops[{k}]: {type(pixel).__name__} before {type(ops[mixing[0]]).__name__} would see each "
+                        "quadrant's canvas, not its source's view (a blur's neighbourhood, a contrast's mean); list "
+                        "it after it"
                     )

@@ -86,3 +86,34 @@ def test_ops_declare_the_output_size_they_fix():
         gpuaug.RandomApply([gpuaug.RandomRotation(5)]): None,
     }
     assert {repr(op): op.fixed_size for op in fixed} == {repr(op): size for op, size in fixed.items()}
+
+
+def test_ops_declare_what_the_engine_asks_of_them():
+    ops = {
+        "flip": gpuaug.RandomHorizontalFlip(),
+        "aware crop": gpuaug.RandomCrop(5, cat_max_ratio=0.75),
+        "crop": gpuaug.RandomCrop(5),
+        "blur": gpuaug.GaussianBlur(3),
+        "jitter": gpuaug.ColorJitter(0.1, 0.2),
+        "jitter without contrast": gpuaug.ColorJitter(0.1, 0.0, 0.2),
+        "distortion": gpuaug.PhotoMetricDistortion(),
+        "mosaic": gpuaug.Mosaic(),
+        "cutmix": gpuaug.CutMix(),
+        "one of": gpuaug.OneOf([gpuaug.RandomGrayscale(), gpuaug.RandomCrop(5, cat_max_ratio=0.5)]),
+        "apply": gpuaug.RandomApply([gpuaug.GaussianBlur(3)]),
+    }
+    declared = {name: (op.geometric, op.needs_masks, op.pointwise) for name, op in ops.items()}
+    assert declared == {
+        "flip": (True, False, True),
+        "aware crop": (True, True, True),
+        "crop": (True, False, True),
+        "blur": (False, False, False),
+        "jitter": (False, False, False),
+        "jitter without contrast": (False, False, True),
+        "distortion": (False, False, True),
+        "mosaic": (False, False, True),
+        "cutmix": (False, False, True),
+        "one of": (True, True, True),
+        "apply": (False, False, False),
+    }
+    assert [op.pointwise_before for op in (ops["mosaic"], ops["cutmix"])] == [True, False]

@@ -81,6 +81,13 @@ class _Base:
     #: the size depends on the input. Ops that fix it say so (a property where it depends on
     #: their arguments); Compose's rule for variable-size batches reads it.
     fixed_size: tuple[int, int] | None = None
+    #: Whether the op folds into the warp's matrix (geometric ops, composites holding one).
+    geometric = False
+    #: Whether sampling reads the masks (the class-aware crop's check of its candidates).
+    needs_masks = False
+    #: Whether each output value depends on the same input pixel only (with per-sample draws):
+    #: false for a blur's neighbourhood or a contrast about the image mean.
+    pointwise = True
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -101,6 +108,7 @@ class Op(_Base, abstract=True):
     """Base class of the geometric ops: subclasses implement :meth:`sample`."""
 
     kind = "geometric"
+    geometric = True
     #: True for ops whose matrix has a perspective row (the warp must divide by w).
     perspective = False
 
@@ -226,6 +234,9 @@ class CanvasOp(_Base, abstract=True):
     kind = "canvas"
     #: Whether the op mixes samples (reads other samples of the batch).
     mixing = False
+    #: Whether the pixel ops listed before it must be :attr:`pointwise` (Mosaic: they would see
+    #: each quadrant's canvas, not its source's view).
+    pointwise_before = False
 
     def sample(self, draw: Draw, size: tuple[int, int]) -> dict[str, torch.Tensor]:
         """Draw the parameters of ``draw.batch`` samples on the output canvas ``size`` (h, w)."""

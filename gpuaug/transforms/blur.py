@@ -37,6 +37,8 @@ class GaussianBlur(PixelOp):
     Draws: ``applied`` (B bool), ``sigma`` (B float).
     """
 
+    pointwise = False  # a neighbourhood
+
     def __init__(self, kernel_size: int | Sequence[int], sigma=(0.1, 2.0), p: float = 0.5):
         if isinstance(kernel_size, int) and not isinstance(kernel_size, bool):
             kernel_size = (kernel_size, kernel_size)

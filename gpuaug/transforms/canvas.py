@@ -294,6 +294,7 @@ class Mosaic(CanvasOp):
 
     mixing = True
     slots = 4
+    pointwise_before = True
 
     def __init__(self, p: float = 0.5, center_range: tuple[float, float] = (0.25, 0.75)):
         self.p = check_probability(p)

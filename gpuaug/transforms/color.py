@@ -75,6 +75,10 @@ class ColorJitter(PixelOp):
     #: The adjustments, by step index.
     STEPS = ("brightness", "contrast", "saturation", "hue")
 
+    @property
+    def pointwise(self) -> bool:  # type: ignore[override]
+        return not self.contrast  # the contrast blends towards the image's mean
+
     def __init__(self, brightness=0, contrast=0, saturation=0, hue=0, p: float = 1.0, order: str = "fixed"):
         self.brightness = self._factor_range(brightness, "brightness")
         self.contrast = self._factor_range(contrast, "contrast")

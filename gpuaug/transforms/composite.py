@@ -58,9 +58,9 @@ def _describe_size(size: Canvas) -> str:
 def _sample_child(op: Op | PixelOp, draw: Draw, size: tuple[int, int], channels: int):
     """One child's draws for every sample: (B×3×3 float64 matrix or None for pixel ops, out_size, record)."""
 
-    if isinstance(op, PixelOp):
+    if op.kind == "pixel":
         return None, size, OpRecord(type(op).__name__, op.sample(draw, channels), op.config())
-    if isinstance(op, Composite):
+    if op.kind == "composite":
         step, record = op.sample_record(draw, size, channels)
         return (step.matrix if op.geometric else None), step.out_size, record
     step = op.sample(draw, size)
@@ -81,12 +81,20 @@ class Composite(Op, abstract=True):
     @property
     def perspective(self) -> bool:  # type: ignore[override]
         """True when any child (at any depth) has a perspective row."""
-        return any(isinstance(op, Op) and op.perspective for op in self.ops)
+        return any(op.geometric and op.perspective for op in self.ops)
 
     @property
-    def geometric(self) -> bool:
+    def geometric(self) -> bool:  # type: ignore[override]
         """True when any child (at any depth) is a geometric op."""
-        return any(op.geometric if isinstance(op, Composite) else isinstance(op, Op) for op in self.ops)
+        return any(op.geometric for op in self.ops)
+
+    @property
+    def needs_masks(self) -> bool:  # type: ignore[override]
+        return any(op.needs_masks for op in self.ops)
+
+    @property
+    def pointwise(self) -> bool:  # type: ignore[override]
+        return all(op.pointwise for op in self.ops)
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:

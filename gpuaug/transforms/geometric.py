@@ -348,6 +348,10 @@ class RandomCrop(Op):
         self.pad_position = pad_position
 
     @property
+    def needs_masks(self) -> bool:  # type: ignore[override]
+        return self.cat_max_ratio < 1.0
+
+    @property
     def fixed_size(self) -> tuple[int, int]:
         return self.size
 
