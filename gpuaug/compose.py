@@ -777,6 +777,8 @@ def _replay_op(record: OpRecord) -> PixelOp | _SelectedPixelOps:
 class _SelectedPixelOps:
     """The pixel children of a OneOf / RandomApply record, each applied where the sample chose it."""
 
+    stage = None  # not one step of the fused kernel: gpuaug.fusion fuses a composite as its children
+
     def __init__(self, record: OpRecord):
         self.children = [(k, _replay_op(c), c.draws) for k, c in enumerate(record.children) if c.has_pixel]
 

@@ -19,15 +19,12 @@ from __future__ import annotations
 import torch
 
 from gpuaug._checks import PADDING_MODES
+from gpuaug.core.fused import FusedSteps
 from gpuaug.core.records import selected
 from gpuaug.functional import channel_values
 from gpuaug.transforms.base import PixelOp
-from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, PhotoMetricDistortion, RandomGrayscale
 
 __all__ = ["fusable", "fused_image"]
-
-#: The pixel ops the kernel implements, in its fixed order.
-FUSED = (ColorJitter, PhotoMetricDistortion, RandomGrayscale, GaussianNoise, Normalize)
 
 
 def _steps(op, draws: dict) -> list[tuple[PixelOp, dict]] | None:
@@ -35,10 +32,10 @@ def _steps(op, draws: dict) -> list[tuple[PixelOp, dict]] | None:
     (``op.children``: (index, op, draws)) applied only where chosen; None if not fusable."""
     children = getattr(op, "children", None)
     if children is None:
-        return [(op, draws)] if type(op) in FUSED and op.stage is not None else None
+        return [(op, draws)] if op.stage is not None else None
     steps = []
     for k, child, child_draws in children:
-        if type(child) not in FUSED or child.stage is None or "applied" not in child_draws:
+        if child.stage is None or "applied" not in child_draws:
             return None  # Normalize has no per-sample flag; nested composites are not flattened
         steps.append((child, child_draws | {"applied": child_draws["applied"] & selected(draws, k)}))
     return steps
@@ -67,38 +64,10 @@ def fused_image(
     given) and apply ``pixel_ops`` (all fusable) in one kernel."""
     from gpuaug.kernels.fused_image import fused_image as launch
 
-    b, device = params.batch_size, params.device
-    ones = torch.ones(b, dtype=torch.float32, device=device)
-    zeros = torch.zeros(b, dtype=torch.float32, device=device)
-    jitter = [zeros, ones, ones, ones, zeros]
-    photometric = [zeros, zeros, zeros, ones, ones, zeros]
-    gray, noise, seed = zeros, torch.stack((zeros, zeros), dim=1), torch.zeros(b, dtype=torch.int64, device=device)
-    norm = torch.stack((torch.zeros(3, device=device), torch.ones(3, device=device)))
-    flags = dict.fromkeys(("BRIGHTNESS", "CONTRAST", "SATURATION", "HUE", "PMD", "GRAY", "NOISE", "NORMALIZE"), False)
-    flags["NOISE_CLIP"] = False
-    noise_mean = 0.0
+    device = params.device
+    steps = FusedSteps.neutral(params.batch_size, device)
     for op, draws in (step for entry in pixel_ops for step in _steps(*entry)):
-        if isinstance(op, ColorJitter):
-            jitter[0] = draws["applied"].float()
-            for k, name in enumerate(("brightness", "contrast", "saturation", "hue"), start=1):
-                if name in draws:
-                    jitter[k] = draws[name].float()
-                    flags[name.upper()] = True
-        elif isinstance(op, PhotoMetricDistortion):
-            names = ("applied", "brightness", "contrast_first", "contrast", "saturation", "hue")
-            photometric = [draws[name].float() for name in names]
-            flags["PMD"] = True
-        elif isinstance(op, RandomGrayscale):
-            gray = draws["applied"].float()
-            flags["GRAY"] = True
-        elif isinstance(op, GaussianNoise):
-            noise = torch.stack((draws["applied"].float(), draws["std"].float()), dim=1)
-            seed = draws["seed"]
-            noise_mean = op.mean
-            flags["NOISE"], flags["NOISE_CLIP"] = True, op.clip
-        else:  # Normalize, the last of FUSED
-            norm = torch.stack(op.constants(3, device))
-            flags["NORMALIZE"] = True
+        op.fuse(steps, draws)
     return launch(
         images,
         params.matrix,
@@ -107,13 +76,13 @@ def fused_image(
         params.perspective,
         out_dtype,
         padding=PADDING_MODES.index(params.padding_mode),
-        jitter=torch.stack(jitter, dim=1).contiguous(),
-        photometric=torch.stack(photometric, dim=1).contiguous(),
-        gray=gray.contiguous(),
-        noise=noise.contiguous(),
-        seed=seed.contiguous(),
-        norm=norm.contiguous(),
-        noise_mean=noise_mean,
-        flags=flags,
+        jitter=torch.stack(steps.jitter, dim=1).contiguous(),
+        photometric=torch.stack(steps.photometric, dim=1).contiguous(),
+        gray=steps.gray.contiguous(),
+        noise=steps.noise.contiguous(),
+        seed=steps.seed.contiguous(),
+        norm=steps.norm.contiguous(),
+        noise_mean=steps.noise_mean,
+        flags=steps.flags,
         views=views,
     )

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import torch
 
 from gpuaug import _hash
+from gpuaug.core.fused import FusedSteps
 from gpuaug.core.registry import op_class, register
 
 
@@ -123,7 +124,8 @@ class PixelOp(_Base, abstract=True):
     Subclasses implement :meth:`sample` (per-sample draws as tensors) and :meth:`apply`
     (the torch path on float32 B×C×h×w images). Their constructor arguments are plain
     values, kept by :meth:`config`, so :class:`gpuaug.Params` can rebuild the op for replay.
-    ``stage`` is the op's place in the fused image kernel's fixed order (None: not fused).
+    ``stage`` is the op's place in the fused image kernel's fixed order (None: not fused);
+    an op with a stage fills its part of the kernel's arguments in :meth:`fuse`.
     """
 
     kind = "pixel"
@@ -136,6 +138,10 @@ class PixelOp(_Base, abstract=True):
     def apply(self, images: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
         """Apply the op to float32 images B×C×h×w (returns a new tensor)."""
         raise NotImplementedError
+
+    def fuse(self, steps: FusedSteps, draws: dict[str, torch.Tensor]) -> None:
+        """Fill this op's step of the fused kernel's arguments from its ``draws`` (ops with a ``stage``)."""
+        raise NotImplementedError(f"{type(self).__name__} declares a fused-kernel stage but no fuse()")
 
     def config(self) -> dict:
         """The constructor arguments, as plain JSON-ready values."""

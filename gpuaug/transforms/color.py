@@ -114,6 +114,13 @@ class ColorJitter(PixelOp):
             raise ValueError(f"hue: expected values in [-0.5, 0.5], got {value!r}")
         return None if low == high == 0.0 else (low, high)
 
+    def fuse(self, steps, draws):
+        steps.jitter[0] = draws["applied"].float()
+        for k, name in enumerate(self.STEPS, start=1):
+            if name in draws:
+                steps.jitter[k] = draws[name].float()
+                steps.flags[name.upper()] = True
+
     def sample(self, draw, channels):
         if self.contrast or self.saturation or self.hue:
             _require_rgb("ColorJitter contrast, saturation and hue", channels)
@@ -228,6 +235,11 @@ class PhotoMetricDistortion(PixelOp):
         )
         self.p = check_probability(p)
 
+    def fuse(self, steps, draws):
+        names = ("applied", "brightness", "contrast_first", "contrast", "saturation", "hue")
+        steps.photometric = [draws[name].float() for name in names]
+        steps.flags["PMD"] = True
+
     def sample(self, draw, channels):
         _require_rgb("PhotoMetricDistortion", channels)
         applied = draw.coin(self.p)
@@ -326,6 +338,10 @@ class RandomGrayscale(PixelOp):
     def __init__(self, p: float = 0.1):
         self.p = check_probability(p)
 
+    def fuse(self, steps, draws):
+        steps.gray = draws["applied"].float()
+        steps.flags["GRAY"] = True
+
     def sample(self, draw, channels):
         _require_rgb("RandomGrayscale", channels)
         return {"applied": draw.coin(self.p)}
@@ -356,6 +372,11 @@ class GaussianNoise(PixelOp):
         self.std = check_range(std, "std", low=0.0)
         self.p = check_probability(p)
         self.clip = bool(clip)
+
+    def fuse(self, steps, draws):
+        steps.noise = torch.stack((draws["applied"].float(), draws["std"].float()), dim=1)
+        steps.seed, steps.noise_mean = draws["seed"], self.mean
+        steps.flags["NOISE"], steps.flags["NOISE_CLIP"] = True, self.clip
 
     def sample(self, draw, channels):
         return {"applied": draw.coin(self.p), "std": draw.uniform(*self.std), "seed": draw.seeds()}
@@ -424,6 +445,10 @@ class Normalize(PixelOp):
         """(mean, std) as C-vectors of float32 on ``device``."""
         self._check_channels(channels)
         return channel_values(self.mean, channels, device), channel_values(self.std, channels, device)
+
+    def fuse(self, steps, draws):
+        steps.norm = torch.stack(self.constants(3, steps.norm.device))
+        steps.flags["NORMALIZE"] = True
 
     def sample(self, draw, channels):
         self._check_channels(channels)
