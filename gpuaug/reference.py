@@ -95,7 +95,7 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
         if spec.planes is not None:
             dtype = spec.planes.tensor.dtype
             maps[name] = torch.empty((b, math.prod(spec.layout), h, w), dtype=dtype)
-    canvas = {r.name: (i, r) for i, r in enumerate(params.ops) if r.name in CANVAS_OPS}
+    canvas = {r.name: (i, r) for i, r in enumerate(params.ops) if r.kind == "canvas"}
     if canvas and any(spec.points is not None for _, spec in specs or ()):
         raise ValueError(f"targets: Points cannot follow {sorted(canvas)}")
     mixing = next((canvas[n] for n in ("CutMix", "ClassMix", "Mosaic") if n in canvas), None)
@@ -380,8 +380,6 @@ def _photometric(kornia, draws: dict, x: torch.Tensor) -> torch.Tensor:
 
 
 # --- canvas ops: elastic deformation and batch mixing ------------------------------------
-
-CANVAS_OPS = ("ElasticTransform", "CutMix", "ClassMix", "Mosaic")
 
 
 def _centres(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
