@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from functools import cached_property
+from dataclasses import replace
 
 import torch
 
-from gpuaug import _hash, backends, fusion
+from gpuaug import _hash, backends
 from gpuaug._checks import (
     MASK_PADDINGS,
     PADDING_MODES,
@@ -19,20 +18,18 @@ from gpuaug._checks import (
     check_images,
     check_int,
     check_masks,
-    check_pair,
     check_size,
 )
-from gpuaug.allocator import tune_malloc
-from gpuaug.antialias import antialias
 from gpuaug.candidates import CandidateCounts
+from gpuaug.core.batch import Batch, read_batch
 from gpuaug.core.constants import OUT_DTYPES
 from gpuaug.core.device import to_device
-from gpuaug.core.ragged import Ragged, from_padded, pack
-from gpuaug.core.records import OpRecord, Params, selected
-from gpuaug.functional import Planes, compilable, identity_matrix, warp_all, warp_compiled
-from gpuaug.targets import check_targets, map_points
+from gpuaug.core.ragged import from_padded
+from gpuaug.core.records import OpRecord, Params
+from gpuaug.engine import apply_params, check_params_type
+from gpuaug.functional import identity_matrix, warp_all
 from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
-from gpuaug.transforms.canvas import ClassMix, classmix_select, views_of
+from gpuaug.transforms.canvas import ClassMix
 from gpuaug.transforms.composite import Composite
 
 __all__ = ["Compose", "Params", "OpRecord"]
@@ -404,136 +401,6 @@ class Compose:
         return apply_params(batch, params, self.backend, targets=targets)
 
 
-@dataclass(frozen=True, eq=False)
-class Batch:
-    """A checked input batch: stacked, a list of samples of different sizes, or padded with ``sizes``.
-
-    Attributes:
-        data: the images and masks as given (masks may be None).
-        batch, channels: B and C.
-        sizes: each sample's (h, w) on the host.
-        in_size: (H, W) of a stacked or padded batch, None for a list.
-        mask_dims: 3 (B×h×w output) or 4 (B×1×h×w output).
-        device: the data's device.
-    """
-
-    data: tuple
-    batch: int
-    channels: int
-    sizes: tuple[tuple[int, int], ...]
-    in_size: tuple[int, int] | None
-    mask_dims: int
-    device: torch.device
-
-    variable: bool
-
-    @cached_property
-    def images(self) -> torch.Tensor | Ragged:
-        """The images as the warps take them: the stacked tensor, or a :class:`Ragged` batch
-        (a list packed by one copy, a padded batch in place); built on first use."""
-        return self._warp_form(self.data[0], self.channels)
-
-    @cached_property
-    def masks(self) -> torch.Tensor | Ragged | None:
-        """The masks likewise (None without masks)."""
-        return None if self.data[1] is None else self._warp_form(self.data[1], 1)
-
-    @property
-    def mask_dtype(self) -> torch.dtype | None:
-        masks = self.data[1]
-        return None if masks is None else (masks[0] if isinstance(masks, (list, tuple)) else masks).dtype
-
-    def _warp_form(self, tensors, planes: int) -> torch.Tensor | Ragged:
-        if not self.variable:
-            return tensors
-        if isinstance(tensors, (list, tuple)):
-            return pack(tensors, planes)
-        return from_padded(tensors, self.sizes)
-
-
-def read_batch(images: object, masks: object = None, sizes: object = None) -> Batch:
-    """Check an input batch in any of its three forms (see :meth:`Compose.__call__`)."""
-    if isinstance(images, (list, tuple)):
-        if sizes is not None:
-            raise ValueError("sizes: only used with a padded B×C×H×W batch; a list of images has its own sizes")
-        return _read_list(images, masks)
-    b, c, h, w = check_images(images)
-    if masks is not None:
-        if isinstance(masks, (list, tuple)):
-            raise TypeError("masks: expected a tensor like the images (B×H×W or B×1×H×W), got a list")
-        check_pair(images, masks)
-    mask_dims = 3 if masks is None else masks.dim()
-    if sizes is None:
-        return Batch((images, masks), b, c, ((h, w),) * b, (h, w), mask_dims, images.device, False)
-    valid = _read_sizes(sizes, b, (h, w))
-    return Batch((images, masks), b, c, valid, (h, w), mask_dims, images.device, True)
-
-
-def _read_sizes(sizes: object, batch: int, padded: tuple[int, int]) -> tuple[tuple[int, int], ...]:
-    """``sizes`` as B (h, w) int pairs, each within the padded (H, W)."""
-    if isinstance(sizes, torch.Tensor):
-        if sizes.device.type != "cpu":
-            raise ValueError(f"sizes: expected a CPU tensor (reading it from {sizes.device} would sync), got one there")
-        if sizes.is_floating_point() or sizes.is_complex() or sizes.dtype == torch.bool:
-            raise TypeError(f"sizes: expected integers, got {sizes.dtype}")
-        rows = sizes.tolist()
-    elif isinstance(sizes, Sequence) and not isinstance(sizes, (str, bytes)):
-        rows = [list(r) if isinstance(r, Sequence) and not isinstance(r, (str, bytes)) else r for r in sizes]
-    else:
-        raise TypeError(f"sizes: expected a B×2 integer CPU tensor or a sequence of (h, w), got {type(sizes).__name__}")
-    if len(rows) != batch or not all(isinstance(r, list) and len(r) == 2 for r in rows):
-        raise ValueError(f"sizes: expected {batch} (h, w) pairs (B×2, one per sample), got {sizes!r}")
-    out = tuple((check_int(h, "sizes"), check_int(w, "sizes")) for h, w in rows)
-    for k, (h, w) in enumerate(out):
-        if not (1 <= h <= padded[0] and 1 <= w <= padded[1]):
-            raise ValueError(
-                f"sizes: sample {k}'s valid size {h}×{w} must be at least 1×1 and fit the padded "
-                f"{padded[0]}×{padded[1]}"
-            )
-    return out
-
-
-def _read_list(images: Sequence, masks: object) -> Batch:
-    if len(images) == 0:
-        raise ValueError("images: expected at least one image in the list")
-    first = images[0]
-    for k, image in enumerate(images):
-        if not isinstance(image, torch.Tensor):
-            raise TypeError(f"images[{k}]: expected a torch.Tensor C×H×W, got {type(image).__name__}")
-        if image.dim() != 3:
-            raise ValueError(f"images[{k}]: expected a 3-D tensor C×H×W, got shape {tuple(image.shape)}")
-        check_images(image.unsqueeze(0), f"images[{k}]", sample=True)
-        if (image.shape[0], image.dtype, image.device) != (first.shape[0], first.dtype, first.device):
-            raise ValueError(
-                f"images[{k}]: every image must have images[0]'s channels, dtype and device "
-                f"({first.shape[0]}, {first.dtype}, {first.device}), "
-                f"got ({image.shape[0]}, {image.dtype}, {image.device})"
-            )
-    sizes = tuple((int(t.shape[-2]), int(t.shape[-1])) for t in images)
-    mask_dims = 3
-    if masks is not None:
-        if not isinstance(masks, (list, tuple)):
-            raise TypeError(f"masks: expected a list of H×W masks like the images, got {type(masks).__name__}")
-        if len(masks) != len(images):
-            raise ValueError(f"masks: expected {len(images)} masks (one per image), got {len(masks)}")
-        mask_dims = masks[0].dim() + 1 if isinstance(masks[0], torch.Tensor) else 3
-        for k, (mask, size) in enumerate(zip(masks, sizes, strict=True)):
-            if not isinstance(mask, torch.Tensor):
-                raise TypeError(f"masks[{k}]: expected a torch.Tensor H×W, got {type(mask).__name__}")
-            check_masks(mask.unsqueeze(0), f"masks[{k}]")
-            if mask.dim() + 1 != mask_dims or mask.dtype != masks[0].dtype:
-                raise ValueError(
-                    f"masks[{k}]: every mask must have masks[0]'s layout and dtype, got {tuple(mask.shape)}"
-                )
-            if tuple(mask.shape[-2:]) != size:
-                raise ValueError(
-                    f"masks[{k}]: spatial size {tuple(mask.shape[-2:])} does not match images[{k}]'s {size}"
-                )
-            if mask.device != first.device:
-                raise ValueError(f"masks[{k}]: expected the images' device {first.device}, got {mask.device}")
-    return Batch((images, masks), len(images), first.shape[0], sizes, None, mask_dims, first.device, True)
-
-
 def _walk(ops):
     """Every op of a list, composites' children included (depth first)."""
     for op in ops:
@@ -558,247 +425,6 @@ def _sample_ids(sample_ids, batch: int, device: torch.device) -> torch.Tensor:
     if len(ids) != batch:
         raise ValueError(f"sample_ids: expected {batch} integer ids (one per sample), got {sample_ids!r}")
     return to_device(torch.tensor(ids, dtype=torch.int64), device)
-
-
-def check_params_type(params: object) -> None:
-    """Raise TypeError unless ``params`` is a :class:`Params` (a dict needs :meth:`Params.from_dict`)."""
-    if not isinstance(params, Params):
-        raise TypeError(f"params: expected gpuaug.Params, got {type(params).__name__}")
-
-
-def check_params(batch: Batch, params: object) -> None:
-    """Check that ``params`` fit this batch (see :func:`read_batch`)."""
-    check_params_type(params)
-    if params.batch_size != batch.batch:
-        raise ValueError(
-            f"params: sampled for a batch of {params.batch_size}, got images with batch size {batch.batch}"
-        )
-    if params.in_sizes.tolist() != [list(v) for v in batch.sizes]:
-        if not params.variable and not batch.variable:
-            (ph, pw), (h, w) = params.in_size, batch.in_size
-            raise ValueError(f"params: sampled for {ph}×{pw} images, got {h}×{w}")
-        raise ValueError(
-            f"params: sampled for samples of sizes {params.in_sizes.tolist()}, got {[list(v) for v in batch.sizes]}"
-        )
-    if params.device != batch.device:
-        raise ValueError(f"params: on {params.device}, images on {batch.device}; use params.to(images.device)")
-    check_fill(params.fill, batch.channels)
-    if batch.mask_dtype is not None:
-        check_ignore_index(params.ignore_index, batch.mask_dtype)
-
-
-def apply_params(
-    batch: Batch,
-    params: Params,
-    backend: str = "auto",
-    *,
-    targets: Mapping[str, object] | None = None,
-):
-    """Warp a batch (:func:`read_batch`: images, masks, targets) with ``params``, then the pixel
-    ops; see :meth:`Compose.apply`.
-
-    On the Triton backend the longest run of pixel ops that the fused image kernel covers is
-    applied inside the warp; the rest (a blur, and what follows it) runs as torch ops.
-    Targets go through the same matrix, never through the pixel ops.
-    """
-    check_params_type(params)
-    check_params(batch, params)
-    if batch.device.type == "cpu":
-        tune_malloc()  # large freed blocks stay in the process: no page faults every batch
-    specs = None
-    if targets is not None:
-        specs = check_targets(targets, batch, params.ignore_index, params.padding_mode, params.mask_padding)
-    planes = [spec.planes for _, spec in specs or () if spec.planes is not None]
-    resolved = backends.resolve(backend, batch.device)
-    pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
-    fused = fusion.fusable(pixel, batch.channels) if resolved == "triton" else 0
-    source, labels, warped = batch.images, batch.masks, [p.tensor for p in planes]
-    if params.antialias and params.geometric:
-        source = antialias(source, params.matrix, params.out_size, params.perspective)
-    canvas = [(k, r) for k, r in enumerate(params.ops) if r.kind == "canvas"]
-    if canvas:
-        if any(spec.points is not None for _, spec in specs or ()):
-            names = [r.name for _, r in canvas]
-            raise ValueError(
-                f"targets: Points cannot follow {names}: a pixel may come from another sample or be displaced"
-            )
-        # The compiled path takes plain warps only: canvas ops run on the eager torch path.
-        out, labels, warped = _apply_canvas(
-            batch, source, params, planes, canvas, "torch" if resolved == "inductor" else resolved
-        )
-        fused = len(pixel)
-    elif fused:
-        out_dtype = params.out_dtype if fused == len(pixel) else torch.float32
-        out = fusion.fused_image(source, params, pixel[:fused], out_dtype)
-        if (labels is not None or planes) and params.geometric:
-            _, labels, warped = warp_all(
-                None, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
-            )
-    elif resolved == "inductor" and params.geometric and compilable(source, labels, *warped):
-        pixel_records = tuple(r for r in params.ops if r.has_pixel)
-        if any(r.children for r in pixel_records):  # a composite's ops hold their draws: warp compiled, ops eager
-            out, labels, warped = warp_all(
-                source, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
-            )
-        else:
-            out, labels, warped = _apply_compiled(source, labels, planes, params, pixel, pixel_records)
-            fused = len(pixel)
-    elif params.geometric:
-        out, labels, warped = warp_all(
-            source, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
-        )
-    else:
-        out = source.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
-        if source.dtype == torch.uint8:
-            out.mul_(1.0 / 255.0)
-    for op, draws in pixel[fused:]:
-        out = op.apply(out, draws)
-    out = out.to(params.out_dtype).contiguous()
-    if labels is not None and batch.variable:  # warped from a Ragged batch: B×1×h×w
-        labels = labels.reshape((batch.batch, *params.out_size) if batch.mask_dims == 3 else labels.shape)
-    labels = None if labels is None else labels.contiguous()
-    if specs is None:
-        return out if labels is None else (out, labels)
-    outs, maps = {}, iter(warped)
-    for name, spec in specs:
-        if spec.points is not None:
-            outs[name] = map_points(spec.points, params.matrix, params.out_size)
-        else:
-            warped = next(maps)
-            if batch.variable:  # warped from a Ragged batch: B×K×h×w
-                warped = warped.reshape((batch.batch, *spec.layout, *params.out_size))
-            outs[name] = warped.contiguous()
-    return out, labels, outs
-
-
-def _apply_compiled(images, masks, planes, params: Params, pixel, records) -> tuple:
-    """The warp, then the pixel ops and the cast to ``out_dtype``, each compiled by inductor
-    (:mod:`gpuaug.inductor`) once per static configuration, from the torch path's own code
-    (:func:`gpuaug.functional.warp_compiled`, each op's ``apply``)."""
-    from gpuaug import inductor
-
-    paddings = _paddings(params)
-    if masks is not None:
-        planes = [Planes(masks, (params.ignore_index,), False, paddings["mask_padding"]), *planes]
-    out, outs = warp_compiled(
-        images, planes, params.matrix, params.out_size, params.fill, params.perspective, paddings["image_padding"]
-    )
-    ops, out_dtype = [op for op, _ in pixel], params.out_dtype
-    config = (
-        "pixel",
-        inductor.signature(out),
-        tuple((r.name, repr(sorted(r.config.items())), tuple(sorted(r.draws))) for r in records),
-        out_dtype,
-    )
-
-    def fn(out, draws):
-        for op, op_draws in zip(ops, draws, strict=True):
-            out = op.apply(out, op_draws)
-        return out.to(out_dtype)
-
-    if ops or out_dtype != out.dtype:
-        out = inductor.run(config, params.batch_size, fn, out, [d for _, d in pixel], settings=inductor.PIXEL_SETTINGS)
-    labels = outs.pop(0) if masks is not None else None
-    return out, labels, outs
-
-
-def _apply_canvas(batch: Batch, images, params: Params, planes: list[Planes], canvas: list, backend: str) -> tuple:
-    """The warp with canvas ops (:mod:`gpuaug.transforms.canvas`), then every pixel op:
-    ``(images float32, masks, warped targets)``; images are read from ``images`` (the
-    batch's, or their antialiased copy).
-
-    Masks and targets read through the views in one pass (ClassMix: masks warped per sample
-    first, the paste map chosen from them, the mixed masks selected from them). Images too,
-    with the pixel ops after the mixing op fused on Triton; pixel ops before it apply per
-    source sample, so then each slot's view is warped and coloured whole with its source's
-    draws, and the slots are selected per pixel.
-    """
-    views, mix = views_of(canvas, params.matrix, params.out_size)
-    args, paddings = (*_warp_args(params), backend, params.perspective), _paddings(params)
-    masks = labels = None
-    if mix is not None and params.ops[mix].name == "ClassMix":
-        if batch.masks is None:
-            raise ValueError("masks: ClassMix pastes the partner's classes, so replaying it needs the masks; got none")
-        own_views = replace(views, slots=1, sample=None, matrix=params.matrix, select=None, pre=None)
-        own = warp_all(None, batch.masks, (), *args, mask_padding=paddings["mask_padding"], views=own_views)[1]
-        b, (h, w) = params.batch_size, params.out_size
-        flat = own.reshape(b, h, w)
-        paste = classmix_select(flat, params.ops[mix].draws, params.ignore_index)
-        labels = torch.where(paste, flat[params.ops[mix].draws["partner"]], flat).reshape(own.shape)
-        views = replace(views, select=paste.to(torch.uint8).contiguous())
-    else:
-        masks = batch.masks
-    warped = []
-    if masks is not None or planes:
-        _, warped_masks, warped = warp_all(None, masks, planes, *args, **paddings, views=views)
-        labels = warped_masks if labels is None else labels
-    records = [(k, r) for k, r in enumerate(params.ops) if r.has_pixel]
-    before = [r for k, r in records if mix is not None and k < mix]
-    after = [(_replay_op(r), r.draws) for k, r in records if mix is None or k > mix]
-    if not before:
-        return _warp_images(images, batch.channels, params, after, backend, views), labels, warped
-    slots = []
-    for k in range(views.slots):
-        slot = views.slot(k)
-        source = slot.sample.long()
-        ops = [(_replay_op(r), r.draws) for r in (r.map_draws(lambda v, s=source: v[s]) for r in before)]
-        slots.append(_warp_images(images, batch.channels, params, ops, backend, slot))
-    stacked = torch.stack(slots, dim=1)  # B×L×C×h×w
-    index = views.select.long()[:, None, None].expand(-1, 1, stacked.shape[2], -1, -1)
-    out = stacked.gather(1, index).squeeze(1)
-    for op, draws in after:
-        out = op.apply(out, draws)
-    return out, labels, warped
-
-
-def _warp_images(source, channels: int, params: Params, pixel: list, backend: str, views) -> torch.Tensor:
-    """The images ``source`` (C ``channels``) warped through ``views`` with ``pixel`` ops
-    applied (float32): the leading fusable ops in the Triton kernel, the rest as torch ops."""
-    fused = fusion.fusable(pixel, channels) if backend == "triton" else 0
-    if fused:
-        out = fusion.fused_image(source, params, pixel[:fused], torch.float32, views)
-    else:
-        args = (*_warp_args(params), backend, params.perspective)
-        out = warp_all(source, None, (), *args, image_padding=params.padding_mode, views=views)[0]
-    for op, draws in pixel[fused:]:
-        out = op.apply(out, draws)
-    return out
-
-
-def _replay_op(record: OpRecord) -> PixelOp | _SelectedPixelOps:
-    """The op that replays a record's pixel work: the pixel op itself, or for a composite its
-    pixel children selected per sample (fused into the image kernel when
-    :func:`gpuaug.fusion.fusable` allows it, torch ops otherwise)."""
-    if record.children:
-        return _SelectedPixelOps(record)
-    return PixelOp.from_config(record.name, record.config)
-
-
-class _SelectedPixelOps:
-    """The pixel children of a OneOf / RandomApply record, each applied where the sample chose it."""
-
-    stage = None  # not one step of the fused kernel: gpuaug.fusion fuses a composite as its children
-
-    def __init__(self, record: OpRecord):
-        self.children = [(k, _replay_op(c), c.draws) for k, c in enumerate(record.children) if c.has_pixel]
-
-    def apply(self, images: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
-        for k, op, child_draws in self.children:
-            chosen = selected(draws, k).view(-1, 1, 1, 1)
-            images = torch.where(chosen, op.apply(images, child_draws), images)
-        return images
-
-
-def _warp_args(params: Params) -> tuple:
-    return params.matrix, params.out_size, params.fill, params.ignore_index
-
-
-def _paddings(params: Params) -> dict[str, str]:
-    """The padding modes of the image and mask warps (masks: "constant" means ignore outside)."""
-    return {
-        "image_padding": params.padding_mode,
-        "mask_padding": params.padding_mode if params.mask_padding == "same" else "constant",
-    }
 
 
 def _check_canvas_order(ops) -> None:

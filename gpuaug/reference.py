@@ -41,8 +41,9 @@ import torch
 
 from gpuaug import _hash
 from gpuaug._optional import require
-from gpuaug.compose import check_params, check_params_type, read_batch
+from gpuaug.core.batch import read_batch
 from gpuaug.core.records import Params
+from gpuaug.engine import check_params, check_params_type
 from gpuaug.targets import Points, Target, check_targets
 
 __all__ = ["apply"]

@@ -108,7 +108,7 @@ class Spec:
 def check_targets(
     targets: object, batch, ignore_index: int, padding_mode: str, mask_padding: str
 ) -> list[tuple[object, Spec]]:
-    """Check ``targets`` against the batch (:func:`gpuaug.compose.read_batch`) and return
+    """Check ``targets`` against the batch (:func:`gpuaug.core.batch.read_batch`) and return
     (name, spec) pairs in the dict's order."""
     if not isinstance(targets, Mapping):
         raise TypeError(

@@ -15,7 +15,7 @@ from conftest import IMAGE_ATOL
 
 import gpuaug
 from gpuaug import _hash, fusion, probe, reference
-from gpuaug.compose import _replay_op
+from gpuaug.engine import replay_op
 from gpuaug.transforms.base import Draw
 
 GEOMETRIC = [
@@ -234,7 +234,7 @@ def test_composites_of_kernel_steps_run_in_the_fused_kernel(name, backend, devic
     ops = [gpuaug.RandomAffine(20), *FUSABLE_COMPOSITES[name]]
     aug = gpuaug.Compose(ops, fill=0.2, backend=backend)
     params = aug.sample(images, seed=5)
-    pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
+    pixel = [(replay_op(r), r.draws) for r in params.ops if r.has_pixel]
     assert fusion.fusable(pixel, 3) == len(pixel)  # the whole pixel chain is one kernel pass
     out = aug.apply(images.to(device), None, params.to(device))
     torch.testing.assert_close(out.cpu(), reference.apply(images, None, params), atol=IMAGE_ATOL, rtol=0)
@@ -253,5 +253,5 @@ def test_composites_outside_the_kernel_order_are_not_fused():
     }
     for name, ops in chains.items():
         params = gpuaug.Compose(ops).sample(images, seed=0)
-        pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
+        pixel = [(replay_op(r), r.draws) for r in params.ops if r.has_pixel]
         assert fusion.fusable(pixel, 3) == len(pixel) - 1, name

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import gpuaug
 from gpuaug import fusion, reference
-from gpuaug.compose import _replay_op
+from gpuaug.engine import replay_op
 from gpuaug.transforms import PixelOp
 
 GEOMETRIC = [gpuaug.RandomResizedCrop((13, 17), scale=(0.3, 1.0)), gpuaug.RandomAffine(25)]
@@ -64,7 +64,7 @@ def test_matches_reference_on_both_backends(ops, backend, device):
     images, masks = rgb(b=16)
     aug = gpuaug.Compose(GEOMETRIC + ops, fill=0.3, backend=backend)
     params = aug.sample(images, torch.Generator().manual_seed(3))
-    pixel = [(_replay_op(r), r.draws) for r in params.ops if r.has_pixel]
+    pixel = [(replay_op(r), r.draws) for r in params.ops if r.has_pixel]
     assert fusion.fusable(pixel, 3) == len(pixel)  # on Triton the whole chain is the fused kernel
     out_images, out_masks = aug.apply(images.to(device), masks.to(device), params.to(device))
     ref_images, ref_masks = reference.apply(images, masks, params)

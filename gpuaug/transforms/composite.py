@@ -10,7 +10,7 @@ Pixel children are recorded with the composite's per-sample selection (the recor
 ``choice`` for OneOf, ``applied`` for RandomApply) and run after the warp, in list order:
 on CUDA inside the fused image kernel, each child's ``applied`` restricted to the samples
 that chose it, when the children are kernel steps in the kernel's order
-(:func:`gpuaug.fusion.fusable`); otherwise :func:`gpuaug.compose.apply_params` replays them
+(:func:`gpuaug.fusion.fusable`); otherwise :func:`gpuaug.engine.apply_params` replays them
 as torch ops with ``torch.where`` on the selection. :func:`gpuaug.reference.apply` replays
 them sample by sample.
 

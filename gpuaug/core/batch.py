@@ -1,0 +1,149 @@
+"""Reading an input batch: stacked, a list of samples of their own sizes, or padded with ``sizes``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+
+from gpuaug._checks import (
+    check_images,
+    check_int,
+    check_masks,
+    check_pair,
+)
+from gpuaug.core.ragged import Ragged, from_padded, pack
+
+__all__ = ["Batch", "read_batch"]
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """A checked input batch: stacked, a list of samples of different sizes, or padded with ``sizes``.
+
+    Attributes:
+        data: the images and masks as given (masks may be None).
+        batch, channels: B and C.
+        sizes: each sample's (h, w) on the host.
+        in_size: (H, W) of a stacked or padded batch, None for a list.
+        mask_dims: 3 (B×h×w output) or 4 (B×1×h×w output).
+        device: the data's device.
+    """
+
+    data: tuple
+    batch: int
+    channels: int
+    sizes: tuple[tuple[int, int], ...]
+    in_size: tuple[int, int] | None
+    mask_dims: int
+    device: torch.device
+
+    variable: bool
+
+    @cached_property
+    def images(self) -> torch.Tensor | Ragged:
+        """The images as the warps take them: the stacked tensor, or a :class:`Ragged` batch
+        (a list packed by one copy, a padded batch in place); built on first use."""
+        return self._warp_form(self.data[0], self.channels)
+
+    @cached_property
+    def masks(self) -> torch.Tensor | Ragged | None:
+        """The masks likewise (None without masks)."""
+        return None if self.data[1] is None else self._warp_form(self.data[1], 1)
+
+    @property
+    def mask_dtype(self) -> torch.dtype | None:
+        masks = self.data[1]
+        return None if masks is None else (masks[0] if isinstance(masks, (list, tuple)) else masks).dtype
+
+    def _warp_form(self, tensors, planes: int) -> torch.Tensor | Ragged:
+        if not self.variable:
+            return tensors
+        if isinstance(tensors, (list, tuple)):
+            return pack(tensors, planes)
+        return from_padded(tensors, self.sizes)
+
+
+def read_batch(images: object, masks: object = None, sizes: object = None) -> Batch:
+    """Check an input batch in any of its three forms (see :meth:`Compose.__call__`)."""
+    if isinstance(images, (list, tuple)):
+        if sizes is not None:
+            raise ValueError("sizes: only used with a padded B×C×H×W batch; a list of images has its own sizes")
+        return _read_list(images, masks)
+    b, c, h, w = check_images(images)
+    if masks is not None:
+        if isinstance(masks, (list, tuple)):
+            raise TypeError("masks: expected a tensor like the images (B×H×W or B×1×H×W), got a list")
+        check_pair(images, masks)
+    mask_dims = 3 if masks is None else masks.dim()
+    if sizes is None:
+        return Batch((images, masks), b, c, ((h, w),) * b, (h, w), mask_dims, images.device, False)
+    valid = _read_sizes(sizes, b, (h, w))
+    return Batch((images, masks), b, c, valid, (h, w), mask_dims, images.device, True)
+
+
+def _read_sizes(sizes: object, batch: int, padded: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """``sizes`` as B (h, w) int pairs, each within the padded (H, W)."""
+    if isinstance(sizes, torch.Tensor):
+        if sizes.device.type != "cpu":
+            raise ValueError(f"sizes: expected a CPU tensor (reading it from {sizes.device} would sync), got one there")
+        if sizes.is_floating_point() or sizes.is_complex() or sizes.dtype == torch.bool:
+            raise TypeError(f"sizes: expected integers, got {sizes.dtype}")
+        rows = sizes.tolist()
+    elif isinstance(sizes, Sequence) and not isinstance(sizes, (str, bytes)):
+        rows = [list(r) if isinstance(r, Sequence) and not isinstance(r, (str, bytes)) else r for r in sizes]
+    else:
+        raise TypeError(f"sizes: expected a B×2 integer CPU tensor or a sequence of (h, w), got {type(sizes).__name__}")
+    if len(rows) != batch or not all(isinstance(r, list) and len(r) == 2 for r in rows):
+        raise ValueError(f"sizes: expected {batch} (h, w) pairs (B×2, one per sample), got {sizes!r}")
+    out = tuple((check_int(h, "sizes"), check_int(w, "sizes")) for h, w in rows)
+    for k, (h, w) in enumerate(out):
+        if not (1 <= h <= padded[0] and 1 <= w <= padded[1]):
+            raise ValueError(
+                f"sizes: sample {k}'s valid size {h}×{w} must be at least 1×1 and fit the padded "
+                f"{padded[0]}×{padded[1]}"
+            )
+    return out
+
+
+def _read_list(images: Sequence, masks: object) -> Batch:
+    if len(images) == 0:
+        raise ValueError("images: expected at least one image in the list")
+    first = images[0]
+    for k, image in enumerate(images):
+        if not isinstance(image, torch.Tensor):
+            raise TypeError(f"images[{k}]: expected a torch.Tensor C×H×W, got {type(image).__name__}")
+        if image.dim() != 3:
+            raise ValueError(f"images[{k}]: expected a 3-D tensor C×H×W, got shape {tuple(image.shape)}")
+        check_images(image.unsqueeze(0), f"images[{k}]", sample=True)
+        if (image.shape[0], image.dtype, image.device) != (first.shape[0], first.dtype, first.device):
+            raise ValueError(
+                f"images[{k}]: every image must have images[0]'s channels, dtype and device "
+                f"({first.shape[0]}, {first.dtype}, {first.device}), "
+                f"got ({image.shape[0]}, {image.dtype}, {image.device})"
+            )
+    sizes = tuple((int(t.shape[-2]), int(t.shape[-1])) for t in images)
+    mask_dims = 3
+    if masks is not None:
+        if not isinstance(masks, (list, tuple)):
+            raise TypeError(f"masks: expected a list of H×W masks like the images, got {type(masks).__name__}")
+        if len(masks) != len(images):
+            raise ValueError(f"masks: expected {len(images)} masks (one per image), got {len(masks)}")
+        mask_dims = masks[0].dim() + 1 if isinstance(masks[0], torch.Tensor) else 3
+        for k, (mask, size) in enumerate(zip(masks, sizes, strict=True)):
+            if not isinstance(mask, torch.Tensor):
+                raise TypeError(f"masks[{k}]: expected a torch.Tensor H×W, got {type(mask).__name__}")
+            check_masks(mask.unsqueeze(0), f"masks[{k}]")
+            if mask.dim() + 1 != mask_dims or mask.dtype != masks[0].dtype:
+                raise ValueError(
+                    f"masks[{k}]: every mask must have masks[0]'s layout and dtype, got {tuple(mask.shape)}"
+                )
+            if tuple(mask.shape[-2:]) != size:
+                raise ValueError(
+                    f"masks[{k}]: spatial size {tuple(mask.shape[-2:])} does not match images[{k}]'s {size}"
+                )
+            if mask.device != first.device:
+                raise ValueError(f"masks[{k}]: expected the images' device {first.device}, got {mask.device}")
+    return Batch((images, masks), len(images), first.shape[0], sizes, None, mask_dims, first.device, True)

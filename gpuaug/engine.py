@@ -1,0 +1,266 @@
+"""Replaying a batch's :class:`gpuaug.core.records.Params`: the warp of images, masks and
+targets through the backend, the canvas ops' views, then the pixel ops (fused on CUDA)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import torch
+
+from gpuaug import backends, fusion
+from gpuaug._checks import (
+    check_fill,
+    check_ignore_index,
+)
+from gpuaug.allocator import tune_malloc
+from gpuaug.antialias import antialias
+from gpuaug.core.batch import Batch
+from gpuaug.core.records import OpRecord, Params, selected
+from gpuaug.functional import Planes, compilable, warp_all, warp_compiled
+from gpuaug.targets import check_targets, map_points
+from gpuaug.transforms.base import PixelOp
+from gpuaug.transforms.canvas import classmix_select, views_of
+
+__all__ = ["apply_params", "check_params", "check_params_type", "replay_op"]
+
+
+def check_params_type(params: object) -> None:
+    """Raise TypeError unless ``params`` is a :class:`Params` (a dict needs :meth:`Params.from_dict`)."""
+    if not isinstance(params, Params):
+        raise TypeError(f"params: expected gpuaug.Params, got {type(params).__name__}")
+
+
+def check_params(batch: Batch, params: object) -> None:
+    """Check that ``params`` fit this batch (see :func:`read_batch`)."""
+    check_params_type(params)
+    if params.batch_size != batch.batch:
+        raise ValueError(
+            f"params: sampled for a batch of {params.batch_size}, got images with batch size {batch.batch}"
+        )
+    if params.in_sizes.tolist() != [list(v) for v in batch.sizes]:
+        if not params.variable and not batch.variable:
+            (ph, pw), (h, w) = params.in_size, batch.in_size
+            raise ValueError(f"params: sampled for {ph}×{pw} images, got {h}×{w}")
+        raise ValueError(
+            f"params: sampled for samples of sizes {params.in_sizes.tolist()}, got {[list(v) for v in batch.sizes]}"
+        )
+    if params.device != batch.device:
+        raise ValueError(f"params: on {params.device}, images on {batch.device}; use params.to(images.device)")
+    check_fill(params.fill, batch.channels)
+    if batch.mask_dtype is not None:
+        check_ignore_index(params.ignore_index, batch.mask_dtype)
+
+
+def apply_params(
+    batch: Batch,
+    params: Params,
+    backend: str = "auto",
+    *,
+    targets: Mapping[str, object] | None = None,
+):
+    """Warp a batch (:func:`read_batch`: images, masks, targets) with ``params``, then the pixel
+    ops; see :meth:`Compose.apply`.
+
+    On the Triton backend the longest run of pixel ops that the fused image kernel covers is
+    applied inside the warp; the rest (a blur, and what follows it) runs as torch ops.
+    Targets go through the same matrix, never through the pixel ops.
+    """
+    check_params_type(params)
+    check_params(batch, params)
+    if batch.device.type == "cpu":
+        tune_malloc()  # large freed blocks stay in the process: no page faults every batch
+    specs = None
+    if targets is not None:
+        specs = check_targets(targets, batch, params.ignore_index, params.padding_mode, params.mask_padding)
+    planes = [spec.planes for _, spec in specs or () if spec.planes is not None]
+    resolved = backends.resolve(backend, batch.device)
+    pixel = [(replay_op(r), r.draws) for r in params.ops if r.has_pixel]
+    fused = fusion.fusable(pixel, batch.channels) if resolved == "triton" else 0
+    source, labels, warped = batch.images, batch.masks, [p.tensor for p in planes]
+    if params.antialias and params.geometric:
+        source = antialias(source, params.matrix, params.out_size, params.perspective)
+    canvas = [(k, r) for k, r in enumerate(params.ops) if r.kind == "canvas"]
+    if canvas:
+        if any(spec.points is not None for _, spec in specs or ()):
+            names = [r.name for _, r in canvas]
+            raise ValueError(
+                f"targets: Points cannot follow {names}: a pixel may come from another sample or be displaced"
+            )
+        # The compiled path takes plain warps only: canvas ops run on the eager torch path.
+        out, labels, warped = _apply_canvas(
+            batch, source, params, planes, canvas, "torch" if resolved == "inductor" else resolved
+        )
+        fused = len(pixel)
+    elif fused:
+        out_dtype = params.out_dtype if fused == len(pixel) else torch.float32
+        out = fusion.fused_image(source, params, pixel[:fused], out_dtype)
+        if (labels is not None or planes) and params.geometric:
+            _, labels, warped = warp_all(
+                None, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
+            )
+    elif resolved == "inductor" and params.geometric and compilable(source, labels, *warped):
+        pixel_records = tuple(r for r in params.ops if r.has_pixel)
+        if any(r.children for r in pixel_records):  # a composite's ops hold their draws: warp compiled, ops eager
+            out, labels, warped = warp_all(
+                source, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
+            )
+        else:
+            out, labels, warped = _apply_compiled(source, labels, planes, params, pixel, pixel_records)
+            fused = len(pixel)
+    elif params.geometric:
+        out, labels, warped = warp_all(
+            source, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
+        )
+    else:
+        out = source.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+        if source.dtype == torch.uint8:
+            out.mul_(1.0 / 255.0)
+    for op, draws in pixel[fused:]:
+        out = op.apply(out, draws)
+    out = out.to(params.out_dtype).contiguous()
+    if labels is not None and batch.variable:  # warped from a Ragged batch: B×1×h×w
+        labels = labels.reshape((batch.batch, *params.out_size) if batch.mask_dims == 3 else labels.shape)
+    labels = None if labels is None else labels.contiguous()
+    if specs is None:
+        return out if labels is None else (out, labels)
+    outs, maps = {}, iter(warped)
+    for name, spec in specs:
+        if spec.points is not None:
+            outs[name] = map_points(spec.points, params.matrix, params.out_size)
+        else:
+            warped = next(maps)
+            if batch.variable:  # warped from a Ragged batch: B×K×h×w
+                warped = warped.reshape((batch.batch, *spec.layout, *params.out_size))
+            outs[name] = warped.contiguous()
+    return out, labels, outs
+
+
+def _apply_compiled(images, masks, planes, params: Params, pixel, records) -> tuple:
+    """The warp, then the pixel ops and the cast to ``out_dtype``, each compiled by inductor
+    (:mod:`gpuaug.inductor`) once per static configuration, from the torch path's own code
+    (:func:`gpuaug.functional.warp_compiled`, each op's ``apply``)."""
+    from gpuaug import inductor
+
+    paddings = _paddings(params)
+    if masks is not None:
+        planes = [Planes(masks, (params.ignore_index,), False, paddings["mask_padding"]), *planes]
+    out, outs = warp_compiled(
+        images, planes, params.matrix, params.out_size, params.fill, params.perspective, paddings["image_padding"]
+    )
+    ops, out_dtype = [op for op, _ in pixel], params.out_dtype
+    config = (
+        "pixel",
+        inductor.signature(out),
+        tuple((r.name, repr(sorted(r.config.items())), tuple(sorted(r.draws))) for r in records),
+        out_dtype,
+    )
+
+    def fn(out, draws):
+        for op, op_draws in zip(ops, draws, strict=True):
+            out = op.apply(out, op_draws)
+        return out.to(out_dtype)
+
+    if ops or out_dtype != out.dtype:
+        out = inductor.run(config, params.batch_size, fn, out, [d for _, d in pixel], settings=inductor.PIXEL_SETTINGS)
+    labels = outs.pop(0) if masks is not None else None
+    return out, labels, outs
+
+
+def _apply_canvas(batch: Batch, images, params: Params, planes: list[Planes], canvas: list, backend: str) -> tuple:
+    """The warp with canvas ops (:mod:`gpuaug.transforms.canvas`), then every pixel op:
+    ``(images float32, masks, warped targets)``; images are read from ``images`` (the
+    batch's, or their antialiased copy).
+
+    Masks and targets read through the views in one pass (ClassMix: masks warped per sample
+    first, the paste map chosen from them, the mixed masks selected from them). Images too,
+    with the pixel ops after the mixing op fused on Triton; pixel ops before it apply per
+    source sample, so then each slot's view is warped and coloured whole with its source's
+    draws, and the slots are selected per pixel.
+    """
+    views, mix = views_of(canvas, params.matrix, params.out_size)
+    args, paddings = (*_warp_args(params), backend, params.perspective), _paddings(params)
+    masks = labels = None
+    if mix is not None and params.ops[mix].name == "ClassMix":
+        if batch.masks is None:
+            raise ValueError("masks: ClassMix pastes the partner's classes, so replaying it needs the masks; got none")
+        own_views = replace(views, slots=1, sample=None, matrix=params.matrix, select=None, pre=None)
+        own = warp_all(None, batch.masks, (), *args, mask_padding=paddings["mask_padding"], views=own_views)[1]
+        b, (h, w) = params.batch_size, params.out_size
+        flat = own.reshape(b, h, w)
+        paste = classmix_select(flat, params.ops[mix].draws, params.ignore_index)
+        labels = torch.where(paste, flat[params.ops[mix].draws["partner"]], flat).reshape(own.shape)
+        views = replace(views, select=paste.to(torch.uint8).contiguous())
+    else:
+        masks = batch.masks
+    warped = []
+    if masks is not None or planes:
+        _, warped_masks, warped = warp_all(None, masks, planes, *args, **paddings, views=views)
+        labels = warped_masks if labels is None else labels
+    records = [(k, r) for k, r in enumerate(params.ops) if r.has_pixel]
+    before = [r for k, r in records if mix is not None and k < mix]
+    after = [(replay_op(r), r.draws) for k, r in records if mix is None or k > mix]
+    if not before:
+        return _warp_images(images, batch.channels, params, after, backend, views), labels, warped
+    slots = []
+    for k in range(views.slots):
+        slot = views.slot(k)
+        source = slot.sample.long()
+        ops = [(replay_op(r), r.draws) for r in (r.map_draws(lambda v, s=source: v[s]) for r in before)]
+        slots.append(_warp_images(images, batch.channels, params, ops, backend, slot))
+    stacked = torch.stack(slots, dim=1)  # B×L×C×h×w
+    index = views.select.long()[:, None, None].expand(-1, 1, stacked.shape[2], -1, -1)
+    out = stacked.gather(1, index).squeeze(1)
+    for op, draws in after:
+        out = op.apply(out, draws)
+    return out, labels, warped
+
+
+def _warp_images(source, channels: int, params: Params, pixel: list, backend: str, views) -> torch.Tensor:
+    """The images ``source`` (C ``channels``) warped through ``views`` with ``pixel`` ops
+    applied (float32): the leading fusable ops in the Triton kernel, the rest as torch ops."""
+    fused = fusion.fusable(pixel, channels) if backend == "triton" else 0
+    if fused:
+        out = fusion.fused_image(source, params, pixel[:fused], torch.float32, views)
+    else:
+        args = (*_warp_args(params), backend, params.perspective)
+        out = warp_all(source, None, (), *args, image_padding=params.padding_mode, views=views)[0]
+    for op, draws in pixel[fused:]:
+        out = op.apply(out, draws)
+    return out
+
+
+def replay_op(record: OpRecord) -> PixelOp | SelectedPixelOps:
+    """The op that replays a record's pixel work: the pixel op itself, or for a composite its
+    pixel children selected per sample (fused into the image kernel when
+    :func:`gpuaug.fusion.fusable` allows it, torch ops otherwise)."""
+    if record.children:
+        return SelectedPixelOps(record)
+    return PixelOp.from_config(record.name, record.config)
+
+
+class SelectedPixelOps:
+    """The pixel children of a OneOf / RandomApply record, each applied where the sample chose it."""
+
+    stage = None  # not one step of the fused kernel: gpuaug.fusion fuses a composite as its children
+
+    def __init__(self, record: OpRecord):
+        self.children = [(k, replay_op(c), c.draws) for k, c in enumerate(record.children) if c.has_pixel]
+
+    def apply(self, images: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
+        for k, op, child_draws in self.children:
+            chosen = selected(draws, k).view(-1, 1, 1, 1)
+            images = torch.where(chosen, op.apply(images, child_draws), images)
+        return images
+
+
+def _warp_args(params: Params) -> tuple:
+    return params.matrix, params.out_size, params.fill, params.ignore_index
+
+
+def _paddings(params: Params) -> dict[str, str]:
+    """The padding modes of the image and mask warps (masks: "constant" means ignore outside)."""
+    return {
+        "image_padding": params.padding_mode,
+        "mask_padding": params.padding_mode if params.mask_padding == "same" else "constant",
+    }
