@@ -24,10 +24,11 @@ from gpuaug.candidates import CandidateCounts
 from gpuaug.core.batch import Batch, read_batch
 from gpuaug.core.constants import OUT_DTYPES
 from gpuaug.core.device import to_device
+from gpuaug.core.matrices import identity_matrix
 from gpuaug.core.ragged import from_padded
 from gpuaug.core.records import OpRecord, Params
 from gpuaug.engine import apply_params, check_params_type
-from gpuaug.functional import identity_matrix, warp_all
+from gpuaug.functional import warp_all
 from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
 from gpuaug.transforms.canvas import ClassMix
 from gpuaug.transforms.composite import Composite

@@ -16,8 +16,9 @@ from gpuaug._checks import (
 from gpuaug.allocator import tune_malloc
 from gpuaug.antialias import antialias
 from gpuaug.core.batch import Batch
+from gpuaug.core.planes import Planes
 from gpuaug.core.records import OpRecord, Params, selected
-from gpuaug.functional import Planes, compilable, warp_all, warp_compiled
+from gpuaug.functional import compilable, warp_all, warp_compiled
 from gpuaug.targets import check_targets, map_points
 from gpuaug.transforms.base import PixelOp
 from gpuaug.transforms.canvas import classmix_select, views_of

@@ -1,4 +1,4 @@
-"""Stateless warps and matrix builders.
+"""Stateless warps, and the matrix builders (defined in :mod:`gpuaug.core.matrices`).
 
 Coordinate convention (docs/design.md): pixel (i, j) covers [j, j+1) × [i, i+1) and has centre
 (j + 0.5, i + 0.5). A warp matrix ``M`` (B×3×3 float32) maps an *output* pixel centre to a
@@ -25,7 +25,7 @@ any floating matrix and use it in float32.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +41,9 @@ from gpuaug._checks import (
     check_matrix,
     check_size,
 )
-from gpuaug.core.device import to_device
+from gpuaug.core.device import channel_values, to_device
+from gpuaug.core.matrices import affine_matrix, identity_matrix, perspective_matrix, scale_translate_matrix
+from gpuaug.core.planes import Planes
 from gpuaug.core.ragged import Ragged
 from gpuaug.core.views import Views, rows_of, view_coords
 
@@ -131,24 +133,6 @@ def warp_mask(
     check_ignore_index(fill, masks.dtype, "fill")
     check_choice(padding_mode, PADDING_MODES, "padding_mode")
     return warp_all(None, masks, (), mat, size, (0.0,), fill, backend, perspective, mask_padding=padding_mode)[1]
-
-
-@dataclass(frozen=True, eq=False)
-class Planes:
-    """A batch of per-pixel maps warped as one: labels by nearest gather, dense maps bilinearly.
-
-    Attributes:
-        tensor: B×H×W or B×K×H×W, already checked (any dtype the kernels move), or a
-            :class:`gpuaug.core.ragged.Ragged` batch (label maps of per-sample size).
-        fill: one value per plane (or one for all), of the tensor's kind, written outside.
-        bilinear: interpolate (float maps, computed in float32 and cast back) or gather.
-        padding: where outside points read (:data:`PADDING_MODES`).
-    """
-
-    tensor: torch.Tensor | Ragged
-    fill: tuple
-    bilinear: bool = False
-    padding: str = "constant"
 
 
 def warp_all(
@@ -475,11 +459,6 @@ def _warp_torch_by_slot(images, planes, matrix, out_size, fill, perspective, ima
 # --- torch backend -------------------------------------------------------------------------
 
 
-def channel_values(values: tuple[float, ...], channels: int, device: torch.device) -> torch.Tensor:
-    """1 or ``channels`` values (a fill, a mean, a std) as a C-vector of float32 on ``device``, without a host sync."""
-    return to_device(torch.tensor(values, dtype=torch.float32).expand(channels).contiguous(), device)
-
-
 #: Side of the compiled path's square output tiles (:func:`_warp_torch` with ``tiled``).
 TILE = 16
 
@@ -712,114 +691,3 @@ def _bilinear_torch(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, fi
     fill_c = channel_values(fill, c, images.device).view(1, c, 1, 1)
     out = F.grid_sample(src - fill_c, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.add_(fill_c).contiguous()
-
-
-# --- matrix builders (output → source, float64) --------------------------------------------
-
-
-def identity_matrix(batch: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """B×3×3 float64 identity matrices."""
-    return torch.eye(3, dtype=torch.float64, device=device).expand(batch, 3, 3).contiguous()
-
-
-def scale_translate_matrix(
-    scale_x: torch.Tensor, scale_y: torch.Tensor, offset_x: torch.Tensor, offset_y: torch.Tensor
-) -> torch.Tensor:
-    """Matrices ``[[scale_x, 0, offset_x], [0, scale_y, offset_y], [0, 0, 1]]``.
-
-    As output→source maps they cover flips (scale −1, offset W), crops (scale 1, offset =
-    crop corner) and resizes (scale = source size / output size). Arguments are B-vectors
-    (any float dtype) on one device; the result is float64.
-    """
-    scale_x, scale_y, offset_x, offset_y = (v.double() for v in (scale_x, scale_y, offset_x, offset_y))
-    zero = torch.zeros_like(scale_x)
-    one = torch.ones_like(scale_x)
-    rows = (scale_x, zero, offset_x, zero, scale_y, offset_y, zero, zero, one)
-    return torch.stack(rows, dim=-1).view(-1, 3, 3)
-
-
-def affine_matrix(
-    angle: torch.Tensor,
-    translate: torch.Tensor,
-    scale: torch.Tensor,
-    shear: torch.Tensor,
-    center: tuple[float, float],
-) -> torch.Tensor:
-    """Output→source matrices of torchvision-style affine transforms, counter-clockwise angles.
-
-    The forward (source→output) map is ``T(center + translate) · R(angle) · S(scale) ·
-    Shear_y · Shear_x · T(−center)``, with shear decomposed as in torchvision; a positive
-    ``angle`` rotates the content counter-clockwise as displayed (y axis pointing down).
-    The inverse is taken in closed form in float64.
-
-    Args:
-        angle: B angles in degrees.
-        translate: B×2 translations (tx, ty) in pixels.
-        scale: B scale factors (> 0).
-        shear: B×2 shear angles (x, y) in degrees.
-        center: (cx, cy) rotation centre in continuous coordinates, usually (W/2, H/2).
-    """
-    rot = -torch.deg2rad(angle.double())  # counter-clockwise on screen is clockwise in y-down maths
-    sx = torch.deg2rad(shear[:, 0].double())
-    sy = torch.deg2rad(shear[:, 1].double())
-    s = scale.double()
-    # Forward linear part [[a, b], [c, d]] = R(rot) · S(s) · Shear_y(sy) · Shear_x(sx), torchvision's closed form.
-    a = torch.cos(rot - sy) / torch.cos(sy) * s
-    b = (-torch.cos(rot - sy) * torch.tan(sx) / torch.cos(sy) - torch.sin(rot)) * s
-    c = torch.sin(rot - sy) / torch.cos(sy) * s
-    d = (-torch.sin(rot - sy) * torch.tan(sx) / torch.cos(sy) + torch.cos(rot)) * s
-    det = a * d - b * c
-    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
-    cx, cy = center
-    # source = center + A⁻¹ (output − center − translate)
-    ux = -cx - translate[:, 0].double()
-    uy = -cy - translate[:, 1].double()
-    tx = cx + ia * ux + ib * uy
-    ty = cy + ic * ux + id_ * uy
-    zero = torch.zeros_like(a)
-    one = torch.ones_like(a)
-    rows = (ia, ib, tx, ic, id_, ty, zero, zero, one)
-    return torch.stack(rows, dim=-1).view(-1, 3, 3)
-
-
-def perspective_matrix(source_points: torch.Tensor, output_points: torch.Tensor) -> torch.Tensor:
-    """Homographies that map each of 4 output points onto its source point.
-
-    Closed form (unit square → quadrilateral, twice) in float64, so no linear solve and no
-    host sync; normalised so that the homogeneous ``w`` is 1 at the centre of the output
-    quadrilateral, which keeps ``w > 0`` inside it.
-
-    Args:
-        source_points: B×4×2 points (x, y) in the source, in order top-left, top-right,
-            bottom-right, bottom-left.
-        output_points: B×4×2 points where those source points land in the output.
-
-    Returns:
-        B×3×3 float64 output→source matrices.
-    """
-    to_source = _square_to_quad(source_points.double())
-    to_output = _square_to_quad(output_points.double())
-    m = to_source @ _adjugate(to_output)
-    centre = output_points.double().mean(dim=1)
-    w = m[:, 2, 0] * centre[:, 0] + m[:, 2, 1] * centre[:, 1] + m[:, 2, 2]
-    return m / w.view(-1, 1, 1)
-
-
-def _square_to_quad(q: torch.Tensor) -> torch.Tensor:
-    """Projective maps of the unit square (0,0),(1,0),(1,1),(0,1) onto quads q (B×4×2)."""
-    x0, x1, x2, x3 = q[:, 0, 0], q[:, 1, 0], q[:, 2, 0], q[:, 3, 0]
-    y0, y1, y2, y3 = q[:, 0, 1], q[:, 1, 1], q[:, 2, 1], q[:, 3, 1]
-    ex, ey = x0 - x1 + x2 - x3, y0 - y1 + y2 - y3
-    dx1, dx2, dy1, dy2 = x1 - x2, x3 - x2, y1 - y2, y3 - y2
-    den = dx1 * dy2 - dx2 * dy1
-    g = (ex * dy2 - dx2 * ey) / den
-    k = (dx1 * ey - ex * dy1) / den
-    one = torch.ones_like(g)
-    rows = (x1 - x0 + g * x1, x3 - x0 + k * x3, x0, y1 - y0 + g * y1, y3 - y0 + k * y3, y0, g, k, one)
-    return torch.stack(rows, dim=-1).view(-1, 3, 3)
-
-
-def _adjugate(m: torch.Tensor) -> torch.Tensor:
-    """Adjugate of B×3×3 matrices: the inverse up to a scale, which homographies ignore."""
-    c0, c1, c2 = m[:, :, 0], m[:, :, 1], m[:, :, 2]
-    return torch.stack((torch.cross(c1, c2, dim=-1), torch.cross(c2, c0, dim=-1), torch.cross(c0, c1, dim=-1)), dim=1)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 
 from gpuaug._checks import PADDING_MODES
+from gpuaug.core.device import channel_values
 from gpuaug.core.fused import FusedSteps
 from gpuaug.core.records import selected
-from gpuaug.functional import channel_values
 from gpuaug.transforms.base import PixelOp
 
 __all__ = ["fusable", "fused_image"]

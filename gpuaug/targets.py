@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import torch
 
 from gpuaug._checks import MASK_DTYPES, check_int
+from gpuaug.core.planes import Planes
 from gpuaug.core.ragged import from_padded, pack
-from gpuaug.functional import Planes
 
 __all__ = ["Target", "Points", "INTERPOLATIONS"]
 

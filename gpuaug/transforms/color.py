@@ -17,7 +17,7 @@ import torch
 from gpuaug import _hash
 from gpuaug._checks import check_number, check_probability, check_range
 from gpuaug.core.constants import GRAY_WEIGHTS
-from gpuaug.functional import channel_values
+from gpuaug.core.device import channel_values
 from gpuaug.transforms.base import PixelOp
 
 __all__ = [

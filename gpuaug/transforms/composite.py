@@ -33,8 +33,8 @@ import torch
 
 from gpuaug._checks import check_probability
 from gpuaug.core.device import constant
+from gpuaug.core.matrices import identity_matrix
 from gpuaug.core.records import OpRecord
-from gpuaug.functional import identity_matrix
 from gpuaug.transforms.base import Canvas, Draw, Op, PixelOp, Sizes, Step
 
 __all__ = ["Composite", "OneOf", "RandomApply"]

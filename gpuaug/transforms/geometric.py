@@ -21,7 +21,7 @@ import torch
 
 from gpuaug._checks import check_probability, check_range, check_size
 from gpuaug.core.device import constant
-from gpuaug.functional import (
+from gpuaug.core.matrices import (
     affine_matrix,
     identity_matrix,
     perspective_matrix,

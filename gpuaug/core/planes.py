@@ -1,0 +1,29 @@
+"""What the warps move besides images: per-pixel maps described once for every backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from gpuaug.core.ragged import Ragged
+
+__all__ = ["Planes"]
+
+
+@dataclass(frozen=True, eq=False)
+class Planes:
+    """A batch of per-pixel maps warped as one: labels by nearest gather, dense maps bilinearly.
+
+    Attributes:
+        tensor: B×H×W or B×K×H×W, already checked (any dtype the kernels move), or a
+            :class:`gpuaug.core.ragged.Ragged` batch (label maps of per-sample size).
+        fill: one value per plane (or one for all), of the tensor's kind, written outside.
+        bilinear: interpolate (float maps, computed in float32 and cast back) or gather.
+        padding: where outside points read (:data:`gpuaug._checks.PADDING_MODES`).
+    """
+
+    tensor: torch.Tensor | Ragged
+    fill: tuple
+    bilinear: bool = False
+    padding: str = "constant"
