@@ -25,6 +25,7 @@ from gpuaug.core.batch import Batch, read_batch
 from gpuaug.core.constants import OUT_DTYPES
 from gpuaug.core.device import to_device
 from gpuaug.core.matrices import identity_matrix
+from gpuaug.core.planes import label_padding
 from gpuaug.core.ragged import from_padded
 from gpuaug.core.records import OpRecord, Params
 from gpuaug.engine import apply_params, check_params_type
@@ -157,7 +158,7 @@ class Compose:
 
     def _sample(self, batch: Batch, generator, seed, sample_ids) -> Params:
         check_fill(self.fill, batch.channels)
-        label_source, mask_mode = None, self.padding_mode if self.mask_padding == "same" else "constant"
+        label_source, mask_mode = None, label_padding(self.padding_mode, self.mask_padding)
         if batch.mask_dtype is not None and self._needs_labels():
             check_ignore_index(self.ignore_index, batch.mask_dtype)
             label_source = batch.masks if batch.variable else from_padded(batch.masks, batch.sizes)

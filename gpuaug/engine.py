@@ -16,7 +16,7 @@ from gpuaug._checks import (
 from gpuaug.allocator import tune_malloc
 from gpuaug.antialias import antialias
 from gpuaug.core.batch import Batch
-from gpuaug.core.planes import Planes
+from gpuaug.core.planes import Planes, label_padding
 from gpuaug.core.records import OpRecord, Params, selected
 from gpuaug.functional import compilable, warp_all, warp_compiled
 from gpuaug.targets import check_targets, map_points
@@ -263,5 +263,5 @@ def _paddings(params: Params) -> dict[str, str]:
     """The padding modes of the image and mask warps (masks: "constant" means ignore outside)."""
     return {
         "image_padding": params.padding_mode,
-        "mask_padding": params.padding_mode if params.mask_padding == "same" else "constant",
+        "mask_padding": label_padding(params.padding_mode, params.mask_padding),
     }

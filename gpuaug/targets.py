@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from gpuaug._checks import MASK_DTYPES, check_int
-from gpuaug.core.planes import Planes
+from gpuaug.core.planes import Planes, label_padding
 from gpuaug.core.ragged import from_padded, pack
 
 __all__ = ["Target", "Points", "INTERPOLATIONS"]
@@ -114,7 +114,7 @@ def check_targets(
         raise TypeError(
             f"targets: expected a dict name → tensor, gpuaug.Target or gpuaug.Points, got {type(targets).__name__}"
         )
-    label_padding = padding_mode if mask_padding == "same" else "constant"
+    labels_padding = label_padding(padding_mode, mask_padding)
     listed = batch.in_size is None  # a list of images: maps are lists too
     specs = []
     for name, value in targets.items():
@@ -137,7 +137,7 @@ def check_targets(
             warped = from_padded(tensor, batch.sizes) if batch.variable else tensor
         interpolation = _check_interpolation(interpolation, dtype, key, labels)
         fill = _check_fill(fill, dtype, key, labels, ignore_index)
-        padding = label_padding if labels else padding_mode
+        padding = labels_padding if labels else padding_mode
         planes = Planes(warped, (fill,), interpolation == "bilinear", padding)
         specs.append((name, Spec(key, planes=planes, labels=labels, source=tensor, layout=layout)))
     return specs

@@ -8,7 +8,7 @@ import torch
 
 from gpuaug.core.ragged import Ragged
 
-__all__ = ["Planes"]
+__all__ = ["Planes", "label_padding"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,3 +27,9 @@ class Planes:
     fill: tuple
     bilinear: bool = False
     padding: str = "constant"
+
+
+def label_padding(padding_mode: str, mask_padding: str) -> str:
+    """The padding mode labels are warped with: the images' ``padding_mode`` when
+    ``mask_padding`` is "same", else "constant" (``ignore_index`` outside)."""
+    return padding_mode if mask_padding == "same" else "constant"
