@@ -32,7 +32,6 @@ from gpuaug.engine import apply_params, check_params_type
 from gpuaug.functional import warp_all
 from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
 from gpuaug.transforms.canvas import ClassMix
-from gpuaug.transforms.composite import Composite
 
 __all__ = ["Compose", "Params", "OpRecord"]
 
@@ -407,7 +406,7 @@ def _walk(ops):
     """Every op of a list, composites' children included (depth first)."""
     for op in ops:
         yield op
-        if isinstance(op, Composite):
+        if op.kind == "composite":
             yield from _walk(op.ops)
 
 
