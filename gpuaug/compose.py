@@ -312,34 +312,7 @@ class Compose:
             ``out_size``, each sample returns to its own size: lists of B tensors
             (K×hᵢ×wᵢ, or labels hᵢ×wᵢ / 1×hᵢ×wᵢ; ``valid`` hᵢ×wᵢ).
         """
-        check_params_type(params)
-        if not isinstance(predictions, torch.Tensor):
-            raise TypeError(f"predictions: expected a torch.Tensor, got {type(predictions).__name__}")
-        canvas = [r.name for r in params.ops if r.kind == "canvas"]
-        if canvas:
-            raise ValueError(
-                f"params: cannot invert {canvas}: an output pixel may come from another sample or a displaced "
-                "point, so there is no single inverse matrix"
-            )
-        labels = not predictions.is_floating_point()
-        if labels:
-            b, h, w = check_masks(predictions, "predictions")
-            channels = None
-        else:
-            # Logits may have many channels on a narrow map: no channels-last guess here.
-            b, channels, h, w = check_images(predictions, "predictions", guess_layout=False)
-        if (b, h, w) != (params.batch_size, *params.out_size):
-            raise ValueError(
-                f"predictions: expected {params.batch_size} maps of the augmented size {params.out_size}, "
-                f"got shape {tuple(predictions.shape)}"
-            )
-        if params.device != predictions.device:
-            raise ValueError(
-                f"params: on {params.device}, predictions on {predictions.device}; use params.to(predictions.device)"
-            )
-        fills = check_fill(fill, channels)
-        if labels:
-            check_ignore_index(params.ignore_index, predictions.dtype, "params.ignore_index")
+        labels, fills, (b, h, w) = _read_predictions(predictions, params, fill)
         in_sizes = params.in_sizes.double()
         per_sample = out_size is None and params.variable
         if per_sample:  # one canvas that holds every sample's own size, cut after
@@ -400,6 +373,39 @@ class Compose:
         batch = read_batch(images, masks, sizes)  # read once: a list is packed once for sampling and warping
         params = self._sample(batch, generator, seed, sample_ids)
         return apply_params(batch, params, self.backend, targets=targets)
+
+
+def _read_predictions(predictions: object, params: Params, fill: object) -> tuple[bool, tuple, tuple[int, int, int]]:
+    """Check :meth:`Compose.invert`'s input: ``(labels or not, fills, (B, h, w))``."""
+    check_params_type(params)
+    if not isinstance(predictions, torch.Tensor):
+        raise TypeError(f"predictions: expected a torch.Tensor, got {type(predictions).__name__}")
+    canvas = [r.name for r in params.ops if r.kind == "canvas"]
+    if canvas:
+        raise ValueError(
+            f"params: cannot invert {canvas}: an output pixel may come from another sample or a displaced "
+            "point, so there is no single inverse matrix"
+        )
+    labels = not predictions.is_floating_point()
+    if labels:
+        b, h, w = check_masks(predictions, "predictions")
+        channels = None
+    else:
+        # Logits may have many channels on a narrow map: no channels-last guess here.
+        b, channels, h, w = check_images(predictions, "predictions", guess_layout=False)
+    if (b, h, w) != (params.batch_size, *params.out_size):
+        raise ValueError(
+            f"predictions: expected {params.batch_size} maps of the augmented size {params.out_size}, "
+            f"got shape {tuple(predictions.shape)}"
+        )
+    if params.device != predictions.device:
+        raise ValueError(
+            f"params: on {params.device}, predictions on {predictions.device}; use params.to(predictions.device)"
+        )
+    fills = check_fill(fill, channels)
+    if labels:
+        check_ignore_index(params.ignore_index, predictions.dtype, "params.ignore_index")
+    return labels, fills, (b, h, w)
 
 
 def _walk(ops):

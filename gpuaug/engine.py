@@ -125,16 +125,22 @@ def apply_params(
     labels = None if labels is None else labels.contiguous()
     if specs is None:
         return out if labels is None else (out, labels)
+    return out, labels, _target_outputs(batch, params, specs, warped)
+
+
+def _target_outputs(batch: Batch, params: Params, specs: list, warped: list[torch.Tensor]) -> dict:
+    """Each target's output, by name: points mapped through the matrix, maps as warped (a
+    variable-size batch's reshaped from its B×K×h×w)."""
     outs, maps = {}, iter(warped)
     for name, spec in specs:
         if spec.points is not None:
             outs[name] = map_points(spec.points, params.matrix, params.out_size)
         else:
-            warped = next(maps)
+            tensor = next(maps)
             if batch.variable:  # warped from a Ragged batch: B×K×h×w
-                warped = warped.reshape((batch.batch, *spec.layout, *params.out_size))
-            outs[name] = warped.contiguous()
-    return out, labels, outs
+                tensor = tensor.reshape((batch.batch, *spec.layout, *params.out_size))
+            outs[name] = tensor.contiguous()
+    return outs
 
 
 def _apply_compiled(images, masks, planes, params: Params, pixel, records) -> tuple:

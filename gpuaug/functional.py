@@ -351,40 +351,20 @@ def _warp_torch(
     else:
         sx, sy, hw, sample = view_coords(views, matrix, out_size, perspective)
     if views is not None and views.select is None and not ragged:
-        # One view per output sample: its source sample's maps moved to its place, then the plain
-        # path (grid_sample for images) reads them; no per-pixel sample.
-        if views.sample is not None:
-            order = views.sample.long()
-            images = None if images is None else images.index_select(0, order)
-            planes = [replace(p, tensor=p.tensor.index_select(0, order)) for p in planes]
+        images, planes = _moved_to_views(images, planes, views)
         views = sample = None
-    if ragged:  # per-sample extents: B×1×1, or B×h×w read through each pixel's source sample
-        rows = source.table.view(-1, *[1] * (sx.dim() - 1), 5) if sample is None else rows_of(source.table, sample)
-        height, width = rows[..., 3].float(), rows[..., 4].float()
-    else:
-        height, width = source.shape[-2:]
+    height, width = _extents(source, sx.dim(), sample)
     gather = tiled or views is not None  # explicit gathers for images too
     labels_by_gather = gather or ragged
     in_image = _inside(sx, sy, hw, height, width)
-    padded = {image_padding if images is not None else "constant"} | {p.padding for p in planes}
-    padded -= {"constant"}
-    if len(padded) > 1:
-        raise ValueError(f"image_padding, mask_padding: expected one padding mode, got {sorted(padded)}")
-    valid = None
-    if padded:
-        valid = torch.isfinite(sx).logical_and_(torch.isfinite(sy))
-        if hw is not None:
-            valid.logical_and_(hw > 0)
-        if padded == {"reflect"}:
-            sx, sy = _reflect(sx, width), _reflect(sy, height)
+    sx, sy, valid = _padded_points(sx, sy, hw, height, width, image_padding if images is not None else None, planes)
     points: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def point(padding: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # Clamp points to the edge pixels' centres, which leaves floor(s) of inside points as
-        # it is and clamps the bilinear taps to the image; park the outside points (NaN
-        # included, so gathers read a valid index there too): far away for grid_sample, at
-        # the first pixel for the explicit gathers, which mask them (and which _grid_source
-        # parks far away again for grid_sample).
+        # Clamp to the edge pixels' centres (floor(s) of inside points unchanged, bilinear taps
+        # kept in the image); park outside points (NaN included, so gathers read a valid
+        # index): far away for grid_sample, at the first pixel for the explicit gathers, which
+        # mask them (and which _grid_source parks far away again for grid_sample).
         key = "constant" if padding == "constant" else "padded"
         if key not in points:
             outside = (in_image if key == "constant" else valid).logical_not()
@@ -414,6 +394,44 @@ def _warp_torch(
         outs.append(out)
     out_images = None if images is None else bilinear(images, image_padding, fill)
     return out_images, outs
+
+
+def _extents(source: torch.Tensor | Ragged, dims: int, sample: torch.Tensor | None) -> tuple:
+    """The source's (height, width): ints for a stacked batch; for a :class:`Ragged` one,
+    per-sample float tensors B×1×… of ``dims`` dimensions, or B×h×w read through each
+    pixel's source ``sample``."""
+    if not isinstance(source, Ragged):
+        return source.shape[-2:]
+    rows = source.table.view(-1, *[1] * (dims - 1), 5) if sample is None else rows_of(source.table, sample)
+    return rows[..., 3].float(), rows[..., 4].float()
+
+
+def _moved_to_views(images: torch.Tensor | None, planes: list[Planes], views: Views) -> tuple:
+    """One view per output sample: its source sample's maps moved to its place, so that the
+    plain path (grid_sample for images) reads them with no per-pixel sample."""
+    if views.sample is None:
+        return images, planes
+    order = views.sample.long()
+    images = None if images is None else images.index_select(0, order)
+    return images, [replace(p, tensor=p.tensor.index_select(0, order)) for p in planes]
+
+
+def _padded_points(sx, sy, hw, height, width, image_padding: str | None, planes: list[Planes]) -> tuple:
+    """``(sx, sy, valid)``: with a padding mode other than "constant" (one for all maps), the
+    points in front of the camera (``valid``) and, for "reflect", the points reflected into
+    the image; else the points as they are and ``valid`` None."""
+    padded = {image_padding or "constant"} | {p.padding for p in planes}
+    padded -= {"constant"}
+    if len(padded) > 1:
+        raise ValueError(f"image_padding, mask_padding: expected one padding mode, got {sorted(padded)}")
+    if not padded:
+        return sx, sy, None
+    valid = torch.isfinite(sx).logical_and_(torch.isfinite(sy))
+    if hw is not None:
+        valid.logical_and_(hw > 0)
+    if padded == {"reflect"}:
+        sx, sy = _reflect(sx, width), _reflect(sy, height)
+    return sx, sy, valid
 
 
 def _warp_torch_by_slot(images, planes, matrix, out_size, fill, perspective, image_padding, views: Views):
