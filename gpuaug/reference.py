@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 
@@ -47,6 +48,65 @@ from gpuaug.engine import check_params, check_params_type
 from gpuaug.targets import Points, Target, check_targets
 
 __all__ = ["apply"]
+
+
+@dataclass
+class _Reader:
+    """What :func:`apply` reads each source sample through: the samples one by one, the
+    params, the fill and the target specs."""
+
+    sources: list[torch.Tensor]
+    labels: list[torch.Tensor] | None
+    sizes: tuple[tuple[int, int], ...]
+    params: Params
+    fill: torch.Tensor
+    specs: list | None
+
+    def view(self, s: int, sx, sy, front):
+        """Source sample ``s`` read at (sx, sy): its image (float32, before pixel ops), its
+        labels and its target maps."""
+        params, source = self.params, self.sources[s]
+        source = source.float() / 255.0 if source.dtype == torch.uint8 else source.float()
+        height, width = self.sizes[s]
+        inside = front & (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
+        if params.padding_mode != "constant":
+            # Every finite point in front reads the image: reflected about the border, or
+            # clamped to it (the taps' and the label's clamp below do that).
+            padded = front & torch.isfinite(sx) & torch.isfinite(sy)
+            if params.padding_mode == "reflect":
+                sx, sy = _reflect(sx, width), _reflect(sy, height)
+        image_inside = inside if params.padding_mode == "constant" else padded
+        mask_inside = image_inside if params.mask_padding == "same" else inside
+        image = _bilinear(source, sx, sy, image_inside, self.fill)
+        mask = None if self.labels is None else _nearest(self.labels[s], sx, sy, mask_inside, params.ignore_index)
+        out_maps = {}
+        for name, spec in self.specs or ():
+            if spec.planes is not None:
+                where = mask_inside if spec.labels else image_inside
+                out_maps[name] = _target_sample(spec.planes, _sample(spec.source, s, self.sizes[s]), sx, sy, where)
+        return image, mask, out_maps
+
+
+def _mixed(reader: _Reader, k: int, canvas: dict, mixing, before: list, rows, cols) -> tuple:
+    """Output sample ``k`` of a chain with canvas ops: each slot's view read and coloured with
+    its source's draws (the pixel ops before the mixing op), then selected per pixel."""
+    params, (h, w) = reader.params, reader.params.out_size
+    slots = []
+    for s, sx, sy, front in _canvas_slots(k, params, canvas, mixing):
+        image, mask, out_maps = reader.view(s, sx, sy, front)
+        for record in before:
+            image = _replay(record, s, image)
+        slots.append((image, mask, out_maps))
+    select = _canvas_select(k, params, mixing, [m for _, m, _ in slots], h, w)
+    image = torch.stack([i for i, _, _ in slots])[select, :, rows, cols].permute(1, 0).reshape(-1, h, w)
+    mask = None
+    if reader.labels is not None:
+        mask = torch.stack([m for _, m, _ in slots])[select, rows, cols].reshape(h, w)
+    out_maps = {
+        name: torch.stack([o[name] for _, _, o in slots])[select, :, rows, cols].permute(1, 0).reshape(-1, h, w)
+        for name in slots[0][2]
+    }
+    return image, mask, out_maps
 
 
 def apply(images, masks, params: Params, *, targets=None, sizes=None):
@@ -91,69 +151,28 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     out_masks = None
     if masks is not None:
         out_masks = torch.empty((b, h, w), dtype=masks.dtype if isinstance(masks, torch.Tensor) else labels[0].dtype)
-    maps = {}
-    for name, spec in specs or ():
-        if spec.planes is not None:
-            dtype = spec.planes.tensor.dtype
-            maps[name] = torch.empty((b, math.prod(spec.layout), h, w), dtype=dtype)
+    maps = {
+        name: torch.empty((b, math.prod(spec.layout), h, w), dtype=spec.planes.tensor.dtype)
+        for name, spec in specs or ()
+        if spec.planes is not None
+    }
     canvas = {r.name: (i, r) for i, r in enumerate(params.ops) if r.kind == "canvas"}
     if canvas and any(spec.points is not None for _, spec in specs or ()):
         raise ValueError(f"targets: Points cannot follow {sorted(canvas)}")
     mixing = next((canvas[n] for n in ("CutMix", "ClassMix", "Mosaic") if n in canvas), None)
-    pixel_ops = [
-        (i, r)
-        for i, r in enumerate(params.ops)
-        if (r.config is not None or r.children) and i not in {i for i, _ in canvas.values()}
-    ]
+    replayed = [(i, r) for i, r in enumerate(params.ops) if r.config is not None or r.children]
+    pixel_ops = [(i, r) for i, r in replayed if i not in {j for j, _ in canvas.values()}]
     before = [r for i, r in pixel_ops if mixing is not None and i < mixing[0]]
     after = [r for i, r in pixel_ops if mixing is None or i > mixing[0]]
 
-    def view(s: int, sx, sy, front):
-        """Source sample ``s`` read at (sx, sy): its image (float32, before pixel ops), its
-        labels and its target maps."""
-        source = sources[s]
-        source = source.float() / 255.0 if source.dtype == torch.uint8 else source.float()
-        height, width = batch.sizes[s]
-        inside = front & (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
-        if params.padding_mode != "constant":
-            # Every finite point in front reads the image: reflected about the border, or
-            # clamped to it (the taps' and the label's clamp below do that).
-            padded = front & torch.isfinite(sx) & torch.isfinite(sy)
-            if params.padding_mode == "reflect":
-                sx, sy = _reflect(sx, width), _reflect(sy, height)
-        image_inside = inside if params.padding_mode == "constant" else padded
-        mask_inside = image_inside if params.mask_padding == "same" else inside
-        image = _bilinear(source, sx, sy, image_inside, fill)
-        mask = None if masks is None else _nearest(labels[s], sx, sy, mask_inside, params.ignore_index)
-        out_maps = {}
-        for name, spec in specs or ():
-            if spec.planes is not None:
-                where = mask_inside if spec.labels else image_inside
-                out_maps[name] = _target_sample(spec.planes, _sample(spec.source, s, batch.sizes[s]), sx, sy, where)
-        return image, mask, out_maps
-
+    reader = _Reader(sources, labels, batch.sizes, params, fill, specs)
     for k in range(b):
         if not canvas:
-            image, mask, out_maps = view(k, *_source_points(params.matrix[k], h, w, params.perspective))
-            for record in after:
-                image = _replay(record, k, image)
+            image, mask, out_maps = reader.view(k, *_source_points(params.matrix[k], h, w, params.perspective))
         else:
-            slots = []
-            for s, sx, sy, front in _canvas_slots(k, params, canvas, mixing):
-                image, mask, out_maps = view(s, sx, sy, front)
-                for record in before:  # pixel ops before the mixing op: the source sample's own draws
-                    image = _replay(record, s, image)
-                slots.append((image, mask, out_maps))
-            select = _canvas_select(k, params, mixing, [m for _, m, _ in slots], h, w)
-            image = torch.stack([i for i, _, _ in slots])[select, :, rows, cols].permute(1, 0).reshape(c, h, w)
-            if masks is not None:
-                mask = torch.stack([m for _, m, _ in slots])[select, rows, cols].reshape(h, w)
-            out_maps = {
-                name: torch.stack([o[name] for _, _, o in slots])[select, :, rows, cols].permute(1, 0).reshape(-1, h, w)
-                for name in slots[0][2]
-            }
-            for record in after:
-                image = _replay(record, k, image)
+            image, mask, out_maps = _mixed(reader, k, canvas, mixing, before, rows, cols)
+        for record in after:
+            image = _replay(record, k, image)
         out_images[k] = image
         if masks is not None:
             out_masks[k] = mask
@@ -163,12 +182,12 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     out_masks = None if masks is None else out_masks.reshape((b, h, w) if batch.mask_dims == 3 else (b, 1, h, w))
     if specs is None:
         return out_images if masks is None else (out_images, out_masks)
-    outs = {}
-    for name, spec in specs:
-        if spec.points is not None:
-            outs[name] = _points(spec.points, params.matrix, (h, w))
-        else:
-            outs[name] = maps[name].reshape((b, *spec.layout, h, w))
+    outs = {
+        name: _points(spec.points, params.matrix, (h, w))
+        if spec.points is not None
+        else maps[name].reshape((b, *spec.layout, h, w))
+        for name, spec in specs
+    }
     return out_images, out_masks, outs
 
 
