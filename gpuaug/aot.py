@@ -36,6 +36,13 @@ import torch
 import triton
 import triton.language as tl
 
+import gpuaug
+from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
+from gpuaug.core.constants import OUT_DTYPES
+from gpuaug.core.ragged import from_padded
+from gpuaug.functional import warp_image, warp_mask
+from gpuaug.targets import FLOAT_DTYPES, Target
+
 KERNEL_MODULES = ("gather_nearest", "warp_bilinear", "fused_image", "class_counts")
 
 _TYPES = {
@@ -164,164 +171,208 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     Variable-size batches (lists, padded batches with sizes) go through every kernel too, and
     so do the canvas ops (every ``VIEWS`` mode, with and without ``DISPLACE``).
     """
-    import gpuaug
-    from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
-    from gpuaug.core.constants import OUT_DTYPES
-    from gpuaug.core.ragged import from_padded
-    from gpuaug.functional import warp_image, warp_mask
-    from gpuaug.kernels.class_counts import class_counts
-    from gpuaug.targets import FLOAT_DTYPES, Target
-
-    device = torch.device(device)
-    photometric = gpuaug.PhotoMetricDistortion()
-    noise = gpuaug.GaussianNoise(p=0.5)
-    normalize = gpuaug.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-    single = [
-        gpuaug.ColorJitter(brightness=0.4),
-        gpuaug.ColorJitter(contrast=0.4),
-        gpuaug.ColorJitter(saturation=0.4),
-        gpuaug.ColorJitter(hue=0.1),
-        photometric,
-        gpuaug.RandomGrayscale(0.5),
-        noise,
-        gpuaug.GaussianNoise(p=0.5, clip=False),
-        normalize,
-    ]
-    chain = [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.RandomGrayscale(0.2), noise, normalize]
-    # PhotoMetricDistortion shares ColorJitter's stage (the kernel runs one of the two): its own chain.
-    chains = [chain, [photometric, *chain[1:]]]
-    warps = {False: [gpuaug.RandomResizedCrop(32)], True: [gpuaug.RandomPerspective(p=1.0), gpuaug.Resize(32)]}
-    generator = torch.Generator().manual_seed(0)
-
-    def zeros(*shape, dtype=torch.float32):
-        return torch.zeros(shape, dtype=dtype, device=device)
-
-    def fused(perspective: bool, ops: list, dtype=torch.uint8, out_dtype=torch.float32, padding="constant") -> None:
-        aug = gpuaug.Compose([*warps[perspective], *ops], out_dtype=out_dtype, backend="triton", padding_mode=padding)
-        aug(zeros(2, 3, 48, 64, dtype=dtype), zeros(2, 48, 64, dtype=torch.int64), generator)
-
+    driver = _Driver(torch.device(device))
     with record() as launches:
+        driver.plain_and_fused()
+        driver.targets()
+        driver.variable_size()
+        driver.class_check()
+        driver.canvas()
+    return launches
+
+
+class _Driver:
+    """The API calls of :func:`api_launches`, by family, on zero tensors of ``device``."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.generator = torch.Generator().manual_seed(0)
+        photometric = gpuaug.PhotoMetricDistortion()
+        noise = gpuaug.GaussianNoise(p=0.5)
+        normalize = gpuaug.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        self.single = [
+            gpuaug.ColorJitter(brightness=0.4),
+            gpuaug.ColorJitter(contrast=0.4),
+            gpuaug.ColorJitter(saturation=0.4),
+            gpuaug.ColorJitter(hue=0.1),
+            photometric,
+            gpuaug.RandomGrayscale(0.5),
+            noise,
+            gpuaug.GaussianNoise(p=0.5, clip=False),
+            normalize,
+        ]
+        self.chain = [gpuaug.ColorJitter(0.4, 0.4, 0.4, 0.1), gpuaug.RandomGrayscale(0.2), noise, normalize]
+        # PhotoMetricDistortion shares ColorJitter's stage (the kernel runs one of the two): its own chain.
+        self.chains = [self.chain, [photometric, *self.chain[1:]]]
+        self.warps = {False: [gpuaug.RandomResizedCrop(32)], True: [gpuaug.RandomPerspective(p=1.0), gpuaug.Resize(32)]}
+        self.shapes = [(30, 41), (17, 64), (48, 9)]
+
+    def zeros(self, *shape, dtype=torch.float32):
+        return torch.zeros(shape, dtype=dtype, device=self.device)
+
+    def fused(self, perspective: bool, ops: list, dtype=torch.uint8, out_dtype=torch.float32, padding="constant"):
+        ops = [*self.warps[perspective], *ops]
+        aug = gpuaug.Compose(ops, out_dtype=out_dtype, backend="triton", padding_mode=padding)
+        aug(self.zeros(2, 3, 48, 64, dtype=dtype), self.zeros(2, 48, 64, dtype=torch.int64), self.generator)
+
+    def plain_and_fused(self) -> None:
+        """Both warps for every dtype, channel count, padding mode and size; the fused kernel; invert."""
         for perspective in (False, True):
-            matrix = torch.eye(3, device=device).expand(2, 3, 3)
+            matrix = torch.eye(3, device=self.device).expand(2, 3, 3)
             for dtype in IMAGE_DTYPES:
                 for channels in (1, 3):
-                    image = zeros(2, channels, 32, 48, dtype=dtype)
+                    image = self.zeros(2, channels, 32, 48, dtype=dtype)
                     warp_image(image, matrix, (16, 32), 0.5, "triton", perspective=perspective)
             for dtype in MASK_DTYPES:
-                warp_mask(zeros(2, 32, 48, dtype=dtype), matrix, (16, 32), 0, "triton", perspective=perspective)
-            warp_image(zeros(2, 3, 13, 21, dtype=torch.uint8), matrix, (11, 17), 0.5, "triton", perspective=perspective)
-            warp_mask(zeros(2, 13, 21, dtype=torch.int64), matrix, (11, 17), 0, "triton", perspective=perspective)
-            for op in single:
-                fused(perspective, [op])
+                warp_mask(self.zeros(2, 32, 48, dtype=dtype), matrix, (16, 32), 0, "triton", perspective=perspective)
+            warp_image(
+                self.zeros(2, 3, 13, 21, dtype=torch.uint8), matrix, (11, 17), 0.5, "triton", perspective=perspective
+            )
+            warp_mask(self.zeros(2, 13, 21, dtype=torch.int64), matrix, (11, 17), 0, "triton", perspective=perspective)
+            for op in self.single:
+                self.fused(perspective, [op])
             for mode in PADDING_MODES[1:]:
-                image, mask = zeros(2, 3, 32, 48, dtype=torch.uint8), zeros(2, 32, 48, dtype=torch.int64)
+                image, mask = self.zeros(2, 3, 32, 48, dtype=torch.uint8), self.zeros(2, 32, 48, dtype=torch.int64)
                 warp_image(image, matrix, (16, 32), 0.5, "triton", perspective=perspective, padding_mode=mode)
                 warp_mask(mask, matrix, (16, 32), 0, "triton", perspective=perspective, padding_mode=mode)
-                for ops in chains:
-                    fused(perspective, ops, padding=mode)
-            aug = gpuaug.Compose(warps[perspective], backend="triton")
-            params = aug.sample(zeros(2, 3, 48, 64), generator)
-            aug.invert(zeros(2, 5, *params.out_size), params)
-            aug.invert(zeros(2, *params.out_size, dtype=torch.int64), params)
+                for ops in self.chains:
+                    self.fused(perspective, ops, padding=mode)
+            aug = gpuaug.Compose(self.warps[perspective], backend="triton")
+            params = aug.sample(self.zeros(2, 3, 48, 64), self.generator)
+            aug.invert(self.zeros(2, 5, *params.out_size), params)
+            aug.invert(self.zeros(2, *params.out_size, dtype=torch.int64), params)
         # Sizes equal to 1 are constexprs in a CUDA launch: one-pixel sources and outputs.
-        one = torch.eye(3, device=device).expand(2, 3, 3)
-        warp_image(zeros(2, 3, 1, 1, dtype=torch.uint8), one, (1, 1), 0.5, "triton", perspective=False)
-        warp_mask(zeros(2, 1, 1, dtype=torch.int64), one, (1, 1), 0, "triton", perspective=False)
-        aug = gpuaug.Compose([gpuaug.Resize((1, 1)), *chain], backend="triton")
-        aug(zeros(1, 3, 1, 1, dtype=torch.uint8), zeros(1, 1, 1, dtype=torch.int64), generator)
-        for ops in chains:
+        one = torch.eye(3, device=self.device).expand(2, 3, 3)
+        warp_image(self.zeros(2, 3, 1, 1, dtype=torch.uint8), one, (1, 1), 0.5, "triton", perspective=False)
+        warp_mask(self.zeros(2, 1, 1, dtype=torch.int64), one, (1, 1), 0, "triton", perspective=False)
+        aug = gpuaug.Compose([gpuaug.Resize((1, 1)), *self.chain], backend="triton")
+        aug(self.zeros(1, 3, 1, 1, dtype=torch.uint8), self.zeros(1, 1, 1, dtype=torch.int64), self.generator)
+        for ops in self.chains:
             for dtype in IMAGE_DTYPES:
-                fused(False, ops, dtype)
+                self.fused(False, ops, dtype)
             for out_dtype in OUT_DTYPES:
-                fused(True, ops, torch.float64, out_dtype)
+                self.fused(True, ops, torch.float64, out_dtype)
+
+    def targets(self) -> None:
+        """Several targets: K-plane label gathers, dense maps of every float dtype, gathered float maps."""
         # Several targets: the label planes of each dtype in one K-plane gather (a fill per
         # plane), dense maps of each float dtype in one bilinear launch writing that dtype,
         # float maps gathered by nearest; with and without perspective, every padding mode.
         for perspective in (False, True):
             for mode in PADDING_MODES:
-                ops = [*warps[perspective][:1], gpuaug.CenterCrop(20)]
+                ops = [*self.warps[perspective][:1], gpuaug.CenterCrop(20)]
                 aug = gpuaug.Compose(ops, backend="triton", padding_mode=mode, mask_padding="same")
-                targets = {f"labels {d}": Target(zeros(2, 2, 48, 64, dtype=d), fill=0) for d in MASK_DTYPES}
-                targets |= {f"dense {d}": zeros(2, 2, 48, 64, dtype=d) for d in FLOAT_DTYPES}
-                targets |= {f"gathered {d}": Target(zeros(2, 1, 48, 64, dtype=d), "nearest") for d in FLOAT_DTYPES}
-                masks = zeros(2, 48, 64, dtype=torch.int64)
-                aug(zeros(2, 3, 48, 64, dtype=torch.uint8), masks, generator, targets=targets)
+                targets = {f"labels {d}": Target(self.zeros(2, 2, 48, 64, dtype=d), fill=0) for d in MASK_DTYPES}
+                targets |= {f"dense {d}": self.zeros(2, 2, 48, 64, dtype=d) for d in FLOAT_DTYPES}
+                targets |= {f"gathered {d}": Target(self.zeros(2, 1, 48, 64, dtype=d), "nearest") for d in FLOAT_DTYPES}
+                masks = self.zeros(2, 48, 64, dtype=torch.int64)
+                aug(self.zeros(2, 3, 48, 64, dtype=torch.uint8), masks, self.generator, targets=targets)
+
+    def variable_size(self) -> None:
+        """Variable-size batches: lists, a padded batch with sizes, the fused chains, antialiasing."""
         # Variable-size batches (per-sample extents from a table): lists of every image and
-        # mask dtype, a padded batch with sizes, the fused chain, the class-aware crop's
+        # mask dtype, a padded batch with sizes, the fused self.chain, the class-aware crop's
         # candidate gathers, every padding mode, and invert back to each sample's size.
-        shapes = [(30, 41), (17, 64), (48, 9)]
+        self.shapes = [(30, 41), (17, 64), (48, 9)]
         for perspective in (False, True):
             for mode in PADDING_MODES:
                 ops = [gpuaug.RandomResize((32, 48), (0.5, 2.0)), gpuaug.RandomCrop(24, True, cat_max_ratio=0.75)]
-                ops = [*ops, *warps[perspective][:1]]
+                ops = [*ops, *self.warps[perspective][:1]]
                 aug = gpuaug.Compose(ops, backend="triton", padding_mode=mode, mask_padding="same")
-                masks = [zeros(h, w, dtype=torch.int64) for h, w in shapes]
+                masks = [self.zeros(h, w, dtype=torch.int64) for h, w in self.shapes]
                 for dtype in IMAGE_DTYPES:
-                    aug([zeros(3, h, w, dtype=dtype) for h, w in shapes], masks, generator)
-                aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
-                padded = zeros(3, 3, 48, 64, dtype=torch.uint8)
-                aug(padded, zeros(3, 48, 64, dtype=torch.int64), generator, sizes=shapes)
-                for pixel in chains:
+                    aug([self.zeros(3, h, w, dtype=dtype) for h, w in self.shapes], masks, self.generator)
+                aug([self.zeros(3, h, w, dtype=torch.uint8) for h, w in self.shapes], masks, self.generator)
+                padded = self.zeros(3, 3, 48, 64, dtype=torch.uint8)
+                aug(padded, self.zeros(3, 48, 64, dtype=torch.int64), self.generator, sizes=self.shapes)
+                for pixel in self.chains:
                     fused_aug = gpuaug.Compose([*ops, *pixel], backend="triton", padding_mode=mode)
-                    fused_aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
+                    fused_aug([self.zeros(3, h, w, dtype=torch.uint8) for h, w in self.shapes], masks, self.generator)
             # Antialiased (Compose(antialias=True)): the kernels read the prefiltered float32
-            # copy of a stacked or a variable-size batch, plain and with the fused chains.
-            for pixel in [[], *chains]:
-                ops = [gpuaug.Resize((16, 20)), *warps[perspective][:1], *pixel]
+            # copy of a stacked or a variable-size batch, plain and with the fused self.chains.
+            for pixel in [[], *self.chains]:
+                ops = [gpuaug.Resize((16, 20)), *self.warps[perspective][:1], *pixel]
                 smooth = gpuaug.Compose(ops, backend="triton", antialias=True)
-                smooth(zeros(2, 3, 48, 64, dtype=torch.uint8), zeros(2, 48, 64, dtype=torch.int64), generator)
-                smooth([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
+                smooth(
+                    self.zeros(2, 3, 48, 64, dtype=torch.uint8),
+                    self.zeros(2, 48, 64, dtype=torch.int64),
+                    self.generator,
+                )
+                smooth([self.zeros(3, h, w, dtype=torch.uint8) for h, w in self.shapes], masks, self.generator)
             for dtype in MASK_DTYPES:
-                aug = gpuaug.Compose([gpuaug.CenterCrop(16), *warps[perspective][:1]], 0, backend="triton")
-                aug([zeros(1, h, w) for h, w in shapes], [zeros(h, w, dtype=dtype) for h, w in shapes], generator)
+                aug = gpuaug.Compose([gpuaug.CenterCrop(16), *self.warps[perspective][:1]], 0, backend="triton")
+                aug(
+                    [self.zeros(1, h, w) for h, w in self.shapes],
+                    [self.zeros(h, w, dtype=dtype) for h, w in self.shapes],
+                    self.generator,
+                )
+
+    def class_check(self) -> None:
+        """The class-aware crop's histograms, variable-size targets, invert back to each sample's size."""
+        from gpuaug.kernels.class_counts import class_counts  # the kernels as this process imports them
+
         # The class-aware crop's label histograms, for every mask dtype: one candidate per
         # call (the CPU's way, N = 1) and all ten at once (CUDA's).
         for dtype in MASK_DTYPES:
             aug = gpuaug.Compose([gpuaug.RandomCrop(24, True, cat_max_ratio=0.75)], 0, backend="triton")
-            aug(zeros(2, 3, 48, 64), zeros(2, 48, 64, dtype=dtype), generator)
-            candidates = torch.eye(3, device=device).expand(2, 10, 3, 3)
-            class_counts(from_padded(zeros(2, 48, 64, dtype=dtype), [(48, 64)] * 2), candidates, (24, 24), 0, 0)
-            class_counts(zeros(2, 48, 64, dtype=dtype), candidates, (24, 24), 0, 0)  # a stacked batch
+            aug(self.zeros(2, 3, 48, 64), self.zeros(2, 48, 64, dtype=dtype), self.generator)
+            candidates = torch.eye(3, device=self.device).expand(2, 10, 3, 3)
+            class_counts(from_padded(self.zeros(2, 48, 64, dtype=dtype), [(48, 64)] * 2), candidates, (24, 24), 0, 0)
+            class_counts(self.zeros(2, 48, 64, dtype=dtype), candidates, (24, 24), 0, 0)  # a stacked batch
             for mode in PADDING_MODES:
-                ops = [*warps[perspective][:1], gpuaug.CenterCrop(20)]
+                ops = [*self.warps[True][:1], gpuaug.CenterCrop(20)]  # the perspective warp
                 aug = gpuaug.Compose(ops, backend="triton", padding_mode=mode, mask_padding="same")
                 targets = {
-                    f"labels {d}": Target([zeros(2, h, w, dtype=d) for h, w in shapes], fill=0) for d in MASK_DTYPES
+                    f"labels {d}": Target([self.zeros(2, h, w, dtype=d) for h, w in self.shapes], fill=0)
+                    for d in MASK_DTYPES
                 }
-                targets |= {f"dense {d}": [zeros(2, h, w, dtype=d) for h, w in shapes] for d in FLOAT_DTYPES}
-                aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], None, generator, targets=targets)
-            params = aug.sample([zeros(1, h, w) for h, w in shapes], generator)
-            aug.invert(zeros(3, 5, *params.out_size), params)
-            aug.invert(zeros(3, *params.out_size, dtype=torch.int64), params)
+                targets |= {f"dense {d}": [self.zeros(2, h, w, dtype=d) for h, w in self.shapes] for d in FLOAT_DTYPES}
+                aug(
+                    [self.zeros(3, h, w, dtype=torch.uint8) for h, w in self.shapes],
+                    None,
+                    self.generator,
+                    targets=targets,
+                )
+            params = aug.sample([self.zeros(1, h, w) for h, w in self.shapes], self.generator)
+            aug.invert(self.zeros(3, 5, *params.out_size), params)
+            aug.invert(self.zeros(3, *params.out_size, dtype=torch.int64), params)
+
+    def canvas(self) -> None:
+        """Canvas ops: slot maps, one view per sample, displacements, with the fused chain after them."""
         # Canvas ops: a slot per pixel (VIEWS 2), one view per sample for pixel ops before a
         # mixing op (VIEWS 1), a displacement (DISPLACE) alone and under views; with the fused
-        # chain after them, stacked and variable-size, with targets, every padding mode.
+        # self.chain after them, stacked and variable-size, with targets, every padding mode.
         elastic = gpuaug.ElasticTransform(2.0, 3.0, p=1.0)
         mixes = [gpuaug.CutMix(p=1.0), gpuaug.Mosaic(p=1.0), gpuaug.ClassMix(p=1.0)]
         canvases = [[elastic], *([m] for m in mixes), *([elastic, m] for m in mixes)]
         for perspective in (False, True):
             for mode in PADDING_MODES:
                 for canvas in canvases:
-                    ops = [*warps[perspective], *canvas]
+                    ops = [*self.warps[perspective], *canvas]
                     aug = gpuaug.Compose(ops, backend="triton", padding_mode=mode, mask_padding="same")
-                    targets = {"labels": Target(zeros(2, 2, 48, 64, dtype=torch.int32), fill=0)}
-                    targets |= {"dense": zeros(2, 1, 48, 64)}
-                    masks = zeros(2, 48, 64, dtype=torch.int64)
-                    aug(zeros(2, 3, 48, 64, dtype=torch.uint8), masks, generator, targets=targets)
+                    targets = {"labels": Target(self.zeros(2, 2, 48, 64, dtype=torch.int32), fill=0)}
+                    targets |= {"dense": self.zeros(2, 1, 48, 64)}
+                    masks = self.zeros(2, 48, 64, dtype=torch.int64)
+                    aug(self.zeros(2, 3, 48, 64, dtype=torch.uint8), masks, self.generator, targets=targets)
                     # Pixel ops before a mix: fused per view, or (a blur) the plain warp per view;
                     # before a Mosaic only pointwise ones (no contrast, no blur).
                     mosaic = any(isinstance(op, gpuaug.Mosaic) for op in canvas)
-                    before = [gpuaug.ColorJitter(0.4, 0.0, 0.4, 0.1) if mosaic else chain[0], *canvas, *chain[1:]]
+                    before = [
+                        gpuaug.ColorJitter(0.4, 0.0, 0.4, 0.1) if mosaic else self.chain[0],
+                        *canvas,
+                        *self.chain[1:],
+                    ]
                     blurred = [] if mosaic else [[gpuaug.GaussianBlur(3), *canvas]]
-                    for pixel in ([*canvas, *chain], before, *blurred):
-                        fused_aug = gpuaug.Compose([*warps[perspective], *pixel], backend="triton", padding_mode=mode)
-                        fused_aug(zeros(2, 3, 48, 64, dtype=torch.uint8), masks, generator)
+                    for pixel in ([*canvas, *self.chain], before, *blurred):
+                        fused_aug = gpuaug.Compose(
+                            [*self.warps[perspective], *pixel], backend="triton", padding_mode=mode
+                        )
+                        fused_aug(self.zeros(2, 3, 48, 64, dtype=torch.uint8), masks, self.generator)
             for canvas in canvases:
-                ops = [gpuaug.RandomResize((32, 48), (0.5, 2.0)), gpuaug.RandomCrop(24, True), *canvas, *chain]
+                ops = [gpuaug.RandomResize((32, 48), (0.5, 2.0)), gpuaug.RandomCrop(24, True), *canvas, *self.chain]
                 aug = gpuaug.Compose(ops, backend="triton")
-                masks = [zeros(h, w, dtype=torch.int64) for h, w in shapes]
-                aug([zeros(3, h, w, dtype=torch.uint8) for h, w in shapes], masks, generator)
-    return launches
+                masks = [self.zeros(h, w, dtype=torch.int64) for h, w in self.shapes]
+                aug([self.zeros(3, h, w, dtype=torch.uint8) for h, w in self.shapes], masks, self.generator)
 
 
 _RESOURCES = re.compile(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)")
