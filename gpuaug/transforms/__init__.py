@@ -1,5 +1,6 @@
 """The ops a :class:`gpuaug.Compose` chains, one module per family."""
 
+from gpuaug.transforms.affine import RandomAffine, RandomPerspective, RandomRotation
 from gpuaug.transforms.base import CanvasOp, Op, PixelOp, Step
 from gpuaug.transforms.blur import GaussianBlur
 from gpuaug.transforms.canvas import ClassMix, CutMix, ElasticTransform, Mosaic
@@ -7,13 +8,10 @@ from gpuaug.transforms.color import ColorJitter, GaussianNoise, Normalize, Photo
 from gpuaug.transforms.composite import OneOf, RandomApply
 from gpuaug.transforms.geometric import (
     CenterCrop,
-    RandomAffine,
     RandomCrop,
     RandomHorizontalFlip,
-    RandomPerspective,
     RandomResize,
     RandomResizedCrop,
-    RandomRotation,
     RandomScale,
     RandomVerticalFlip,
     Resize,

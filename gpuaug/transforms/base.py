@@ -199,6 +199,10 @@ class Draw:
         values = _hash.uniform(self.keys.view(-1, 1), self._counters(n).view(1, -1))
         return values.view(self.batch, *shape).to(dtype)
 
+    def full(self, value: float) -> torch.Tensor:
+        """B float32 copies of ``value`` on the draw's device (a parameter an op does not draw)."""
+        return torch.full((self.batch,), float(value), dtype=torch.float32, device=self.device)
+
     def uniform(self, low: float, high: float) -> torch.Tensor:
         """B float32 draws uniform in [low, high)."""
         return self.rand().mul_(high - low).add_(low)
