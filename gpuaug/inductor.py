@@ -1,7 +1,7 @@
 """The compiled CPU path (``backend="inductor"``): the torch path's warp and pixel ops as one
 ``torch.compile``d function per static configuration.
 
-What is compiled is the torch path itself, not a copy: :func:`gpuaug.functional._warp_torch`
+What is compiled is the torch path itself, not a copy: :func:`gpuaug.torch_path.warp_torch`
 with ``tiled=True`` (source coordinates once from 1-D bases in the contract's order, the
 mask labels and the four bilinear taps by explicit gathers, as the variable-size path reads
 them, over 16×16 output tiles), followed by the pixel ops' own ``apply`` and the cast to the

@@ -8,7 +8,7 @@ import torch
 
 from gpuaug.core.ragged import Ragged
 
-__all__ = ["Planes", "label_padding"]
+__all__ = ["Planes", "label_padding", "per_plane"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,3 +33,8 @@ def label_padding(padding_mode: str, mask_padding: str) -> str:
     """The padding mode labels are warped with: the images' ``padding_mode`` when
     ``mask_padding`` is "same", else "constant" (``ignore_index`` outside)."""
     return padding_mode if mask_padding == "same" else "constant"
+
+
+def per_plane(fill: tuple, planes: int) -> tuple:
+    """A :class:`Planes` fill as one value per plane (one value given serves every plane)."""
+    return fill if len(fill) == planes else fill * planes
