@@ -28,7 +28,7 @@ import triton  # noqa: E402
 from gpuaug.kernels.common import BLOCK_H, BLOCK_W  # noqa: E402
 
 from gpuaug import aot  # noqa: E402
-from gpuaug._checks import PADDING_MODES  # noqa: E402
+from gpuaug.core.checks import PADDING_MODES  # noqa: E402
 
 #: H100 SXM5 (the lent machine's card) from NVIDIA's data sheet, and the H100 PCIe that CV-CUDA measured on.
 H100_SXM_BANDWIDTH = 3.35e12

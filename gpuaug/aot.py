@@ -37,7 +37,7 @@ import triton
 import triton.language as tl
 
 import gpuaug
-from gpuaug._checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
+from gpuaug.core.checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
 from gpuaug.core.constants import OUT_DTYPES
 from gpuaug.core.ragged import from_padded
 from gpuaug.functional import warp_image, warp_mask

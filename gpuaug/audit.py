@@ -27,8 +27,8 @@ from dataclasses import replace
 import torch
 
 from gpuaug import audit_replay, probe
-from gpuaug._checks import check_int, check_size
 from gpuaug.audit_report import AuditReport
+from gpuaug.core.checks import check_int, check_size
 from gpuaug.core.types import PairFn
 
 __all__ = ["AuditReport", "check_pair", "format_table", "load_pipeline", "main"]

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 
 from gpuaug import backends
-from gpuaug._checks import PADDING_MODES
+from gpuaug.core.checks import PADDING_MODES
 from gpuaug.core.device import to_device
 from gpuaug.core.ragged import Ragged
 from gpuaug.functional import warp_all
@@ -41,7 +41,7 @@ class CandidateCounts:
         masks: the batch's labels as a :class:`gpuaug.core.ragged.Ragged` batch (one plane).
         prefix: B×3×3 float64 output→source matrices of the chain so far, on the draws' device.
         ignore_index: the label that is not counted.
-        padding: the masks' padding mode (:data:`gpuaug._checks.PADDING_MODES`).
+        padding: the masks' padding mode (:data:`gpuaug.core.checks.PADDING_MODES`).
         backend: the Compose's backend.
 
     Calling it with B×N×3×3 float64 candidate matrices (candidate output → the chain's

@@ -7,31 +7,30 @@ from dataclasses import replace
 
 import torch
 
-from gpuaug import _hash, backends
-from gpuaug._checks import (
+from gpuaug import backends
+from gpuaug.candidates import CandidateCounts
+from gpuaug.core import hashing
+from gpuaug.core.batch import Batch, read_batch, read_predictions, read_sample_ids
+from gpuaug.core.checks import (
     MASK_PADDINGS,
     PADDING_MODES,
     check_bool,
     check_choice,
     check_fill,
     check_ignore_index,
-    check_images,
     check_int,
-    check_masks,
     check_size,
 )
-from gpuaug.candidates import CandidateCounts
-from gpuaug.core.batch import Batch, read_batch
 from gpuaug.core.constants import OUT_DTYPES
 from gpuaug.core.device import to_device
 from gpuaug.core.matrices import identity_matrix
 from gpuaug.core.planes import label_padding
 from gpuaug.core.ragged import from_padded
 from gpuaug.core.records import OpRecord, Params
-from gpuaug.engine import apply_params, check_params_type
+from gpuaug.engine import apply_params
 from gpuaug.functional import warp_all
 from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
-from gpuaug.transforms.canvas import ClassMix
+from gpuaug.transforms.canvas import ClassMix, check_canvas_order
 
 __all__ = ["Compose", "Params", "OpRecord"]
 
@@ -99,7 +98,7 @@ class Compose:
         for k, op in enumerate(ops):
             if not isinstance(op, (Op, PixelOp, CanvasOp)):
                 raise TypeError(f"ops[{k}]: expected a gpuaug op (gpuaug.transforms), got {type(op).__name__}")
-        _check_canvas_order(ops)
+        check_canvas_order(ops)
         if not isinstance(out_dtype, torch.dtype):
             raise TypeError(f"out_dtype: expected a torch.dtype, got {type(out_dtype).__name__}")
         if out_dtype not in OUT_DTYPES:
@@ -238,8 +237,8 @@ class Compose:
             if generator is not None:
                 raise ValueError("generator, seed: pass one source of randomness, not both")
             seed = check_int(seed, "seed")
-            ids = torch.arange(b, device=device) if sample_ids is None else _sample_ids(sample_ids, b, device)
-            return Draw(b, device, keys=_hash.sample_keys(seed, ids))
+            ids = torch.arange(b, device=device) if sample_ids is None else read_sample_ids(sample_ids, b, device)
+            return Draw(b, device, keys=hashing.sample_keys(seed, ids))
         if sample_ids is not None:
             raise ValueError("sample_ids: only used with seed=; pass seed too")
         if generator is None:
@@ -312,7 +311,7 @@ class Compose:
             ``out_size``, each sample returns to its own size: lists of B tensors
             (K×hᵢ×wᵢ, or labels hᵢ×wᵢ / 1×hᵢ×wᵢ; ``valid`` hᵢ×wᵢ).
         """
-        labels, fills, (b, h, w) = _read_predictions(predictions, params, fill)
+        labels, fills, (b, h, w) = read_predictions(predictions, params, fill)
         in_sizes = params.in_sizes.double()
         per_sample = out_size is None and params.variable
         if per_sample:  # one canvas that holds every sample's own size, cut after
@@ -373,97 +372,3 @@ class Compose:
         batch = read_batch(images, masks, sizes)  # read once: a list is packed once for sampling and warping
         params = self._sample(batch, generator, seed, sample_ids)
         return apply_params(batch, params, self.backend, targets=targets)
-
-
-def _read_predictions(predictions: object, params: Params, fill: object) -> tuple[bool, tuple, tuple[int, int, int]]:
-    """Check :meth:`Compose.invert`'s input: ``(labels or not, fills, (B, h, w))``."""
-    check_params_type(params)
-    if not isinstance(predictions, torch.Tensor):
-        raise TypeError(f"predictions: expected a torch.Tensor, got {type(predictions).__name__}")
-    canvas = [r.name for r in params.ops if r.kind == "canvas"]
-    if canvas:
-        raise ValueError(
-            f"params: cannot invert {canvas}: an output pixel may come from another sample or a displaced "
-            "point, so there is no single inverse matrix"
-        )
-    labels = not predictions.is_floating_point()
-    if labels:
-        b, h, w = check_masks(predictions, "predictions")
-        channels = None
-    else:
-        # Logits may have many channels on a narrow map: no channels-last guess here.
-        b, channels, h, w = check_images(predictions, "predictions", guess_layout=False)
-    if (b, h, w) != (params.batch_size, *params.out_size):
-        raise ValueError(
-            f"predictions: expected {params.batch_size} maps of the augmented size {params.out_size}, "
-            f"got shape {tuple(predictions.shape)}"
-        )
-    if params.device != predictions.device:
-        raise ValueError(
-            f"params: on {params.device}, predictions on {predictions.device}; use params.to(predictions.device)"
-        )
-    fills = check_fill(fill, channels)
-    if labels:
-        check_ignore_index(params.ignore_index, predictions.dtype, "params.ignore_index")
-    return labels, fills, (b, h, w)
-
-
-def _walk(ops):
-    """Every op of a list, composites' children included (depth first)."""
-    for op in ops:
-        yield op
-        if op.kind == "composite":
-            yield from _walk(op.ops)
-
-
-def _sample_ids(sample_ids, batch: int, device: torch.device) -> torch.Tensor:
-    """B int64 sample ids on ``device`` (moved without a host sync)."""
-    if isinstance(sample_ids, torch.Tensor):
-        if sample_ids.is_floating_point() or sample_ids.is_complex() or sample_ids.dtype == torch.bool:
-            raise TypeError(f"sample_ids: expected {batch} integer ids (one per sample), got {sample_ids.dtype}")
-        if sample_ids.shape != (batch,):
-            raise ValueError(
-                f"sample_ids: expected {batch} integer ids (one per sample), got shape {tuple(sample_ids.shape)}"
-            )
-        return to_device(sample_ids.long(), device)
-    if isinstance(sample_ids, (str, bytes)) or not hasattr(sample_ids, "__iter__"):
-        raise TypeError(f"sample_ids: expected {batch} integer ids (a tensor or a sequence), got {sample_ids!r}")
-    ids = [check_int(i, "sample_ids") for i in sample_ids]
-    if len(ids) != batch:
-        raise ValueError(f"sample_ids: expected {batch} integer ids (one per sample), got {sample_ids!r}")
-    return to_device(torch.tensor(ids, dtype=torch.int64), device)
-
-
-def _check_canvas_order(ops) -> None:
-    """The canvas ops' place in a chain (:mod:`gpuaug.transforms.canvas`): after every
-    geometric op, at most one ElasticTransform and one mixing op, ElasticTransform first."""
-    canvas = [(k, op) for k, op in enumerate(ops) if op.kind == "canvas"]
-    if not canvas:
-        return
-    geometric = [k for k, op in enumerate(ops) if op.geometric]
-    first = canvas[0][0]
-    if geometric and geometric[-1] > first:
-        later = geometric[-1]
-        raise ValueError(
-            f"ops[{first}]: {type(ops[first]).__name__} acts on the output canvas, so it must come after every "
-            f"geometric op; ops[{later}] ({type(ops[later]).__name__}) follows it"
-        )
-    mixing = [k for k, op in canvas if op.mixing]
-    elastic = [k for k, op in canvas if not op.mixing]
-    for found, name in ((mixing, "mixing op (CutMix, ClassMix, Mosaic)"), (elastic, "ElasticTransform")):
-        if len(found) > 1:
-            raise ValueError(f"ops[{found[1]}]: a chain takes at most one {name}; ops[{found[0]}] is one already")
-    if mixing and elastic and elastic[0] > mixing[0]:
-        raise ValueError(
-            f"ops[{elastic[0]}]: ElasticTransform deforms each sample's own view, so it must come before the "
-            f"mixing op ops[{mixing[0]}] ({type(ops[mixing[0]]).__name__})"
-        )
-    if mixing and ops[mixing[0]].pointwise_before:
-        for k, op in enumerate(ops[: mixing[0]]):
-            for pixel in _walk([op]):
-                if not pixel.pointwise:
-                    raise ValueError(
-                        f"ops[{k}]: {type(pixel).__name__} before {type(ops[mixing[0]]).__name__} would see each "
-                        "quadrant's canvas, not its source's view (a blur's neighbourhood, a contrast's mean); list "
-                        "it after it"
-                    )

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import torch
 
-from gpuaug._optional import require
 from gpuaug.core import device as core_device
+from gpuaug.optional import require
 
 __all__ = ["to_device", "SegmentationFolder", "collate"]
 

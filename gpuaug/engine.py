@@ -9,27 +9,21 @@ from dataclasses import replace
 import torch
 
 from gpuaug import backends, fusion
-from gpuaug._checks import (
-    check_fill,
-    check_ignore_index,
-)
 from gpuaug.allocator import tune_malloc
 from gpuaug.antialias import antialias
 from gpuaug.core.batch import Batch
+from gpuaug.core.checks import (
+    check_fill,
+    check_ignore_index,
+)
 from gpuaug.core.planes import Planes, label_padding
-from gpuaug.core.records import OpRecord, Params, selected
+from gpuaug.core.records import OpRecord, Params, check_params_type, selected
 from gpuaug.functional import compilable, warp_all, warp_compiled
 from gpuaug.targets import check_targets, map_points
 from gpuaug.transforms.base import PixelOp
 from gpuaug.transforms.canvas import classmix_select, views_of
 
-__all__ = ["apply_params", "check_params", "check_params_type", "replay_op"]
-
-
-def check_params_type(params: object) -> None:
-    """Raise TypeError unless ``params`` is a :class:`Params` (a dict needs :meth:`Params.from_dict`)."""
-    if not isinstance(params, Params):
-        raise TypeError(f"params: expected gpuaug.Params, got {type(params).__name__}")
+__all__ = ["apply_params", "check_params", "replay_op"]
 
 
 def check_params(batch: Batch, params: object) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import torch
 
 from gpuaug import backends
-from gpuaug._checks import (
+from gpuaug.core.checks import (
     PADDING_MODES,
     check_choice,
     check_fill,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from gpuaug._checks import PADDING_MODES
+from gpuaug.core.checks import PADDING_MODES
 from gpuaug.core.device import channel_values
 from gpuaug.core.fused import FusedSteps
 from gpuaug.core.records import selected

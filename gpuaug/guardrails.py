@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gpuaug._checks import check_int, check_masks, check_num_classes
+from gpuaug.core.checks import check_int, check_masks, check_num_classes
 from gpuaug.metrics import class_index
 
 __all__ = ["check_mask", "check_image_values", "ClassPixelMonitor", "MonitorReport"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gpuaug._checks import check_int, check_num_classes
+from gpuaug.core.checks import check_int, check_num_classes
 
 __all__ = ["confusion_matrix", "miou", "class_index"]
 

@@ -27,8 +27,8 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 
-from gpuaug._checks import check_int
 from gpuaug.compose import Compose
+from gpuaug.core.checks import check_int
 from gpuaug.transforms import (
     Normalize,
     OneOf,

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import torch
 
-from gpuaug._optional import require
 from gpuaug.core.types import PairFn
+from gpuaug.optional import require
 
 __all__ = [
     "gpuaug_ops",

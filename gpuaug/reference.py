@@ -40,11 +40,11 @@ from dataclasses import dataclass
 
 import torch
 
-from gpuaug import _hash
-from gpuaug._optional import require
+from gpuaug.core import hashing
 from gpuaug.core.batch import read_batch
-from gpuaug.core.records import Params
-from gpuaug.engine import check_params, check_params_type
+from gpuaug.core.records import Params, check_params_type
+from gpuaug.engine import check_params
+from gpuaug.optional import require
 from gpuaug.targets import Points, Target, check_targets
 
 __all__ = ["apply"]
@@ -364,7 +364,7 @@ def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torc
         x = kornia.color.rgb_to_grayscale(x).expand_as(x)
     elif name == "GaussianNoise" and applied:
         index = torch.arange(x.numel(), dtype=torch.int64).view_as(x)
-        x = x + (config["mean"] + float(draws["std"]) * _hash.normal(draws["seed"], index))
+        x = x + (config["mean"] + float(draws["std"]) * hashing.normal(draws["seed"], index))
         if config["clip"]:
             x = x.clamp(0.0, 1.0)
     elif name == "GaussianBlur" and applied:
@@ -492,7 +492,7 @@ def _canvas_select(k: int, params: Params, mixing, masks: list, h: int, w: int) 
 
         def rank(label: int) -> float:
             index = torch.tensor(label, dtype=torch.int64)
-            return float(_hash.uniform(seed, 2 * index)) + float(_hash.uniform(seed, 2 * index + 1)) / 2**24
+            return float(hashing.uniform(seed, 2 * index)) + float(hashing.uniform(seed, 2 * index + 1)) / 2**24
 
         chosen = sorted(classes, key=rank)[: math.ceil(len(classes) / 2)]
         select[torch.isin(theirs, torch.tensor(chosen, dtype=theirs.dtype))] = 1

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gpuaug._checks import MASK_DTYPES, check_int
+from gpuaug.core.checks import MASK_DTYPES, check_int
 from gpuaug.core.planes import Planes, label_padding
 from gpuaug.core.ragged import from_padded, pack
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from gpuaug._checks import check_images, check_int
-from gpuaug._optional import require
+from gpuaug.core.checks import check_images, check_int
+from gpuaug.optional import require
 
 __all__ = ["save_overlay"]
 

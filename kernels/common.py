@@ -307,7 +307,7 @@ def bilinear_sample(plane_ptr, row0, row1, col0, col1, wx, wy, inside, fill, SCA
 
 @triton.jit
 def hash_uniform(seed, index):
-    """Uniforms in (0, 1) from int64 seed and counter; the integer spec of gpuaug/_hash.py."""
+    """Uniforms in (0, 1) from int64 seed and counter; the integer spec of gpuaug/hashing.py."""
     x = ((seed & 0xFFFFFFFF) * 0x632BE5AB + index) & 0xFFFFFFFF
     x = x ^ (x >> 16)
     x = (x * 0x7FEB352D) & 0xFFFFFFFF

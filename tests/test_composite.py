@@ -14,7 +14,8 @@ import torch
 from conftest import IMAGE_ATOL
 
 import gpuaug
-from gpuaug import _hash, fusion, probe, reference
+from gpuaug import fusion, probe, reference
+from gpuaug.core import hashing
 from gpuaug.engine import replay_op
 from gpuaug.transforms.base import Draw
 
@@ -28,7 +29,7 @@ GEOMETRIC = [
 
 def keyed(b, seed=5):
     """The keyed Draw that Compose.sample(seed=seed) uses for a batch of b with default ids."""
-    return Draw(b, torch.device("cpu"), keys=_hash.sample_keys(seed, torch.arange(b)))
+    return Draw(b, torch.device("cpu"), keys=hashing.sample_keys(seed, torch.arange(b)))
 
 
 def within(count, n, p, sigmas=5.0):

@@ -219,7 +219,7 @@ def tf32_matmul():
 
 
 def test_chain_is_composed_in_float64_and_cast_once(tf32_matmul):
-    from gpuaug import _hash
+    from gpuaug.core import hashing
     from gpuaug.transforms.base import Draw
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # TF32 exists on CUDA only
@@ -233,7 +233,7 @@ def test_chain_is_composed_in_float64_and_cast_once(tf32_matmul):
     ids = torch.arange(64, device=device)
     params = gpuaug.Compose(ops).sample(torch.zeros(64, 1, 513, 389, device=device), seed=3, sample_ids=ids)
     # The same keyed draws, op by op, multiplied independently in float64.
-    draw = Draw(64, device, keys=_hash.sample_keys(3, ids))
+    draw = Draw(64, device, keys=hashing.sample_keys(3, ids))
     size, expected = (513, 389), torch.eye(3, dtype=torch.float64, device=device)
     for op in ops:
         step = op.sample(draw, size)

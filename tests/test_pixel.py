@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gpuaug
-from gpuaug import _hash, fusion, reference
+from gpuaug import fusion, reference
+from gpuaug.core import hashing
 
 PIXEL_FACTORIES = {
     "brightness": lambda: gpuaug.ColorJitter(brightness=0.6, p=0.8),
@@ -192,10 +193,10 @@ def test_fusion_plan():
 
 
 def test_hash_normal_is_standard_normal():
-    z = _hash.normal(torch.tensor(12345), torch.arange(200_000))
+    z = hashing.normal(torch.tensor(12345), torch.arange(200_000))
     assert abs(z.mean().item()) < 0.01 and abs(z.std().item() - 1) < 0.01
     assert abs(((z > 1.96).float().mean() - 0.025).item()) < 0.003
-    other = _hash.normal(torch.tensor(54321), torch.arange(200_000))
+    other = hashing.normal(torch.tensor(54321), torch.arange(200_000))
     assert abs(torch.corrcoef(torch.stack((z, other)))[0, 1].item()) < 0.01
 
 

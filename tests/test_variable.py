@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gpuaug
-from gpuaug import _hash, audit, candidates, reference
+from gpuaug import audit, candidates, reference
 from gpuaug.candidates import CandidateCounts
+from gpuaug.core import hashing
 from gpuaug.transforms import geometric
 from gpuaug.transforms.base import Draw
 
@@ -280,7 +281,7 @@ def test_class_aware_crop_takes_the_first_passing_candidate(monkeypatch, at_once
     attempts = params.ops[0].draws["attempt"].tolist()
     assert any(a > 0 for a in attempts)  # the stripes make early candidates fail
     # The candidates again, from the same keyed draws: coin, 11 tops, 11 lefts.
-    draw = Draw(len(sizes), device, keys=_hash.sample_keys(5, torch.arange(len(sizes), device=device)))
+    draw = Draw(len(sizes), device, keys=hashing.sample_keys(5, torch.arange(len(sizes), device=device)))
     draw.coin(1.0)
     hs, ws = (torch.tensor(v, dtype=torch.float64, device=device) for v in zip(*sizes, strict=True))
     tops = draw.integers(0, hs - 12, 11).long().tolist()

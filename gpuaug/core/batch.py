@@ -8,15 +8,19 @@ from functools import cached_property
 
 import torch
 
-from gpuaug._checks import (
+from gpuaug.core.checks import (
+    check_fill,
+    check_ignore_index,
     check_images,
     check_int,
     check_masks,
     check_pair,
 )
+from gpuaug.core.device import to_device
 from gpuaug.core.ragged import Ragged, from_padded, pack
+from gpuaug.core.records import Params, check_params_type
 
-__all__ = ["Batch", "read_batch"]
+__all__ = ["Batch", "read_batch", "read_sample_ids", "read_predictions"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,3 +151,54 @@ def _read_list(images: Sequence, masks: object) -> Batch:
             if mask.device != first.device:
                 raise ValueError(f"masks[{k}]: expected the images' device {first.device}, got {mask.device}")
     return Batch((images, masks), len(images), first.shape[0], sizes, None, mask_dims, first.device, True)
+
+
+def read_sample_ids(sample_ids, batch: int, device: torch.device) -> torch.Tensor:
+    """B int64 sample ids on ``device`` (moved without a host sync)."""
+    if isinstance(sample_ids, torch.Tensor):
+        if sample_ids.is_floating_point() or sample_ids.is_complex() or sample_ids.dtype == torch.bool:
+            raise TypeError(f"sample_ids: expected {batch} integer ids (one per sample), got {sample_ids.dtype}")
+        if sample_ids.shape != (batch,):
+            raise ValueError(
+                f"sample_ids: expected {batch} integer ids (one per sample), got shape {tuple(sample_ids.shape)}"
+            )
+        return to_device(sample_ids.long(), device)
+    if isinstance(sample_ids, (str, bytes)) or not hasattr(sample_ids, "__iter__"):
+        raise TypeError(f"sample_ids: expected {batch} integer ids (a tensor or a sequence), got {sample_ids!r}")
+    ids = [check_int(i, "sample_ids") for i in sample_ids]
+    if len(ids) != batch:
+        raise ValueError(f"sample_ids: expected {batch} integer ids (one per sample), got {sample_ids!r}")
+    return to_device(torch.tensor(ids, dtype=torch.int64), device)
+
+
+def read_predictions(predictions: object, params: Params, fill: object) -> tuple[bool, tuple, tuple[int, int, int]]:
+    """Check :meth:`Compose.invert`'s input: ``(labels or not, fills, (B, h, w))``."""
+    check_params_type(params)
+    if not isinstance(predictions, torch.Tensor):
+        raise TypeError(f"predictions: expected a torch.Tensor, got {type(predictions).__name__}")
+    canvas = [r.name for r in params.ops if r.kind == "canvas"]
+    if canvas:
+        raise ValueError(
+            f"params: cannot invert {canvas}: an output pixel may come from another sample or a displaced "
+            "point, so there is no single inverse matrix"
+        )
+    labels = not predictions.is_floating_point()
+    if labels:
+        b, h, w = check_masks(predictions, "predictions")
+        channels = None
+    else:
+        # Logits may have many channels on a narrow map: no channels-last guess here.
+        b, channels, h, w = check_images(predictions, "predictions", guess_layout=False)
+    if (b, h, w) != (params.batch_size, *params.out_size):
+        raise ValueError(
+            f"predictions: expected {params.batch_size} maps of the augmented size {params.out_size}, "
+            f"got shape {tuple(predictions.shape)}"
+        )
+    if params.device != predictions.device:
+        raise ValueError(
+            f"params: on {params.device}, predictions on {predictions.device}; use params.to(predictions.device)"
+        )
+    fills = check_fill(fill, channels)
+    if labels:
+        check_ignore_index(params.ignore_index, predictions.dtype, "params.ignore_index")
+    return labels, fills, (b, h, w)

@@ -20,7 +20,7 @@ class Planes:
             :class:`gpuaug.core.ragged.Ragged` batch (label maps of per-sample size).
         fill: one value per plane (or one for all), of the tensor's kind, written outside.
         bilinear: interpolate (float maps, computed in float32 and cast back) or gather.
-        padding: where outside points read (:data:`gpuaug._checks.PADDING_MODES`).
+        padding: where outside points read (:data:`gpuaug.core.checks.PADDING_MODES`).
     """
 
     tensor: torch.Tensor | Ragged

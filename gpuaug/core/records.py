@@ -8,10 +8,10 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from gpuaug._checks import MASK_PADDINGS, PADDING_MODES, check_bool, check_choice, check_int
+from gpuaug.core.checks import MASK_PADDINGS, PADDING_MODES, check_bool, check_choice, check_int
 from gpuaug.core.registry import op_class
 
-__all__ = ["OpRecord", "Params", "selected"]
+__all__ = ["OpRecord", "Params", "check_params_type", "selected"]
 
 
 def selected(draws: dict[str, torch.Tensor], k: int) -> torch.Tensor:
@@ -253,3 +253,9 @@ def _format(value: torch.Tensor) -> str:
     if float(number).is_integer():
         return str(int(number))
     return f"{number:.4g}"
+
+
+def check_params_type(params: object) -> None:
+    """Raise TypeError unless ``params`` is a :class:`Params` (a dict needs :meth:`Params.from_dict`)."""
+    if not isinstance(params, Params):
+        raise TypeError(f"params: expected gpuaug.Params, got {type(params).__name__}")

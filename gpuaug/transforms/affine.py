@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from gpuaug._checks import check_probability, check_range
+from gpuaug.core.checks import check_probability, check_range
 from gpuaug.core.device import constant
 from gpuaug.core.matrices import affine_matrix, identity_matrix, perspective_matrix
 from gpuaug.transforms.base import Op, Step, extent

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import torch
 
-from gpuaug import _hash
+from gpuaug.core import hashing
 from gpuaug.core.fused import FusedSteps
 from gpuaug.core.registry import op_class, register
 
@@ -157,7 +157,7 @@ class Draw:
     """Per-sample random draws for one batch, all on one device, with no host sync.
 
     Two sources: a ``torch.Generator`` (or torch's default RNG when None), or per-sample
-    ``keys`` (B int64, from a seed and sample ids, see :func:`gpuaug._hash.sample_keys`).
+    ``keys`` (B int64, from a seed and sample ids, see :func:`gpuaug.core.hashing.sample_keys`).
     With keys every value is a pure function of (key, counter), and the counter advances by
     the number of values drawn per sample, so a sample's draws do not depend on its batch,
     its rank or the device. One Draw serves all the ops of a Compose, in order.
@@ -196,7 +196,7 @@ class Draw:
         if self.keys is None:
             return torch.rand((self.batch, *shape), generator=self.generator, device=self.device, dtype=dtype)
         n = math.prod(shape)
-        values = _hash.uniform(self.keys.view(-1, 1), self._counters(n).view(1, -1))
+        values = hashing.uniform(self.keys.view(-1, 1), self._counters(n).view(1, -1))
         return values.view(self.batch, *shape).to(dtype)
 
     def full(self, value: float) -> torch.Tensor:
@@ -208,10 +208,10 @@ class Draw:
         return self.rand().mul_(high - low).add_(low)
 
     def seeds(self) -> torch.Tensor:
-        """B int64 seeds in [0, 2**31) for counter-based noise (see gpuaug._hash)."""
+        """B int64 seeds in [0, 2**31) for counter-based noise (see gpuaug.core.hashing)."""
         if self.keys is None:
             return torch.randint(0, 2**31, (self.batch,), generator=self.generator, device=self.device)
-        return _hash.bits(self.keys, self._counters(1)) >> 1
+        return hashing.bits(self.keys, self._counters(1)) >> 1
 
     def coin(self, p: float) -> torch.Tensor:
         """B booleans, each True with probability ``p``."""

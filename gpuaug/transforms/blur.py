@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from gpuaug._checks import check_probability, check_range
+from gpuaug.core.checks import check_probability, check_range
 from gpuaug.transforms.base import PixelOp
 
 __all__ = ["GaussianBlur", "gaussian_kernels"]

@@ -31,8 +31,8 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from gpuaug import _hash
-from gpuaug._checks import check_number, check_probability, check_range
+from gpuaug.core import hashing
+from gpuaug.core.checks import check_number, check_probability, check_range
 from gpuaug.core.views import Views
 from gpuaug.transforms.base import CanvasOp, Draw, check_within
 
@@ -44,6 +44,7 @@ __all__ = [
     "views_of",
     "classmix_select",
     "quadrant_matrix",
+    "check_canvas_order",
 ]
 
 
@@ -254,7 +255,7 @@ def classmix_select(labels: torch.Tensor, draws: dict, ignore_index: int) -> tor
     counters = theirs.long()
     seed = draws["seed"].view(-1, 1)
     # A 48-bit rank per (sample, class): two hashes, so distinct classes practically never tie.
-    rank = _hash.uniform(seed, 2 * counters).double() + _hash.uniform(seed, 2 * counters + 1).double() / 2**24
+    rank = hashing.uniform(seed, 2 * counters).double() + hashing.uniform(seed, 2 * counters + 1).double() / 2**24
     rank = rank.masked_fill_(theirs == ignore_index, 2.0)
     ordered = torch.sort(rank, dim=1).values
     first = torch.ones_like(ordered, dtype=torch.bool)
@@ -385,3 +386,46 @@ def views_of(records, matrix: torch.Tensor, out_size: tuple[int, int]) -> tuple[
     if field is not None:
         views = replace(views, field=field, cell=cell)
     return views, index
+
+
+def check_canvas_order(ops) -> None:
+    """The canvas ops' place in a chain (:mod:`gpuaug.transforms.canvas`): after every
+    geometric op, at most one ElasticTransform and one mixing op, ElasticTransform first."""
+    canvas = [(k, op) for k, op in enumerate(ops) if op.kind == "canvas"]
+    if not canvas:
+        return
+    geometric = [k for k, op in enumerate(ops) if op.geometric]
+    first = canvas[0][0]
+    if geometric and geometric[-1] > first:
+        later = geometric[-1]
+        raise ValueError(
+            f"ops[{first}]: {type(ops[first]).__name__} acts on the output canvas, so it must come after every "
+            f"geometric op; ops[{later}] ({type(ops[later]).__name__}) follows it"
+        )
+    mixing = [k for k, op in canvas if op.mixing]
+    elastic = [k for k, op in canvas if not op.mixing]
+    for found, name in ((mixing, "mixing op (CutMix, ClassMix, Mosaic)"), (elastic, "ElasticTransform")):
+        if len(found) > 1:
+            raise ValueError(f"ops[{found[1]}]: a chain takes at most one {name}; ops[{found[0]}] is one already")
+    if mixing and elastic and elastic[0] > mixing[0]:
+        raise ValueError(
+            f"ops[{elastic[0]}]: ElasticTransform deforms each sample's own view, so it must come before the "
+            f"mixing op ops[{mixing[0]}] ({type(ops[mixing[0]]).__name__})"
+        )
+    if mixing and ops[mixing[0]].pointwise_before:
+        for k, op in enumerate(ops[: mixing[0]]):
+            for pixel in _walk([op]):
+                if not pixel.pointwise:
+                    raise ValueError(
+                        f"ops[{k}]: {type(pixel).__name__} before {type(ops[mixing[0]]).__name__} would see each "
+                        "quadrant's canvas, not its source's view (a blur's neighbourhood, a contrast's mean); list "
+                        "it after it"
+                    )
+
+
+def _walk(ops):
+    """Every op of a list, composites' children included (depth first)."""
+    for op in ops:
+        yield op
+        if op.kind == "composite":
+            yield from _walk(op.ops)

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
-from gpuaug import _hash
-from gpuaug._checks import check_number, check_probability, check_range
+from gpuaug.core import hashing
+from gpuaug.core.checks import check_number, check_probability, check_range
 from gpuaug.core.constants import GRAY_WEIGHTS
 from gpuaug.core.device import channel_values
 from gpuaug.transforms.base import PixelOp
@@ -355,7 +355,7 @@ class GaussianNoise(PixelOp):
 
     ``std`` is a number (fixed) or a (min, max) range drawn per sample. The noise is a pure
     function of a per-sample seed drawn from the caller's generator and the pixel index
-    (``gpuaug._hash``), so it replays exactly from the params and is the same in the torch
+    (``gpuaug.core.hashing``), so it replays exactly from the params and is the same in the torch
     path and the fused kernel. With ``clip`` the result is clamped to [0, 1].
 
     Draws: ``applied``, ``std`` (B float), ``seed`` (B int64).
@@ -384,7 +384,7 @@ class GaussianNoise(PixelOp):
     def apply(self, images, draws):
         b, c, h, w = images.shape
         index = torch.arange(c * h * w, device=images.device, dtype=torch.int64).view(1, c, h, w)
-        noise = _hash.normal(_per_sample(draws["seed"]), index).mul_(_per_sample(draws["std"])).add_(self.mean)
+        noise = hashing.normal(_per_sample(draws["seed"]), index).mul_(_per_sample(draws["std"])).add_(self.mean)
         noisy = images + noise
         if self.clip:
             noisy = noisy.clamp_(0.0, 1.0)

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import torch
 
-from gpuaug._checks import check_probability
+from gpuaug.core.checks import check_probability
 from gpuaug.core.device import constant
 from gpuaug.core.matrices import identity_matrix
 from gpuaug.core.records import OpRecord

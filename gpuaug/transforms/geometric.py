@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from gpuaug._checks import check_probability, check_range, check_size
+from gpuaug.core.checks import check_probability, check_range, check_size
 from gpuaug.core.matrices import (
     scale_translate_matrix,
 )
