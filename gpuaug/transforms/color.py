@@ -322,7 +322,7 @@ def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Ten
     # HSV → RGB: channel = V − C·w, w = clamp(||h − c| − 3| − 1, 0, 1) with h = hue mod 6 and
     # c = 3, 5, 1 for R, G, B (w is 1 within one sixth of the channel's opposite hue c, 0 beyond
     # two): the sector table with one remainder, no per-sector selects, the channels broadcast.
-    centres = torch.tensor([3.0, 5.0, 1.0], device=images.device).view(1, 3, 1, 1)
+    centres = channel_values((3.0, 5.0, 1.0), 3, images.device).view(1, 3, 1, 1)  # no host sync on CUDA
     weight = torch.remainder(hue, 6.0).unsqueeze(1).sub(centres).abs_().sub_(3.0).abs_().sub_(1.0).clamp_(0.0, 1.0)
     return weight.mul_(chroma.unsqueeze(1)).neg_().add_(maxc.unsqueeze(1)).clamp_(0.0, 1.0)
 
