@@ -80,7 +80,7 @@ class _Base:
     kind: str
     #: The output (h, w) the op gives whatever its input size, or None: it keeps the size, or
     #: the size depends on the input. Ops that fix it say so (a property where it depends on
-    #: their arguments); Compose's rule for variable-size batches reads it.
+    #: their arguments); OneOf checks its children's by it.
     fixed_size: tuple[int, int] | None = None
     #: Whether the op folds into the warp's matrix (geometric ops, composites holding one).
     geometric = False
@@ -98,6 +98,17 @@ class _Base:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
+
+    def config(self) -> dict:
+        """The constructor arguments, as plain JSON-ready values (what a pixel or canvas op's
+        record keeps for replay)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
+
+    @classmethod
+    def from_config(cls, name: str, config: dict) -> _Base:
+        """Rebuild an op of this base's kind (``PixelOp.from_config``, ``CanvasOp.from_config``)
+        from its class name and :meth:`config`; ValueError for an unknown name or another kind."""
+        return op_class(name, kind=cls.kind)(**config)
 
     def check_draws(self, draws: dict[str, torch.Tensor], batch: int, out_size: tuple[int, int], key: str) -> None:
         """Check recorded draws (from a file: :meth:`gpuaug.Params.from_dict`) against the batch
@@ -142,15 +153,6 @@ class PixelOp(_Base, abstract=True):
     def fuse(self, steps: FusedSteps, draws: dict[str, torch.Tensor]) -> None:
         """Fill this op's step of the fused kernel's arguments from its ``draws`` (ops with a ``stage``)."""
         raise NotImplementedError(f"{type(self).__name__} declares a fused-kernel stage but no fuse()")
-
-    def config(self) -> dict:
-        """The constructor arguments, as plain JSON-ready values."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
-
-    @staticmethod
-    def from_config(name: str, config: dict) -> PixelOp:
-        """Rebuild a pixel op from its class name and :meth:`config`."""
-        return op_class(name, kind="pixel")(**config)
 
 
 class Draw:
@@ -251,15 +253,6 @@ class CanvasOp(_Base, abstract=True):
     def sample(self, draw: Draw, size: tuple[int, int]) -> dict[str, torch.Tensor]:
         """Draw the parameters of ``draw.batch`` samples on the output canvas ``size`` (h, w)."""
         raise NotImplementedError
-
-    def config(self) -> dict:
-        """The constructor arguments, as plain JSON-ready values."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
-
-    @staticmethod
-    def from_config(name: str, config: dict) -> CanvasOp:
-        """Rebuild a canvas op from its class name and :meth:`config`."""
-        return op_class(name, kind="canvas")(**config)
 
     def draw_shapes(self, batch: int, out_size: tuple[int, int]) -> dict[str, tuple[int, ...]]:
         """The shape of every draw but ``applied`` (B) for ``batch`` samples on ``out_size``."""
