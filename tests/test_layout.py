@@ -24,12 +24,12 @@ def name(path: Path) -> str:
 
 def imports(path: Path):
     """(module imported, names imported from it) of every gpuaug import in ``path``, at any depth."""
-    package = name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else name(path)
+    package = name(path).split(".") if path.name == "__init__.py" else name(path).split(".")[:-1]
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             module = node.module or ""
-            if node.level:  # relative: from .common import x
-                module = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], module]).strip(".")
+            if node.level:  # relative: from .common import x, level 1 being the module's own package
+                module = ".".join(filter(None, [*package[: len(package) - node.level + 1], module]))
             if module.startswith("gpuaug"):
                 yield module, [a.name for a in node.names]
         elif isinstance(node, ast.Import):
