@@ -41,7 +41,7 @@ from gpuaug.core.checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
 from gpuaug.core.constants import OUT_DTYPES
 from gpuaug.core.ragged import from_padded
 from gpuaug.functional import warp_image, warp_mask
-from gpuaug.targets import FLOAT_DTYPES, Target
+from gpuaug.targets.maps import FLOAT_DTYPES, Target
 
 KERNEL_MODULES = ("gather_nearest", "warp_bilinear", "fused_image", "class_counts")
 

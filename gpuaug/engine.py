@@ -19,7 +19,8 @@ from gpuaug.core.checks import (
 from gpuaug.core.planes import Planes, label_padding
 from gpuaug.core.records import OpRecord, Params, check_params_type, selected
 from gpuaug.functional import compilable, warp_all, warp_compiled
-from gpuaug.targets import check_targets, map_points
+from gpuaug.targets.base import Frame, check_follow_canvas, check_targets
+from gpuaug.targets.points import map_points
 from gpuaug.transforms.base import PixelOp
 from gpuaug.transforms.canvas import classmix_select, views_of
 
@@ -65,10 +66,10 @@ def apply_params(
     check_params(batch, params)
     if batch.device.type == "cpu":
         tune_malloc()  # large freed blocks stay in the process: no page faults every batch
-    specs = None
+    checked = None
     if targets is not None:
-        specs = check_targets(targets, batch, params.ignore_index, params.padding_mode, params.mask_padding)
-    planes = [spec.planes for _, spec in specs or () if spec.planes is not None]
+        checked = check_targets(targets, batch, params.ignore_index, params.padding_mode, params.mask_padding)
+    planes = [p for _, target in checked or () for p in target.sources]
     resolved = backends.resolve(backend, batch.device)
     pixel = [(replay_op(r), r.draws) for r in params.ops if r.has_pixel]
     fused = fusion.fusable(pixel, batch.channels) if resolved == "triton" else 0
@@ -77,11 +78,7 @@ def apply_params(
         source = antialias(source, params.matrix, params.out_size, params.perspective)
     canvas = [(k, r) for k, r in enumerate(params.ops) if r.kind == "canvas"]
     if canvas:
-        if any(spec.points is not None for _, spec in specs or ()):
-            names = [r.name for _, r in canvas]
-            raise ValueError(
-                f"targets: Points cannot follow {names}: a pixel may come from another sample or be displaced"
-            )
+        check_follow_canvas(checked, [r.name for _, r in canvas])
         # The compiled path takes plain warps only: canvas ops run on the eager torch path.
         out, labels, warped = _apply_canvas(
             batch, source, params, planes, canvas, "torch" if resolved == "inductor" else resolved
@@ -117,23 +114,17 @@ def apply_params(
     if labels is not None and batch.variable:  # warped from a Ragged batch: B×1×h×w
         labels = labels.reshape((batch.batch, *params.out_size) if batch.mask_dims == 3 else labels.shape)
     labels = None if labels is None else labels.contiguous()
-    if specs is None:
+    if checked is None:
         return out if labels is None else (out, labels)
-    return out, labels, _target_outputs(batch, params, specs, warped)
+    return out, labels, _target_outputs(params, checked, warped)
 
 
-def _target_outputs(batch: Batch, params: Params, specs: list, warped: list[torch.Tensor]) -> dict:
-    """Each target's output, by name: points mapped through the matrix, maps as warped (a
-    variable-size batch's reshaped from its B×K×h×w)."""
+def _target_outputs(params: Params, checked: list, warped: list[torch.Tensor]) -> dict:
+    """Each target's output, by name, from its warped sources (in the order of ``checked``)."""
+    frame = Frame(params.batch_size, params.out_size, lambda xy: map_points(xy, params.matrix, params.out_size))
     outs, maps = {}, iter(warped)
-    for name, spec in specs:
-        if spec.points is not None:
-            outs[name] = map_points(spec.points, params.matrix, params.out_size)
-        else:
-            tensor = next(maps)
-            if batch.variable:  # warped from a Ragged batch: B×K×h×w
-                tensor = tensor.reshape((batch.batch, *spec.layout, *params.out_size))
-            outs[name] = tensor.contiguous()
+    for name, target in checked:
+        outs[name] = target.finish(tuple(next(maps) for _ in target.sources), frame)
     return outs
 
 

@@ -45,7 +45,7 @@ from gpuaug.core.batch import read_batch
 from gpuaug.core.records import Params, check_params_type
 from gpuaug.engine import check_params
 from gpuaug.optional import require
-from gpuaug.targets import Points, Target, check_targets
+from gpuaug.targets.base import Frame, check_follow_canvas, check_targets
 
 __all__ = ["apply"]
 
@@ -60,7 +60,7 @@ class _Reader:
     sizes: tuple[tuple[int, int], ...]
     params: Params
     fill: torch.Tensor
-    specs: list | None
+    checked: list | None
 
     def view(self, s: int, sx, sy, front):
         """Source sample ``s`` read at (sx, sy): its image (float32, before pixel ops), its
@@ -79,11 +79,15 @@ class _Reader:
         mask_inside = image_inside if params.mask_padding == "same" else inside
         image = _bilinear(source, sx, sy, image_inside, self.fill)
         mask = None if self.labels is None else _nearest(self.labels[s], sx, sy, mask_inside, params.ignore_index)
-        out_maps = {}
-        for name, spec in self.specs or ():
-            if spec.planes is not None:
-                where = mask_inside if spec.labels else image_inside
-                out_maps[name] = _target_sample(spec.planes, _sample(spec.source, s, self.sizes[s]), sx, sy, where)
+        # Each target's sources, each K×h×w, read where its padding mode reads (a mode other
+        # than "constant" is the images', so ``padded`` exists then).
+        out_maps = {
+            name: tuple(
+                _planes_sample(p, p.sample(s), sx, sy, inside if p.padding == "constant" else padded)
+                for p in target.sources
+            )
+            for name, target in self.checked or ()
+        }
         return image, mask, out_maps
 
 
@@ -103,8 +107,11 @@ def _mixed(reader: _Reader, k: int, canvas: dict, mixing, before: list, rows, co
     if reader.labels is not None:
         mask = torch.stack([m for _, m, _ in slots])[select, rows, cols].reshape(h, w)
     out_maps = {
-        name: torch.stack([o[name] for _, _, o in slots])[select, :, rows, cols].permute(1, 0).reshape(-1, h, w)
-        for name in slots[0][2]
+        name: tuple(
+            torch.stack([o[name][i] for _, _, o in slots])[select, :, rows, cols].permute(1, 0).reshape(-1, h, w)
+            for i in range(len(maps))
+        )
+        for name, maps in slots[0][2].items()
     }
     return image, mask, out_maps
 
@@ -133,11 +140,11 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     params = params.to("cpu")
     batch = read_batch(images, masks, sizes)
     check_params(batch, params)
-    specs = None
+    checked = None
     if targets is not None:
         if isinstance(targets, Mapping):
             targets = {k: _to_cpu(v) for k, v in targets.items()}
-        specs = check_targets(targets, batch, params.ignore_index, params.padding_mode, params.mask_padding)
+        checked = check_targets(targets, batch, params.ignore_index, params.padding_mode, params.mask_padding)
     b, c = batch.batch, batch.channels
     h, w = params.out_size
     # Each sample on its own: C×hᵢ×wᵢ images and hᵢ×wᵢ masks, however the batch came.
@@ -151,21 +158,16 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     out_masks = None
     if masks is not None:
         out_masks = torch.empty((b, h, w), dtype=masks.dtype if isinstance(masks, torch.Tensor) else labels[0].dtype)
-    maps = {
-        name: torch.empty((b, math.prod(spec.layout), h, w), dtype=spec.planes.tensor.dtype)
-        for name, spec in specs or ()
-        if spec.planes is not None
-    }
+    maps = {name: [] for name, _ in checked or ()}  # per sample: each source's K×h×w
     canvas = {r.name: (i, r) for i, r in enumerate(params.ops) if r.kind == "canvas"}
-    if canvas and any(spec.points is not None for _, spec in specs or ()):
-        raise ValueError(f"targets: Points cannot follow {sorted(canvas)}")
+    check_follow_canvas(checked, sorted(canvas))
     mixing = next((canvas[n] for n in ("CutMix", "ClassMix", "Mosaic") if n in canvas), None)
     replayed = [(i, r) for i, r in enumerate(params.ops) if r.config is not None or r.children]
     pixel_ops = [(i, r) for i, r in replayed if i not in {j for j, _ in canvas.values()}]
     before = [r for i, r in pixel_ops if mixing is not None and i < mixing[0]]
     after = [r for i, r in pixel_ops if mixing is None or i > mixing[0]]
 
-    reader = _Reader(sources, labels, batch.sizes, params, fill, specs)
+    reader = _Reader(sources, labels, batch.sizes, params, fill, checked)
     for k in range(b):
         if not canvas:
             image, mask, out_maps = reader.view(k, *_source_points(params.matrix[k], h, w, params.perspective))
@@ -177,18 +179,14 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
         if masks is not None:
             out_masks[k] = mask
         for name, value in out_maps.items():
-            maps[name][k] = value
+            maps[name].append(value)
     out_images = out_images.to(params.out_dtype)
     out_masks = None if masks is None else out_masks.reshape((b, h, w) if batch.mask_dims == 3 else (b, 1, h, w))
-    if specs is None:
+    if checked is None:
         return out_images if masks is None else (out_images, out_masks)
-    outs = {
-        name: _points(spec.points, params.matrix, (h, w))
-        if spec.points is not None
-        else maps[name].reshape((b, *spec.layout, h, w))
-        for name, spec in specs
-    }
-    return out_images, out_masks, outs
+    frame = Frame(b, (h, w), lambda xy: _points(xy, params.matrix, (h, w)))
+    warped = {name: tuple(torch.stack(source) for source in zip(*maps[name], strict=True)) for name in maps}
+    return out_images, out_masks, {name: target.finish(warped[name], frame) for name, target in checked}
 
 
 def _sample(batch, k: int, size: tuple[int, int]) -> torch.Tensor:
@@ -231,26 +229,24 @@ def _box_weights(n: int, width: float) -> torch.Tensor:
 
 
 def _to_cpu(value):
+    """Tensors moved to the CPU, in lists and in target values (gpuaug.Target, gpuaug.Points:
+    classes whose ``__slots__`` are their constructor's arguments, in order)."""
     if isinstance(value, torch.Tensor):
         return value.cpu()
     if isinstance(value, (list, tuple)):
         return [_to_cpu(v) for v in value]
-    if isinstance(value, Target) and isinstance(value.tensor, torch.Tensor):
-        return Target(value.tensor.cpu(), value.interpolation, value.fill)
-    if isinstance(value, Points) and isinstance(value.xy, torch.Tensor):
-        return Points(value.xy.cpu())
+    if type(value).__module__.startswith("gpuaug.targets"):
+        return type(value)(*(_to_cpu(getattr(value, slot)) for slot in value.__slots__))
     return value
 
 
-def _target_sample(planes, sample: torch.Tensor, sx, sy, inside) -> torch.Tensor:
-    """One sample's maps of one target (``sample``: its (K×)H×W maps): K×h×w, each plane
-    with the target's fill."""
-    tensor = sample
-    maps = tensor.reshape(-1, tensor.shape[-2], tensor.shape[-1])
+def _planes_sample(planes, maps: torch.Tensor, sx, sy, inside) -> torch.Tensor:
+    """One sample's K×H×W ``maps`` of one target source: K×h×w, each plane with the
+    source's fill, bilinear (in float32, cast back) or gathered."""
     fill = planes.fill[0]
     if planes.bilinear:
         fills = torch.full((maps.shape[0],), float(fill), dtype=torch.float32)
-        return _bilinear(maps.float(), sx, sy, inside, fills).to(tensor.dtype)
+        return _bilinear(maps.float(), sx, sy, inside, fills).to(maps.dtype)
     return torch.stack([_nearest(plane, sx, sy, inside, fill) for plane in maps])
 
 

@@ -354,12 +354,15 @@ def test_targets_as_lists(backend, device):
     depth = [(t[:1] * 0.01).to(torch.float16) for t in images]  # a dense map, its own dtype
     points = torch.tensor([[[5.5, 3.5]]] * len(SIZES), device=device)
     targets = {"instances": gpuaug.Target(instances, fill=-7), "depth": depth, "points": gpuaug.Points(points)}
+    targets["plain"] = [m.clone() for m in masks]  # Hᵢ×Wᵢ: comes back B×h×w, like the masks
     ops = [gpuaug.RandomAffine(25), gpuaug.RandomCrop(16, pad_if_needed=True)]
     aug = gpuaug.Compose(ops, ignore_index=-1, backend=backend)
     params = aug.sample(images, seed=2)
     out, out_masks, outs = aug.apply(images, masks, params, targets=targets)
     ref, ref_masks, ref_outs = reference.apply(images, masks, params, targets=targets)
-    assert list(outs) == ["instances", "depth", "points"]
+    assert list(outs) == ["instances", "depth", "points", "plain"]
+    assert outs["plain"].shape == out_masks.shape == (4, 16, 16) and torch.equal(outs["plain"], out_masks)
+    assert ref_outs["plain"].shape == (4, 16, 16)
     assert outs["instances"].shape == (4, 2, 16, 16) and outs["instances"].dtype == torch.int32
     assert torch.equal(outs["instances"].cpu(), ref_outs["instances"])
     assert torch.equal(outs["instances"][:, 0].long(), torch.where(out_masks == -1, -7, out_masks))

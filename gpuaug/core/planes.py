@@ -28,6 +28,13 @@ class Planes:
     bilinear: bool = False
     padding: str = "constant"
 
+    def sample(self, k: int) -> torch.Tensor:
+        """Sample ``k``'s maps as a K×H×W view (a Ragged sample within its own extent), for
+        readers that go one sample at a time."""
+        if isinstance(self.tensor, Ragged):
+            return self.tensor.samples[k]
+        return self.tensor[k].reshape(-1, *self.tensor.shape[-2:])
+
 
 def label_padding(padding_mode: str, mask_padding: str) -> str:
     """The padding mode labels are warped with: the images' ``padding_mode`` when
