@@ -30,7 +30,7 @@ from gpuaug.core.records import OpRecord, Params
 from gpuaug.engine import apply_params
 from gpuaug.functional import warp_all
 from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
-from gpuaug.transforms.canvas import ClassMix, check_canvas_order
+from gpuaug.transforms.canvas import check_canvas_order
 
 __all__ = ["Compose", "Params", "OpRecord"]
 
@@ -174,8 +174,11 @@ class Compose:
             if op.kind == "canvas":
                 if isinstance(size, Sizes):
                     raise ValueError(self._unfixed_message(varying))
-                if isinstance(op, ClassMix) and batch.mask_dtype is None:
-                    raise ValueError(f"ops[{k}]: ClassMix pastes the partner's classes, so it needs masks; got none")
+                if op.selects_by_labels and batch.mask_dtype is None:
+                    name = type(op).__name__
+                    raise ValueError(
+                        f"ops[{k}]: {name} chooses its paste map from the masks, so it needs masks; got none"
+                    )
                 records.append(OpRecord(type(op).__name__, op.sample(draw, size), op.config()))
                 continue
             if label_source is not None:

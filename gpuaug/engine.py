@@ -22,7 +22,7 @@ from gpuaug.functional import compilable, warp_all, warp_compiled
 from gpuaug.targets.base import Frame, check_follow_canvas, check_targets
 from gpuaug.targets.points import map_points
 from gpuaug.transforms.base import PixelOp
-from gpuaug.transforms.canvas import classmix_select, views_of
+from gpuaug.transforms.canvas import views_of
 
 __all__ = ["apply_params", "check_params", "replay_op"]
 
@@ -164,23 +164,28 @@ def _apply_canvas(batch: Batch, images, params: Params, planes: list[Planes], ca
     ``(images float32, masks, warped targets)``; images are read from ``images`` (the
     batch's, or their antialiased copy).
 
-    Masks and targets read through the views in one pass (ClassMix: masks warped per sample
+    Masks and targets read through the views in one pass (an op that selects by labels, as
+    ClassMix: masks warped per sample
     first, the paste map chosen from them, the mixed masks selected from them). Images too,
     with the pixel ops after the mixing op fused on Triton; pixel ops before it apply per
     source sample, so then each slot's view is warped and coloured whole with its source's
     draws, and the slots are selected per pixel.
     """
-    views, mix = views_of(canvas, params.matrix, params.out_size)
+    views, mixing = views_of(canvas, params.matrix, params.out_size)
+    mix, op = mixing or (None, None)
     args, paddings = (*_warp_args(params), backend, params.perspective), _paddings(params)
     masks = labels = None
-    if mix is not None and params.ops[mix].name == "ClassMix":
+    if op is not None and op.selects_by_labels:
         if batch.masks is None:
-            raise ValueError("masks: ClassMix pastes the partner's classes, so replaying it needs the masks; got none")
+            raise ValueError(
+                f"masks: {type(op).__name__} chooses its paste map from the warped masks, so replaying it needs "
+                "the masks; got none"
+            )
         own_views = replace(views, slots=1, sample=None, matrix=params.matrix, select=None, pre=None)
         own = warp_all(None, batch.masks, (), *args, mask_padding=paddings["mask_padding"], views=own_views)[1]
         b, (h, w) = params.batch_size, params.out_size
         flat = own.reshape(b, h, w)
-        paste = classmix_select(flat, params.ops[mix].draws, params.ignore_index)
+        paste = op.select(flat, params.ops[mix].draws, params.ignore_index)
         labels = torch.where(paste, flat[params.ops[mix].draws["partner"]], flat).reshape(own.shape)
         views = replace(views, select=paste.to(torch.uint8).contiguous())
     else:

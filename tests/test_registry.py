@@ -117,3 +117,5 @@ def test_ops_declare_what_the_engine_asks_of_them():
         "apply": (False, False, False),
     }
     assert [op.pointwise_before for op in (ops["mosaic"], ops["cutmix"])] == [True, False]
+    canvas = [gpuaug.Mosaic(), gpuaug.CutMix(), gpuaug.ClassMix(), gpuaug.ElasticTransform(10.0, 3.0)]
+    assert [op.selects_by_labels for op in canvas] == [False, False, True, False]

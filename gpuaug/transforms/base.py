@@ -249,6 +249,9 @@ class CanvasOp(_Base, abstract=True):
     #: Whether the pixel ops listed before it must be :attr:`pointwise` (Mosaic: they would see
     #: each quadrant's canvas, not its source's view).
     pointwise_before = False
+    #: Whether a mixing op chooses where each pixel reads from the warped masks
+    #: (:meth:`select`: ClassMix), so it needs masks and the masks are warped first.
+    selects_by_labels = False
 
     def sample(self, draw: Draw, size: tuple[int, int]) -> dict[str, torch.Tensor]:
         """Draw the parameters of ``draw.batch`` samples on the output canvas ``size`` (h, w)."""
@@ -269,6 +272,11 @@ class CanvasOp(_Base, abstract=True):
 
     def check_values(self, draws: dict[str, torch.Tensor], batch: int, out_size: tuple[int, int], key: str) -> None:
         """Check the values of draws of the right shapes (sample indices, boxes): nothing by default."""
+
+    def select(self, labels: torch.Tensor, draws: dict[str, torch.Tensor], ignore_index: int) -> torch.Tensor:
+        """B×h×w bool, where each sample shows its partner, from ``labels`` (B×h×w: every
+        sample's own warped view); only ops that declare :attr:`selects_by_labels`."""
+        raise NotImplementedError(f"{type(self).__name__} does not choose its views from labels")
 
 
 def check_within(key: str, values: torch.Tensor, low: int, high: int, what: str) -> None:

@@ -42,7 +42,6 @@ __all__ = [
     "ClassMix",
     "Mosaic",
     "views_of",
-    "classmix_select",
     "quadrant_matrix",
     "check_canvas_order",
 ]
@@ -227,6 +226,7 @@ class ClassMix(CanvasOp):
 
     mixing = True
     slots = 2
+    selects_by_labels = True
 
     def __init__(self, p: float = 0.5):
         self.p = check_probability(p)
@@ -243,13 +243,16 @@ class ClassMix(CanvasOp):
 
     def views(self, draws: dict, matrix: torch.Tensor, out_size: tuple[int, int]) -> Views:
         """Slot 0 the sample, slot 1 its partner; the select map comes from the masks
-        (:func:`classmix_select`)."""
+        (:meth:`select`)."""
         return _pair_views(matrix, draws["partner"], None)
 
+    def select(self, labels: torch.Tensor, draws: dict, ignore_index: int) -> torch.Tensor:
+        """B×h×w bool: where each sample shows its partner, from the warped ``labels`` (B×h×w,
+        every sample's own view) and the draws."""
+        return _classmix_select(labels, draws, ignore_index)
 
-def classmix_select(labels: torch.Tensor, draws: dict, ignore_index: int) -> torch.Tensor:
-    """B×h×w bool: where each sample shows its partner, from the warped ``labels`` (B×h×w,
-    every sample's own view) and ClassMix's draws."""
+
+def _classmix_select(labels: torch.Tensor, draws: dict, ignore_index: int) -> torch.Tensor:
     b = labels.shape[0]
     theirs = labels[draws["partner"]].reshape(b, math.prod(labels.shape[1:]))
     counters = theirs.long()
@@ -369,9 +372,10 @@ def _pair_views(matrix: torch.Tensor, partner: torch.Tensor, select: torch.Tenso
     return Views(2, sample.to(torch.int32), matrix[sample].contiguous(), select, pre)
 
 
-def views_of(records, matrix: torch.Tensor, out_size: tuple[int, int]) -> tuple[Views, int | None]:
+def views_of(records, matrix: torch.Tensor, out_size: tuple[int, int]) -> tuple[Views, tuple | None]:
     """The views of a chain's canvas records (``(index, OpRecord)`` pairs in list order):
-    ``(views, index of the mixing record or None)``. ClassMix's views have no select map yet."""
+    ``(views, (index, op) of the mixing record or None)``. The views of an op that
+    :attr:`~gpuaug.transforms.base.CanvasOp.selects_by_labels` have no select map yet."""
     field, cell, mix = None, 1.0, None
     for index, record in records:
         op = CanvasOp.from_config(record.name, record.config)
@@ -385,7 +389,7 @@ def views_of(records, matrix: torch.Tensor, out_size: tuple[int, int]) -> tuple[
     views = op.views(draws, matrix, out_size)
     if field is not None:
         views = replace(views, field=field, cell=cell)
-    return views, index
+    return views, (index, op)
 
 
 def check_canvas_order(ops) -> None:
