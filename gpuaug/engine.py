@@ -165,8 +165,8 @@ def _apply_canvas(batch: Batch, images, params: Params, planes: list[Planes], ca
     batch's, or their antialiased copy).
 
     Masks and targets read through the views in one pass (an op that selects by labels, as
-    ClassMix: masks warped per sample
-    first, the paste map chosen from them, the mixed masks selected from them). Images too,
+    ClassMix: masks warped per sample first, the paste map chosen from them, the mixed masks
+    selected from them). Images too,
     with the pixel ops after the mixing op fused on Triton; pixel ops before it apply per
     source sample, so then each slot's view is warped and coloured whole with its source's
     draws, and the slots are selected per pixel.
