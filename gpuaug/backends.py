@@ -13,14 +13,49 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+from dataclasses import dataclass
 
 import torch
 
 BACKENDS = ("auto", "triton", "torch", "inductor")
 
 
-def resolve(backend: str, device: torch.device) -> str:
-    """Return the concrete backend ("triton", "torch" or "inductor") for data on ``device``."""
+@dataclass(frozen=True)
+class Backend:
+    """A backend resolved for the data of one call (:func:`resolve`): what the engine, the
+    warps and the class check ask of it, so none of them compares names.
+
+    Attributes:
+        name: "triton", "torch" or "inductor".
+        kernels: it runs gpuaug's Triton kernels (one launch per dtype, the fused image
+            kernel with the pixel ops it covers, the class check's histograms).
+        compiled: it compiles the plain warp and the pixel ops after it
+            (:mod:`gpuaug.inductor`); warps through canvas views run on :attr:`eager`.
+    """
+
+    name: str
+    kernels: bool = False
+    compiled: bool = False
+
+    @property
+    def eager(self) -> Backend:
+        """The backend of the work this one does not compile: the torch path for "inductor"."""
+        return TORCH if self.compiled else self
+
+
+TRITON = Backend("triton", kernels=True)
+TORCH = Backend("torch")
+INDUCTOR = Backend("inductor", compiled=True)
+
+
+def resolve(backend: str | Backend, device: torch.device) -> Backend:
+    """The concrete :class:`Backend` for data on ``device`` (a Backend is already resolved)."""
+    if isinstance(backend, Backend):
+        return backend
+    return {"triton": TRITON, "torch": TORCH, "inductor": INDUCTOR}[_resolve_name(backend, device)]
+
+
+def _resolve_name(backend: str, device: torch.device) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if backend == "inductor":
@@ -33,7 +68,7 @@ def resolve(backend: str, device: torch.device) -> str:
                 "backend='inductor' needs a C++ compiler (g++ or clang++, as torch.compile's CPU backend finds "
                 "them; set CXX) and none was found: running the eager torch path",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,  # the frame that called the engine
             )
             return "torch"
         return "inductor"

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
-from gpuaug import backends
+from gpuaug.backends import Backend
 from gpuaug.core.checks import PADDING_MODES
 from gpuaug.core.device import to_device
 from gpuaug.core.ragged import Ragged
@@ -42,7 +42,7 @@ class CandidateCounts:
         prefix: B×3×3 float64 output→source matrices of the chain so far, on the draws' device.
         ignore_index: the label that is not counted.
         padding: the masks' padding mode (:data:`gpuaug.core.checks.PADDING_MODES`).
-        backend: the Compose's backend.
+        backend: the Compose's backend, resolved for the masks' device (:func:`gpuaug.backends.resolve`).
 
     Calling it with B×N×3×3 float64 candidate matrices (candidate output → the chain's
     canvas) and the candidates' (h, w) returns three B×N int64 tensors on the draws' device.
@@ -53,12 +53,12 @@ class CandidateCounts:
     interpreter included).
     """
 
-    def __init__(self, masks: Ragged, prefix: torch.Tensor, ignore_index: int, padding: str, backend: str):
+    def __init__(self, masks: Ragged, prefix: torch.Tensor, ignore_index: int, padding: str, backend: Backend):
         self.masks = masks
         self.prefix = prefix
         self.ignore_index = ignore_index
         self.padding = padding
-        self.backend = backends.resolve(backend, masks.device)
+        self.backend = backend
 
     @property
     def at_once(self) -> bool:
@@ -74,7 +74,7 @@ class CandidateCounts:
             prefix = prefix.index_select(0, torch.as_tensor(samples, dtype=torch.int64, device=prefix.device))
         chained = torch.matmul(prefix.unsqueeze(1), matrices)  # float64, cast once
         chained = to_device(chained.to(torch.float32), masks.device)
-        if self.backend == "triton":
+        if self.backend.kernels:
             from gpuaug.kernels.class_counts import class_counts
 
             padding = PADDING_MODES.index(self.padding)

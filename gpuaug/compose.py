@@ -160,6 +160,7 @@ class Compose:
         if batch.mask_dtype is not None and self._needs_labels():
             check_ignore_index(self.ignore_index, batch.mask_dtype)
             label_source = batch.masks if batch.variable else from_padded(batch.masks, batch.sizes)
+            backend = backends.resolve(self.backend, batch.device)
         draw = self._draw(batch.batch, batch.device, generator, seed, sample_ids)
         matrix = identity_matrix(batch.batch, draw.device)
         size = batch.in_size
@@ -182,7 +183,7 @@ class Compose:
                 records.append(OpRecord(type(op).__name__, op.sample(draw, size), op.config()))
                 continue
             if label_source is not None:
-                draw.class_counts = CandidateCounts(label_source, matrix, self.ignore_index, mask_mode, self.backend)
+                draw.class_counts = CandidateCounts(label_source, matrix, self.ignore_index, mask_mode, backend)
             if op.kind == "composite":
                 step, record = op.sample_record(draw, size, batch.channels)
             else:

@@ -11,6 +11,7 @@ import torch
 from gpuaug import backends, fusion
 from gpuaug.allocator import tune_malloc
 from gpuaug.antialias import antialias
+from gpuaug.backends import Backend
 from gpuaug.core.batch import Batch
 from gpuaug.core.checks import (
     check_fill,
@@ -72,7 +73,7 @@ def apply_params(
     planes = [p for _, target in checked or () for p in target.sources]
     resolved = backends.resolve(backend, batch.device)
     pixel = [(replay_op(r), r.draws) for r in params.ops if r.has_pixel]
-    fused = fusion.fusable(pixel, batch.channels) if resolved == "triton" else 0
+    fused = fusion.fusable(pixel, batch.channels) if resolved.kernels else 0
     source, labels, warped = batch.images, batch.masks, [p.tensor for p in planes]
     if params.antialias and params.geometric:
         source = antialias(source, params.matrix, params.out_size, params.perspective)
@@ -80,9 +81,7 @@ def apply_params(
     if canvas:
         check_follow_canvas(checked, [r.name for _, r in canvas])
         # The compiled path takes plain warps only: canvas ops run on the eager torch path.
-        out, labels, warped = _apply_canvas(
-            batch, source, params, planes, canvas, "torch" if resolved == "inductor" else resolved
-        )
+        out, labels, warped = _apply_canvas(batch, source, params, planes, canvas, resolved.eager)
         fused = len(pixel)
     elif fused:
         out_dtype = params.out_dtype if fused == len(pixel) else torch.float32
@@ -91,7 +90,7 @@ def apply_params(
             _, labels, warped = warp_all(
                 None, labels, planes, *_warp_args(params), resolved, params.perspective, **_paddings(params)
             )
-    elif resolved == "inductor" and params.geometric and compilable(source, labels, *warped):
+    elif resolved.compiled and params.geometric and compilable(source, labels, *warped):
         pixel_records = tuple(r for r in params.ops if r.has_pixel)
         if any(r.children for r in pixel_records):  # a composite's ops hold their draws: warp compiled, ops eager
             out, labels, warped = warp_all(
@@ -159,7 +158,7 @@ def _apply_compiled(images, masks, planes, params: Params, pixel, records) -> tu
     return out, labels, outs
 
 
-def _apply_canvas(batch: Batch, images, params: Params, planes: list[Planes], canvas: list, backend: str) -> tuple:
+def _apply_canvas(batch: Batch, images, params: Params, planes: list[Planes], canvas: list, backend: Backend) -> tuple:
     """The warp with canvas ops (:mod:`gpuaug.transforms.canvas`), then every pixel op:
     ``(images float32, masks, warped targets)``; images are read from ``images`` (the
     batch's, or their antialiased copy).
@@ -213,10 +212,10 @@ def _apply_canvas(batch: Batch, images, params: Params, planes: list[Planes], ca
     return out, labels, warped
 
 
-def _warp_images(source, channels: int, params: Params, pixel: list, backend: str, views) -> torch.Tensor:
+def _warp_images(source, channels: int, params: Params, pixel: list, backend: Backend, views) -> torch.Tensor:
     """The images ``source`` (C ``channels``) warped through ``views`` with ``pixel`` ops
     applied (float32): the leading fusable ops in the Triton kernel, the rest as torch ops."""
-    fused = fusion.fusable(pixel, channels) if backend == "triton" else 0
+    fused = fusion.fusable(pixel, channels) if backend.kernels else 0
     if fused:
         out = fusion.fused_image(source, params, pixel[:fused], torch.float32, views)
     else:

@@ -142,7 +142,7 @@ def warp_all(
     out_size: tuple[int, int],
     fill: tuple[float, ...],
     ignore_index: int,
-    backend: str,
+    backend: str | backends.Backend,
     perspective: bool,
     *,
     image_padding: str = "constant",
@@ -169,7 +169,7 @@ def warp_all(
         planes.insert(0, Planes(masks, (ignore_index,), False, mask_padding))
     device = matrix.device
     resolved = backends.resolve(backend, device)
-    if resolved == "triton":
+    if resolved.kernels:
         out_images = None
         if images is not None:
             from gpuaug.kernels.warp_bilinear import warp_bilinear
@@ -179,7 +179,7 @@ def warp_all(
             padding = PADDING_MODES.index(image_padding)
             out_images = warp_bilinear(images, matrix, out_size, fill_values, perspective, padding, views=views)
         outs = _warp_planes_triton(planes, matrix, out_size, perspective, views)
-    elif resolved == "inductor" and views is None and compilable(images, *(p.tensor for p in planes)):
+    elif resolved.compiled and views is None and compilable(images, *(p.tensor for p in planes)):
         out_images, outs = warp_compiled(images, planes, matrix, out_size, fill, perspective, image_padding)
     else:
         out_images, outs = warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding, views=views)

@@ -17,7 +17,7 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gpuaug import candidates
+from gpuaug import backends, candidates
 from gpuaug.candidates import CandidateCounts
 from gpuaug.core.ragged import from_padded, pack
 from gpuaug.functional import warp_mask
@@ -56,7 +56,7 @@ def test_counts_of_some_samples_are_their_rows_of_the_whole_batch(rotated, backe
     matrices = random_views(g, len(sizes), 2)
     if not rotated:
         matrices[..., 0, 1] = matrices[..., 1, 0] = 0
-    counts = CandidateCounts(masks, prefix, 255, "constant", backend)
+    counts = CandidateCounts(masks, prefix, 255, "constant", backends.resolve(backend, device))
     whole = counts(matrices, (8, 10))
     picked = [3, 1]
     part = counts(matrices[picked], (8, 10), picked)

@@ -1506,4 +1506,18 @@ def test_triton_on_cpu_without_interpreter(monkeypatch):
     monkeypatch.setattr(backends, "interpreter_enabled", lambda: False)
     with pytest.raises(RuntimeError, match=r"backend='triton' on cpu tensors needs Triton's interpreter"):
         backends.resolve("triton", torch.device("cpu"))
-    assert backends.resolve("auto", torch.device("cpu")) == "torch"
+    assert backends.resolve("auto", torch.device("cpu")) is backends.TORCH
+
+
+def test_resolved_backends_declare_what_they_run():
+    cpu = torch.device("cpu")
+    declared = {
+        b.name: (b.kernels, b.compiled, b.eager.name) for b in (backends.TRITON, backends.TORCH, backends.INDUCTOR)
+    }
+    assert declared == {
+        "triton": (True, False, "triton"),
+        "torch": (False, False, "torch"),
+        "inductor": (False, True, "torch"),
+    }
+    assert backends.resolve(backends.TORCH, cpu) is backends.TORCH  # resolved once, passed down as it is
+    assert backends.resolve("triton", cpu) is backends.TRITON  # the suite runs the interpreter
