@@ -13,9 +13,9 @@ import torch
 __all__ = ["identity_matrix", "scale_translate_matrix", "affine_matrix", "perspective_matrix"]
 
 
-def identity_matrix(batch: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """B×3×3 float64 identity matrices."""
-    return torch.eye(3, dtype=torch.float64, device=device).expand(batch, 3, 3).contiguous()
+def identity_matrix(batch: int, device: torch.device | str | None = None, dims: int = 2) -> torch.Tensor:
+    """B×(dims+1)×(dims+1) float64 identity matrices: B×3×3 for images, B×4×4 for volumes."""
+    return torch.eye(dims + 1, dtype=torch.float64, device=device).expand(batch, dims + 1, dims + 1).contiguous()
 
 
 def scale_translate_matrix(

@@ -2,8 +2,10 @@
 
 A batch of B samples of different sizes (a list of K×Hᵢ×Wᵢ tensors, or a padded
 B×K×H×W batch with each sample's valid (hᵢ, wᵢ)) is held as a :class:`Ragged`: the samples'
-storage and a B×5 int64 table on its device whose row b is (element offset of sample b's
-first plane, plane stride, row stride, hᵢ, wᵢ). The Triton kernels load row b of the table
+storage and a B×(2n+1) int64 table on its device, n the number of spatial dimensions, whose
+row b is (element offset of sample b's first plane, plane stride, the strides of every
+spatial dimension but the last, then the sample's n extents): (offset, plane stride, row
+stride, hᵢ, wᵢ) for images, B×5. The Triton kernels load row b of the table
 (``kernels.common.sample_extent``), the torch path gathers with it, so either form is one
 launch per batch whatever the sizes, with no per-sample loop and no host sync: the table is
 built on the host from shapes the host knows and copied without blocking.
@@ -15,6 +17,7 @@ sample's valid size are never read).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,12 +34,12 @@ class Ragged:
     """B samples of K planes each, of per-sample size, in one buffer.
 
     Attributes:
-        table: B×5 int64 on the samples' device: offset, plane stride, row stride, h, w
-            (into :attr:`data`).
+        table: B×(2n+1) int64 on the samples' device (module docstring; B×5 in 2D: offset,
+            plane stride, row stride, h, w into :attr:`data`).
         planes: K (channels of images, 1 for masks).
-        sizes: each sample's (h, w) on the host.
-        samples: each sample as a K×h×w view (for the torch path, which resamples images
-            with ``grid_sample`` from a zero-padded copy).
+        sizes: each sample's extents on the host, n of them: (h, w), or (d, h, w).
+        samples: each sample as a K×h×w (K×d×h×w) view (for the torch path, which resamples
+            images with ``grid_sample`` from a zero-padded copy).
     """
 
     table: torch.Tensor
@@ -64,6 +67,11 @@ class Ragged:
         return len(self.sizes)
 
     @property
+    def spatial_dims(self) -> int:
+        """n, the number of spatial dimensions (2 for images, 3 for volumes)."""
+        return (self.table.shape[1] - 1) // 2
+
+    @property
     def dtype(self) -> torch.dtype:
         return (self.samples[0] if self.storage is None else self.storage).dtype
 
@@ -86,38 +94,48 @@ class Ragged:
         return Ragged(table, self.planes, *picked, self.data)  # shares the storage
 
     def padded(self) -> torch.Tensor:
-        """The samples in one zero-padded B×K×max(h)×max(w) tensor (a copy), top-left aligned."""
-        height, width = (max(v) for v in zip(*self.sizes, strict=True))
-        out = self.samples[0].new_zeros((self.batch, self.planes, height, width))
-        for k, (sample, (h, w)) in enumerate(zip(self.samples, self.sizes, strict=True)):
-            out[k, :, :h, :w] = sample
+        """The samples in one zero-padded B×K×max(h)×max(w) tensor (B×K×max(d)×max(h)×max(w)
+        for volumes; a copy), aligned at the origin."""
+        extent = tuple(max(v) for v in zip(*self.sizes, strict=True))
+        out = self.samples[0].new_zeros((self.batch, self.planes, *extent))
+        for k, (sample, size) in enumerate(zip(self.samples, self.sizes, strict=True)):
+            out[(k, slice(None), *(slice(0, n) for n in size))] = sample
         return out
 
 
-def _table(rows: list[tuple[int, int, int, int, int]], device: torch.device) -> torch.Tensor:
-    table = torch.tensor(rows, dtype=torch.int64).reshape(-1, 5)
+def _strides(extent: Sequence[int]) -> tuple[int, ...]:
+    """The plane stride and the strides of every spatial dimension but the last, of a
+    contiguous block of ``extent``: (h·w, w) for (h, w), (d·h·w, h·w, w) for (d, h, w)."""
+    return tuple(math.prod(extent[i:]) for i in range(len(extent)))
+
+
+def _table(rows: list[tuple[int, ...]], dims: int, device: torch.device) -> torch.Tensor:
+    table = torch.tensor(rows, dtype=torch.int64).reshape(-1, 2 * dims + 1)
     return to_device(table, device)
 
 
-def pack(samples: Sequence[torch.Tensor], planes: int) -> Ragged:
-    """Pack K×Hᵢ×Wᵢ tensors (Hᵢ×Wᵢ when K = 1 is implied by ``planes``) of one dtype and device, by one copy."""
+def pack(samples: Sequence[torch.Tensor], planes: int, dims: int = 2) -> Ragged:
+    """Pack K×Hᵢ×Wᵢ tensors (Hᵢ×Wᵢ when K = 1 is implied by ``planes``; K×Dᵢ×Hᵢ×Wᵢ with
+    ``dims`` = 3) of one dtype and device, by one copy."""
     rows, offset, sizes = [], 0, []
     for t in samples:
-        h, w = t.shape[-2], t.shape[-1]
-        rows.append((offset, h * w, w, h, w))
-        sizes.append((h, w))
-        offset += planes * h * w
-    views = tuple(t.reshape(planes, h, w) for t, (h, w) in zip(samples, sizes, strict=True))
-    return Ragged(_table(rows, views[0].device), planes, tuple(sizes), views)
+        size = tuple(t.shape[-dims:])
+        rows.append((offset, *_strides(size), *size))
+        sizes.append(size)
+        offset += planes * math.prod(size)
+    views = tuple(t.reshape(planes, *size) for t, size in zip(samples, sizes, strict=True))
+    return Ragged(_table(rows, dims, views[0].device), planes, tuple(sizes), views)
 
 
-def from_padded(batch: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> Ragged:
-    """A padded B×K×H×W (or B×H×W) batch whose sample b is valid in its top-left ``sizes[b]``."""
+def from_padded(batch: torch.Tensor, sizes: Sequence[tuple[int, ...]]) -> Ragged:
+    """A padded B×K×H×W (or B×H×W; B×K×D×H×W or B×D×H×W with (d, h, w) ``sizes``) batch
+    whose sample b is valid from the origin to ``sizes[b]``."""
+    dims = len(sizes[0]) if len(sizes) else 2
     data = batch.contiguous()
-    height, width = data.shape[-2], data.shape[-1]
-    planes = data.shape[1] if data.dim() == 4 else 1
-    area = height * width
-    rows = [(b * planes * area, area, width, h, w) for b, (h, w) in enumerate(sizes)]
-    stacked = data.reshape(-1, planes, height, width)
-    views = tuple(stacked[b, :, :h, :w] for b, (h, w) in enumerate(sizes))
-    return Ragged(_table(rows, data.device), planes, tuple(sizes), views, data)
+    extent = tuple(data.shape[-dims:])
+    planes = data.shape[1] if data.dim() == dims + 2 else 1
+    strides, volume = _strides(extent), math.prod(extent)
+    rows = [(b * planes * volume, *strides, *size) for b, size in enumerate(sizes)]
+    stacked = data.reshape(-1, planes, *extent)
+    views = tuple(stacked[(b, slice(None), *(slice(0, n) for n in size))] for b, size in enumerate(sizes))
+    return Ragged(_table(rows, dims, data.device), planes, tuple(sizes), views, data)

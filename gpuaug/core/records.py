@@ -100,8 +100,13 @@ class OpRecord:
 class Params:
     """Everything needed to replay one batch's augmentation, without the Compose.
 
+    The number of spatial dimensions n comes from the matrix (:attr:`spatial_dims`): images
+    have n = 2, a 3×3 matrix acting on (x, y, 1) and sizes (h, w); every size below has n
+    entries, in the order of the tensor's dimensions.
+
     Attributes:
-        matrix: B×3×3 float32, output pixel centre → source coordinate (the whole chain).
+        matrix: B×(n+1)×(n+1) float32, output pixel centre → source coordinate (the whole
+            chain): B×3×3 for images.
         in_size: (H, W) of a stacked (or padded) input batch; None for a list of images.
         out_size: (h, w) of the output batch.
         ignore_index: label written into masks where the source is outside the image.
@@ -116,7 +121,7 @@ class Params:
             "replicate" or "reflect".
         mask_padding: what masks read there: "ignore" (``ignore_index``) or "same" (the
             label of the point the image reads).
-        in_sizes: B×2 int64 CPU tensor, each sample's input (h, w) (the valid size of a
+        in_sizes: B×n int64 CPU tensor, each sample's input (h, w) (the valid size of a
             padded sample); on the CPU always, as the host knows it, so reading it never syncs.
         antialias: whether images are box-filtered by each sample's own downscale before the
             warp (:mod:`gpuaug.antialias`).
@@ -140,8 +145,14 @@ class Params:
         if self.in_sizes is None:  # a stacked batch: every sample has the batch's size
             if self.in_size is None:
                 raise ValueError("in_sizes: required when in_size is None (a list of images)")
-            sizes = torch.tensor(self.in_size, dtype=torch.int64).expand(self.matrix.shape[0], 2).contiguous()
-            object.__setattr__(self, "in_sizes", sizes)
+            sizes = torch.tensor(self.in_size, dtype=torch.int64).expand(self.matrix.shape[0], self.spatial_dims)
+            object.__setattr__(self, "in_sizes", sizes.contiguous())
+            return
+        if self.in_sizes.shape[-1] != self.spatial_dims:
+            raise ValueError(
+                f"in_sizes: expected {self.spatial_dims} extents per sample for a {tuple(self.matrix.shape[1:])} "
+                f"matrix, got shape {tuple(self.in_sizes.shape)}"
+            )
 
     @property
     def variable(self) -> bool:
@@ -152,6 +163,11 @@ class Params:
     def batch_size(self) -> int:
         """Number of samples B."""
         return self.matrix.shape[0]
+
+    @property
+    def spatial_dims(self) -> int:
+        """n, the number of spatial dimensions: the matrix is B×(n+1)×(n+1)."""
+        return self.matrix.shape[-1] - 1
 
     @property
     def device(self) -> torch.device:
@@ -172,8 +188,8 @@ class Params:
         i = check_int(i, "i")
         if not -self.batch_size <= i < self.batch_size:
             raise IndexError(f"i: sample {i} is out of range for a batch of {self.batch_size}")
-        (hi, wi), (ho, wo) = self.in_sizes[i].tolist(), self.out_size
-        lines = [f"sample {i % self.batch_size} of {self.batch_size}: {hi}x{wi} -> {ho}x{wo}"]
+        size_in, size_out = ("x".join(str(n) for n in size) for size in (self.in_sizes[i].tolist(), self.out_size))
+        lines = [f"sample {i % self.batch_size} of {self.batch_size}: {size_in} -> {size_out}"]
         for record in self.ops:
             lines += record.describe(i)
         rows = self.matrix[i].tolist()
@@ -207,7 +223,8 @@ class Params:
         missing = keys - set(data)
         if missing:
             raise ValueError(f"data: missing keys {sorted(missing)}; expected the output of Params.to_dict()")
-        matrix = torch.tensor(data["matrix"], dtype=torch.float32, device=device).reshape(-1, 3, 3)
+        dims = len(data["out_size"])
+        matrix = torch.tensor(data["matrix"], dtype=torch.float32, device=device).reshape(-1, dims + 1, dims + 1)
         ops = tuple(OpRecord.from_dict(r, device, f"ops[{i}]") for i, r in enumerate(data["ops"]))
         for i, record in enumerate(ops):  # the canvas ops index the batch: check them before any read
             if record.config is not None:
@@ -217,7 +234,7 @@ class Params:
             matrix=matrix,
             in_size=None if data["in_size"] is None else tuple(data["in_size"]),
             # Absent from dicts written before variable-size batches existed.
-            in_sizes=torch.tensor(data["in_sizes"], dtype=torch.int64).reshape(-1, 2) if "in_sizes" in data else None,
+            in_sizes=torch.tensor(data["in_sizes"], dtype=torch.int64).view(-1, dims) if "in_sizes" in data else None,
             out_size=tuple(data["out_size"]),
             ignore_index=int(data["ignore_index"]),
             fill=tuple(float(v) for v in data["fill"]),

@@ -34,9 +34,10 @@ class Views:
     Attributes:
         slots: L, views per output sample.
         sample: B·L int32, the source sample of each view; None: view b reads sample b (L = 1).
-        matrix: B·L×3×3 float32, each view's output→source matrix (the chain matrix composed
-            with the view's ``pre`` in float64, cast once); the kernels read it without a field.
-        select: B×h×w uint8 slot per output pixel, or None (slot 0 everywhere).
+        matrix: B·L×(n+1)×(n+1) float32 (B·L×3×3 for images: n = :attr:`spatial_dims`),
+            each view's output→source matrix (the chain matrix composed with the view's
+            ``pre`` in float64, cast once); the kernels read it without a field.
+        select: B×h×w (B×d×h×w) uint8 slot per output pixel, or None (slot 0 everywhere).
         pre: B·L×4 float32 (ax, tx, ay, ty), output pixel → source canvas before the
             displacement; None: the identity.
         field: B×2×gh×gw float32 displacement (dx, dy) of each source sample's canvas, or None;
@@ -51,6 +52,11 @@ class Views:
     pre: torch.Tensor | None = None
     field: torch.Tensor | None = None
     cell: float = 1.0
+
+    @property
+    def spatial_dims(self) -> int:
+        """n, the number of spatial dimensions, from the matrix."""
+        return self.matrix.shape[-1] - 1
 
     @property
     def mode(self) -> int:
@@ -143,7 +149,7 @@ def view_coords(
         dx, dy = displacement(views.field, sample, qx, qy, views.inv_cell)
         x, y, m = qx + dx, qy + dy, rows_of(matrix.reshape(-1, 9), sample)
     else:
-        m = rows_of(views.matrix.reshape(-1, 9), view)
+        m = rows_of(views.matrix.reshape(-1, 9), view)  # this reader is the 2D one: 3×3 matrices
     sample = sample.expand(batch, h, w)
 
     def row(k: int) -> torch.Tensor:
