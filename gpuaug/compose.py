@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 import torch
 
 from gpuaug import backends
-from gpuaug.candidates import CandidateCounts
-from gpuaug.core import hashing
-from gpuaug.core.batch import Batch, read_batch, read_predictions, read_sample_ids
+from gpuaug.core.batch import Batch, read_batch
 from gpuaug.core.checks import (
     MASK_PADDINGS,
     PADDING_MODES,
     check_bool,
     check_choice,
     check_fill,
-    check_ignore_index,
     check_int,
-    check_size,
 )
 from gpuaug.core.constants import OUT_DTYPES
-from gpuaug.core.device import to_device
-from gpuaug.core.matrices import identity_matrix
-from gpuaug.core.planes import label_padding
-from gpuaug.core.ragged import from_padded
 from gpuaug.core.records import OpRecord, Params
 from gpuaug.engine import apply_params
-from gpuaug.functional import warp_all
-from gpuaug.transforms.base import CanvasOp, Draw, Op, PixelOp, Sizes
+from gpuaug.inversion import invert_params
+from gpuaug.sampling import sample_params
+from gpuaug.transforms.base import CanvasOp, Op, PixelOp
 from gpuaug.transforms.canvas import check_canvas_order
 
 __all__ = ["Compose", "Params", "OpRecord"]
@@ -155,103 +147,7 @@ class Compose:
         return self._sample(read_batch(images, masks, sizes), generator, seed, sample_ids)
 
     def _sample(self, batch: Batch, generator, seed, sample_ids) -> Params:
-        check_fill(self.fill, batch.channels)
-        label_source, mask_mode = None, label_padding(self.padding_mode, self.mask_padding)
-        if batch.mask_dtype is not None and self._needs_labels():
-            check_ignore_index(self.ignore_index, batch.mask_dtype)
-            label_source = batch.masks if batch.variable else from_padded(batch.masks, batch.sizes)
-            backend = backends.resolve(self.backend, batch.device)
-        draw = self._draw(batch.batch, batch.device, generator, seed, sample_ids)
-        matrix = identity_matrix(batch.batch, draw.device)
-        size = batch.in_size
-        if batch.variable:
-            hw = to_device(torch.tensor(batch.sizes, dtype=torch.float64), draw.device)
-            size = Sizes(hw[:, 0], hw[:, 1], batch.sizes)
-        records, varying = [], None
-        for k, op in enumerate(self.ops):
-            if op.kind == "pixel":
-                records.append(OpRecord(type(op).__name__, op.sample(draw, batch.channels), op.config()))
-                continue
-            if op.kind == "canvas":
-                if isinstance(size, Sizes):
-                    raise ValueError(self._unfixed_message(varying))
-                if op.selects_by_labels and batch.mask_dtype is None:
-                    name = type(op).__name__
-                    raise ValueError(
-                        f"ops[{k}]: {name} chooses its paste map from the masks, so it needs masks; got none"
-                    )
-                records.append(OpRecord(type(op).__name__, op.sample(draw, size), op.config()))
-                continue
-            if label_source is not None:
-                draw.class_counts = CandidateCounts(label_source, matrix, self.ignore_index, mask_mode, backend)
-            if op.kind == "composite":
-                step, record = op.sample_record(draw, size, batch.channels)
-            else:
-                step = op.sample(draw, size)
-                record = OpRecord(type(op).__name__, step.draws)
-            matrix = torch.bmm(matrix, step.matrix)  # float64: TF32 matmul settings cannot touch it
-            size = step.out_size
-            if isinstance(size, Sizes):
-                varying = k
-            records.append(record)
-        if isinstance(size, Sizes):
-            raise ValueError(self._unfixed_message(varying))
-        geometric = [op for op in self.ops if op.geometric]
-        params = Params(
-            matrix=matrix.to(torch.float32),
-            in_size=batch.in_size,
-            out_size=size,
-            ignore_index=self.ignore_index,
-            fill=self.fill,
-            perspective=any(op.perspective for op in geometric),
-            geometric=bool(geometric),
-            out_dtype=self.out_dtype,
-            ops=tuple(records),
-            padding_mode=self.padding_mode,
-            mask_padding=self.mask_padding,
-            in_sizes=torch.tensor(batch.sizes, dtype=torch.int64).reshape(-1, 2),
-            antialias=self.antialias,
-        )
-        device = batch.device
-        if draw.device == device:
-            return params
-        ops = tuple(r.map_draws(lambda v: to_device(v, device)) for r in records)
-        return replace(params, matrix=to_device(params.matrix, device), ops=ops)
-
-    def _unfixed_message(self, varying: int | None) -> str:
-        fixed = "RandomCrop, CenterCrop, Resize((h, w)), RandomResizedCrop or RandomResize(scale, keep_ratio=False)"
-        if varying is None:
-            return (
-                f"ops: a batch of samples of different sizes (a list, or sizes=) needs a fixed-size op ({fixed}) "
-                "to give the batch one output size; the chain has none"
-            )
-        op = self.ops[varying]
-        return (
-            f"ops[{varying}]: {type(op).__name__} leaves each sample a size of its own; a fixed-size op ({fixed}) "
-            "must follow it so that the batch has one output size"
-        )
-
-    def _needs_labels(self) -> bool:
-        return any(op.needs_masks for op in self.ops)
-
-    @staticmethod
-    def _draw(b: int, device: torch.device, generator, seed, sample_ids) -> Draw:
-        """The batch's random source (see :meth:`sample`)."""
-        if seed is not None:
-            if generator is not None:
-                raise ValueError("generator, seed: pass one source of randomness, not both")
-            seed = check_int(seed, "seed")
-            ids = torch.arange(b, device=device) if sample_ids is None else read_sample_ids(sample_ids, b, device)
-            return Draw(b, device, keys=hashing.sample_keys(seed, ids))
-        if sample_ids is not None:
-            raise ValueError("sample_ids: only used with seed=; pass seed too")
-        if generator is None:
-            return Draw(b, device)
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator: expected a torch.Generator, got {type(generator).__name__}")
-        if generator.device != device and generator.device.type != "cpu":
-            raise ValueError(f"generator: expected a CPU generator or one on {device}, got one on {generator.device}")
-        return Draw(b, generator.device, generator=generator)
+        return sample_params(self, batch, generator, seed, sample_ids)
 
     def apply(
         self,
@@ -315,34 +211,7 @@ class Compose:
             ``out_size``, each sample returns to its own size: lists of B tensors
             (K×hᵢ×wᵢ, or labels hᵢ×wᵢ / 1×hᵢ×wᵢ; ``valid`` hᵢ×wᵢ).
         """
-        labels, fills, (b, h, w) = read_predictions(predictions, params, fill)
-        in_sizes = params.in_sizes.double()
-        per_sample = out_size is None and params.variable
-        if per_sample:  # one canvas that holds every sample's own size, cut after
-            size = tuple(int(v) for v in params.in_sizes.amax(dim=0))
-            frames = in_sizes
-        else:
-            size = check_size(out_size if out_size is not None else params.in_size, "out_size")
-            frames = torch.tensor(size, dtype=torch.float64).expand(b, 2)
-        # Source frame pixel → source coordinate (a rescale), then → augmented coordinate (the inverse).
-        inverse = torch.linalg.inv_ex(params.matrix.double())[0]
-        ones = torch.ones(b, dtype=torch.float64)
-        rescale = torch.diag_embed(torch.stack((in_sizes[:, 1] / frames[:, 1], in_sizes[:, 0] / frames[:, 0], ones), 1))
-        matrix = (inverse @ to_device(rescale, inverse.device)).float()
-        warp = (None, predictions) if labels else (predictions, None)
-        out_images, out_masks, _ = warp_all(
-            *warp, (), matrix, size, fills, params.ignore_index, self.backend, params.perspective
-        )
-        inverted = out_masks if labels else out_images
-        if return_valid:
-            ones = torch.ones((b, h, w), dtype=torch.uint8, device=predictions.device)
-            covered = warp_all(None, ones, (), matrix, size, fills, 0, self.backend, params.perspective)[1].bool()
-        if per_sample:
-            sizes = params.in_sizes.tolist()
-            inverted = [inverted[k, ..., :sh, :sw].contiguous() for k, (sh, sw) in enumerate(sizes)]
-            if return_valid:
-                covered = [covered[k, :sh, :sw].contiguous() for k, (sh, sw) in enumerate(sizes)]
-        return (inverted, covered) if return_valid else inverted
+        return invert_params(predictions, params, self.backend, out_size, fill, return_valid)
 
     def __call__(
         self,
