@@ -123,3 +123,18 @@ def test_images_keep_the_2d_table():
     assert ragged.table.tolist() == [[0, 20, 5, 4, 5], [60, 14, 7, 2, 7]] and ragged.spatial_dims == 2
     padded = from_padded(torch.zeros(2, 6, 8), [(4, 5), (6, 8)])
     assert padded.table.tolist() == [[0, 48, 8, 4, 5], [48, 48, 8, 6, 8]]
+
+
+def test_picking_samples_of_a_list_packs_nothing_until_the_data_is_read():
+    samples = [torch.arange(12).reshape(1, 3, 4) + 100 * k for k in range(3)]
+    ragged = pack(samples, 1)
+    picked = ragged.select([2, 0]).repeat(2)  # what the class check does, sample by sample
+    assert "_packed" not in ragged.__dict__ and "_packed" not in picked.__dict__
+    for b, source in enumerate([2, 2, 0, 0]):
+        assert torch.equal(picked.samples[b], samples[source])
+        for y in range(3):
+            for x in range(4):
+                assert element(picked, b, (0, y, x)) == samples[source][0, y, x]
+    assert picked.data is ragged.data  # packed once, by the list, and shared
+    padded = from_padded(torch.zeros(2, 1, 3, 4), [(3, 4), (2, 2)])
+    assert padded.select([1]).data is padded.storage

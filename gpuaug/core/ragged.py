@@ -48,12 +48,18 @@ class Ragged:
     samples: tuple[torch.Tensor, ...]
     #: A padded batch the samples are views of (None for a list, packed on first use).
     storage: torch.Tensor | None = None
+    #: For samples picked from a list (:meth:`select`, :meth:`repeat`) before it was packed:
+    #: the Ragged whose packing the table points into, packed only if :attr:`data` is read.
+    base: Ragged | None = None
 
     @property
     def data(self) -> torch.Tensor:
         """The storage the table points into: the padded batch, or the list packed by one
-        ``torch.cat`` (on first use: the torch path reads images from :meth:`padded`)."""
-        return self._packed if self.storage is None else self.storage
+        ``torch.cat`` (on first use: the torch path reads images from :meth:`padded`, and the
+        class check on the CPU reads the samples, so neither packs)."""
+        if self.storage is not None:
+            return self.storage
+        return self._packed if self.base is None else self.base.data
 
     @cached_property
     def _packed(self) -> torch.Tensor:
@@ -84,14 +90,20 @@ class Ragged:
         sizes = tuple(s for s in self.sizes for _ in range(n))
         samples = tuple(s for s in self.samples for _ in range(n))
         table = self.table.repeat_interleave(n, dim=0)
-        return Ragged(table, self.planes, sizes, samples, self.data)  # shares the storage
+        return Ragged(table, self.planes, sizes, samples, *self._shared())
 
     def select(self, index: Sequence[int]) -> Ragged:
         """The samples at the host positions ``index``, in that order, sharing the storage: no copy."""
         rows = torch.as_tensor(index, dtype=torch.int64)
         table = self.table.index_select(0, rows.to(self.table.device))
         picked = tuple(self.sizes[i] for i in index), tuple(self.samples[i] for i in index)
-        return Ragged(table, self.planes, *picked, self.data)  # shares the storage
+        return Ragged(table, self.planes, *picked, *self._shared())
+
+    def _shared(self) -> tuple[torch.Tensor | None, Ragged | None]:
+        """(storage, base) of a Ragged that shares this one's storage, packed or not yet."""
+        if self.storage is not None:
+            return self.storage, None
+        return None, self if self.base is None else self.base
 
     def padded(self) -> torch.Tensor:
         """The samples in one zero-padded B×K×max(h)×max(w) tensor (B×K×max(d)×max(h)×max(w)
