@@ -134,15 +134,41 @@ def separable_counts(
 
 def _view_counts(mask: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, ignore_index: int) -> Counts:
     """:func:`row_counts` (each of shape 1) of the labels of an h×w ``mask`` at the floors of
-    the source columns ``sx`` and rows ``sy`` that lie inside it."""
+    the source columns ``sx`` and rows ``sy`` that lie inside it.
+
+    The floors of a line are monotonic (one axis-aligned scale), so equal ones are adjacent:
+    each source row and column the view reads is gathered once, and its label counted as
+    many times as output pixels read it (the product of its row's and column's
+    multiplicities), exactly, in int64.
+    """
     height, width = mask.shape
     cols = sx[(sx >= 0) & (sx < width)].floor().to(torch.int64)
     rows = sy[(sy >= 0) & (sy < height)].floor().to(torch.int64)
     if not cols.numel() or not rows.numel():
         return _no_counts(1)
+    cols, col_times = torch.unique_consecutive(cols, return_counts=True)
+    rows, row_times = torch.unique_consecutive(rows, return_counts=True)
     first, last = (int(v) for v in cols.aminmax())
     labels = mask[:, first : last + 1].index_select(0, rows)[:, cols.sub_(first)]  # the faster pair here
-    return row_counts(labels.view(1, -1), ignore_index)
+    times = row_times.view(-1, 1) * col_times
+    return weighted_counts(labels.reshape(-1), times.view(-1), ignore_index)
+
+
+def weighted_counts(labels: torch.Tensor, times: torch.Tensor, ignore_index: int) -> Counts:
+    """(classes, largest count, total), each of shape 1, of P labels each counted ``times``
+    (P int64) times, ``ignore_index`` removed: int64 sums into one bin per label of the range
+    the labels span, or per distinct label where that range exceeds :data:`MAX_BINS`."""
+    low, high = (int(v) for v in labels.aminmax())
+    if high - low + 1 <= MAX_BINS:
+        bins = labels.long() - low if low else labels.long()  # int64 labels from 0: no copy
+        counts = torch.zeros(high - low + 1, dtype=torch.int64).index_add_(0, bins, times)
+        if low <= ignore_index <= high:
+            counts[ignore_index - low] = 0
+    else:
+        distinct, bins = torch.unique(labels, return_inverse=True)
+        counts = torch.zeros(distinct.numel(), dtype=torch.int64).index_add_(0, bins, times)
+        counts[distinct == ignore_index] = 0
+    return (counts > 0).sum().view(1), counts.amax().view(1), counts.sum().view(1)
 
 
 def _no_counts(r: int) -> Counts:
