@@ -10,6 +10,7 @@ order, so masks are bit-identical to the Triton kernels' and the reference's.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import torch
@@ -45,10 +46,9 @@ def warp_torch(
     tiled: bool = False,
     views: Views | None = None,
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
-    """The torch path: source coordinates once, then every map from them.
-
-    Images go through ``grid_sample`` (a variable-size batch from a padded float copy, see
-    :func:`_grid_source`), labels through one ``index_select`` (a variable-size batch's
+    """The torch path: source coordinates once, then every map from them. Images go through
+    ``grid_sample`` (a variable-size batch from a padded float copy of each sample's window,
+    see :func:`_grid_source`), labels through one ``index_select`` (a variable-size batch's
     through the explicit gather :func:`_nearest_gather`, which reads its extent table).
     With ``views`` (each pixel reads its own source sample): one view per sample moves the
     source samples into place and takes the plain path; a slot map warps a stacked batch's
@@ -56,9 +56,8 @@ def warp_torch(
     and a variable-size batch's every map, by the explicit gathers :func:`_nearest_gather`
     and :func:`_bilinear_gather`. With ``tiled``, the compiled path's layout
     (:mod:`gpuaug.inductor`), every map goes through the explicit gathers and comes as
-    ``…×ny×nx×T×T`` tiles of :data:`TILE` pixels (:func:`untile` makes it ``…×h×w``),
-    which inductor computes tile by tile, every plane in one loop, so that the gathers of a
-    tile stay in a small source window.
+    ``…×ny×nx×T×T`` tiles of :data:`TILE` pixels (:func:`untile` makes it ``…×h×w``), which
+    inductor computes tile by tile, every plane in one loop: a tile's gathers stay close.
     """
     source = images if images is not None else planes[0].tensor
     ragged = isinstance(source, Ragged)
@@ -97,11 +96,13 @@ def warp_torch(
             points[key] = (px, py, outside)
         return points[key]
 
+    windows = _windows(source, matrix, out_size, perspective, image_padding) if ragged and not gather else None
+
     def bilinear(source: torch.Tensor | Ragged, padding: str, fills: tuple[float, ...]) -> torch.Tensor:
         px, py, outside = point(padding)
         if gather:
             return _bilinear_gather(source, px, py, outside, fills, sample)
-        return _bilinear_torch(*_grid_source(source, px, py, outside), fills)
+        return _bilinear_torch(*_grid_source(source, px, py, outside, windows), fills)
 
     outs = []
     for p in planes:
@@ -336,31 +337,71 @@ def _nearest_gather(
 
 
 def _grid_source(
-    source: torch.Tensor | Ragged, px: torch.Tensor, py: torch.Tensor, outside: torch.Tensor
+    source: torch.Tensor | Ragged,
+    px: torch.Tensor,
+    py: torch.Tensor,
+    outside: torch.Tensor,
+    windows: list[tuple[int, int, int, int]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(images, px, py)`` for :func:`_bilinear_torch`: a variable-size batch as a padded
-    float32 copy (:func:`_padded_float`), its outside points parked far away. The clamps keep
-    every tap of an inside point within its sample, but for the second tap at weight 0, which
-    reads the zero margin."""
+    float32 copy (:func:`_padded_float`) of each sample's window (``windows``, or the whole
+    sample), the points moved to the window's origin (exact: integer shifts of coordinates
+    below 2^23) and the outside ones parked far away. The clamps keep every tap of an inside
+    point within its sample, but for the second tap at weight 0, which reads the zero margin."""
     if not isinstance(source, Ragged):
         return source, px, py
-    padded = _padded_float(source)
+    if windows is None:
+        windows = [(0, h, 0, w) for h, w in source.sizes]
+    padded = _padded_float(source, windows)
     height, width = padded.shape[-2:]
+    if any(y0 or x0 for y0, _, x0, _ in windows):
+        origin = torch.tensor([(x0, y0) for y0, _, x0, _ in windows], dtype=torch.float32).view(-1, 2, 1, 1)
+        px, py = px - origin[:, 0], py - origin[:, 1]
     return padded, px.masked_fill(outside, -2.0 * width), py.masked_fill(outside, -2.0 * height)
 
 
-def _padded_float(source: Ragged) -> torch.Tensor:
-    """The samples as float32 (uint8 ÷ 255) in one B×K×max(h)×max(w) tensor, top-left aligned.
+def _windows(
+    source: Ragged, matrix: torch.Tensor, out_size: tuple[int, int], perspective: bool, padding: str
+) -> list[tuple[int, int, int, int]] | None:
+    """Each sample's rows [y0, y1) and columns [x0, x1) that an affine warp's clamped points
+    and their bilinear taps read, for a list on the CPU (else None: whole samples): the
+    output canvas's corner pixel centres mapped in float64 (an affine map's extremes on a
+    rectangle are at its corners), widened by a pixel either way for the float32
+    evaluation, then kept inside the sample (clamped points lie in it; reflected ones may
+    lie anywhere, so "reflect" reads whole samples)."""
+    if source.device.type != "cpu" or perspective or padding == "reflect":
+        return None
+    h, w = out_size
+    corners = torch.tensor([[0.5, 0.5], [w - 0.5, 0.5], [0.5, h - 0.5], [w - 0.5, h - 0.5]], dtype=torch.float64)
+    m = matrix.double()
+    mapped = corners @ m[:, :2, :2].transpose(1, 2) + m[:, None, :2, 2]  # B×4×2 (x, y)
+    low, high = mapped.amin(dim=1).tolist(), mapped.amax(dim=1).tolist()
+    windows = []
+    for (height, width), (lx, ly), (hx, hy) in zip(source.sizes, low, high, strict=True):
+        if not all(math.isfinite(v) for v in (lx, ly, hx, hy)):
+            windows.append((0, height, 0, width))
+            continue
+        x0, x1 = (min(max(math.floor(v - 0.5) + d, 0), width - 1) for v, d in ((lx, -1), (hx, 2)))
+        y0, y1 = (min(max(math.floor(v - 0.5) + d, 0), height - 1) for v, d in ((ly, -1), (hy, 2)))
+        windows.append((y0, y1 + 1, x0, x1 + 1))
+    return windows
 
-    Only what ``grid_sample`` reads of a clamped point is written: each sample's pixels, and
+
+def _padded_float(source: Ragged, windows: list[tuple[int, int, int, int]]) -> torch.Tensor:
+    """Each sample's window [y0, y1) × [x0, x1) as float32 (uint8 ÷ 255) in one B×K×H×W
+    tensor of the largest window's size, top-left aligned.
+
+    Only what ``grid_sample`` reads of a clamped point is written: each window's pixels, and
     the zero margin one pixel right of and below it, where a tap of weight 0 falls (finite:
     0 · NaN would be NaN); the rest is left unset. A list of mixed sizes pads to several
-    times its pixels, so this converts and writes only the samples' own bytes.
+    times its pixels, and a crop reads a part of each, so this converts and writes only the
+    windows' own bytes.
     """
-    height, width = (max(v) for v in zip(*source.sizes, strict=True))
+    height, width = (max(v) for v in zip(*((y1 - y0, x1 - x0) for y0, y1, x0, x1 in windows), strict=True))
     out = torch.empty((source.batch, source.planes, height, width), dtype=torch.float32, device=source.device)
-    for k, (sample, (h, w)) in enumerate(zip(source.samples, source.sizes, strict=True)):
-        region = out[k, :, :h, :w].copy_(sample)
+    for k, (sample, (y0, y1, x0, x1)) in enumerate(zip(source.samples, windows, strict=True)):
+        h, w = y1 - y0, x1 - x0
+        region = out[k, :, :h, :w].copy_(sample[:, y0:y1, x0:x1])
         if sample.dtype == torch.uint8:
             region.mul_(1.0 / 255.0)
         out[k, :, : h + 1, w : w + 1] = 0.0

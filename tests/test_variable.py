@@ -458,19 +458,34 @@ def test_the_ade20k_recipe_of_the_peers_takes_lists():
     assert audit.check_pair(lambda i, m: geometric(i, m, generator=generator), (64, 64), batch_size=4).ok
 
 
+WINDOWED_CHAINS = {
+    "resize up": lambda: [gpuaug.Resize((100, 100))],
+    "crop of an upscale": lambda: [gpuaug.RandomResize((60, 60), keep_ratio=False), gpuaug.RandomCrop((9, 13))],
+    "rotated crop": lambda: [gpuaug.RandomAffine(40, scale=(1.2, 2.5)), gpuaug.CenterCrop((7, 11))],
+    "flipped, shifted out": lambda: [
+        gpuaug.RandomHorizontalFlip(1.0),
+        gpuaug.RandomAffine(0, translate=(0.9, 0.9)),
+        gpuaug.CenterCrop((8, 8)),
+    ],
+}
+
+
+@pytest.mark.parametrize("chain", sorted(WINDOWED_CHAINS))
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
-def test_a_list_reads_nothing_of_the_padded_copy_but_its_samples_and_margins(monkeypatch, dtype):
-    # The torch path resamples a list from a padded float copy that writes only each sample and
-    # the one-pixel zero margin its edge taps (at weight 0) read; the rest is unset. Unset here
-    # means NaN: nothing of it may reach the output. Resizing up to 100×100 puts every sample's
-    # last output pixels in its last half pixel, whose taps reach the margin.
+def test_a_list_reads_nothing_of_the_padded_copy_but_its_windows_and_margins(monkeypatch, dtype, chain):
+    # The torch path resamples a list on the CPU from a padded float copy that writes only the
+    # window of each sample the warp reads and the one-pixel zero margin its edge taps (at
+    # weight 0) read; the rest is unset. Unset here means NaN: nothing of it may reach the
+    # output, which equals each sample warped alone (a stacked batch of one, no window).
+    # Resizing up puts every sample's last output pixels in its last half pixel, whose taps
+    # reach the margin; the crops cut windows inside the samples, rotated, flipped, or off it.
     g = torch.Generator().manual_seed(0)
     images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g) for h, w in SIZES]
     images = [t if dtype == torch.uint8 else t.float() / 255 for t in images]
-    aug = gpuaug.Compose([gpuaug.Resize((100, 100))], backend="torch")
+    aug = gpuaug.Compose(WINDOWED_CHAINS[chain](), backend="torch")
     empty = torch.empty
     monkeypatch.setattr(torch, "empty", lambda *a, **k: empty(*a, **k).fill_(math.nan))
     out = aug(images, seed=0)
     monkeypatch.undo()
-    alone = torch.cat([aug(image[None], seed=0) for image in images])
+    alone = torch.cat([aug(image[None], seed=0, sample_ids=[k]) for k, image in enumerate(images)])
     torch.testing.assert_close(out, alone, atol=1e-5, rtol=0)
