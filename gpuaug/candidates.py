@@ -11,8 +11,9 @@ the cheapest way each backend allows, never by warping and sorting every candida
   gathers each view's labels through its matrix and bins them in registers, all candidates
   of all samples in one launch, no host sync;
 - the torch path on the CPU, for chains that keep the axes (flips, crops, resizes, scales:
-  the recipes' chains): per view, a source row and column per output line, so the labels
-  are a gather of the inside rows, then columns, and one ``bincount`` (:func:`separable_counts`);
+  the recipes' chains): per view, a source row and column per output line, so each source
+  row and column is gathered once and its labels counted by their multiplicities
+  (:func:`separable_counts`);
 - otherwise the views' labels through :func:`gpuaug.functional.warp_all`, then counted.
 """
 
@@ -120,8 +121,8 @@ def separable_counts(
     is exactly ``m00·x + m02`` (and the divide by w = 1 exact), so each output column has one
     source column and each output row one source row, computed once per line: a view's labels
     are its inside rows (``index_select`` of the source's columns from the first to the last
-    it reads), then its inside columns: bit-identical to the mask warp's, with no per-pixel
-    index and nothing outside to mask.
+    it reads), then its inside columns, each distinct one once (:func:`_view_counts`): the
+    counts are the mask warp's exactly, with no per-pixel index and nothing outside to mask.
     """
     h, w = out_size
     x = torch.arange(w, dtype=torch.float32).add_(0.5)
