@@ -242,6 +242,6 @@ class Compose:
 
         With ``targets`` (see :meth:`apply`) it returns ``(images, masks_or_None, targets_out)``.
         """
-        batch = read_batch(images, masks, sizes)  # read once: a list is packed once for sampling and warping
+        batch = read_batch(images, masks, sizes)  # read once, for sampling and warping
         params = self._sample(batch, generator, seed, sample_ids)
         return apply_params(batch, params, self.backend, targets=targets)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from gpuaug import backends
 from gpuaug.backends import Backend
 from gpuaug.core.batch import read_predictions
 from gpuaug.core.checks import check_size
@@ -26,6 +27,7 @@ def invert_params(
     """Warp ``predictions`` back through the inverse of ``params.matrix``; see
     :meth:`gpuaug.Compose.invert` for the arguments and the result."""
     labels, fills, (b, h, w) = read_predictions(predictions, params, fill)
+    backend = backends.resolve(backend, predictions.device)  # once for both warps
     in_sizes = params.in_sizes.double()
     per_sample = out_size is None and params.variable
     if per_sample:  # one canvas that holds every sample's own size, cut after
