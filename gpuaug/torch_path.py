@@ -96,7 +96,7 @@ def warp_torch(
             points[key] = (px, py, outside)
         return points[key]
 
-    windows = _windows(source, matrix, out_size, perspective, image_padding) if ragged and not gather else None
+    windows = None if gather or not resampled else _windows(source, matrix, out_size, perspective, image_padding)
 
     def bilinear(source: torch.Tensor | Ragged, padding: str, fills: tuple[float, ...]) -> torch.Tensor:
         px, py, outside = point(padding)
@@ -361,15 +361,16 @@ def _grid_source(
 
 
 def _windows(
-    source: Ragged, matrix: torch.Tensor, out_size: tuple[int, int], perspective: bool, padding: str
+    source: torch.Tensor | Ragged, matrix: torch.Tensor, out_size: tuple[int, int], perspective: bool, padding: str
 ) -> list[tuple[int, int, int, int]] | None:
     """Each sample's rows [y0, y1) and columns [x0, x1) that an affine warp's clamped points
-    and their bilinear taps read, for a list on the CPU (else None: whole samples): the
-    output canvas's corner pixel centres mapped in float64 (an affine map's extremes on a
-    rectangle are at its corners), widened by a pixel either way for the float32
-    evaluation, then kept inside the sample (clamped points lie in it; reflected ones may
-    lie anywhere, so "reflect" reads whole samples)."""
-    if source.device.type != "cpu" or perspective or padding == "reflect":
+    and their bilinear taps read, for a list (a Ragged batch) on the CPU (else None: whole
+    samples; a stacked batch is read where it lies): the output canvas's corner pixel
+    centres mapped in float64 (an affine map's extremes on a rectangle are at its corners),
+    widened by a pixel either way for the float32 evaluation, then kept inside the sample
+    (clamped points lie in it; reflected ones may lie anywhere, so "reflect" reads whole
+    samples)."""
+    if not isinstance(source, Ragged) or source.device.type != "cpu" or perspective or padding == "reflect":
         return None
     h, w = out_size
     corners = torch.tensor([[0.5, 0.5], [w - 0.5, 0.5], [0.5, h - 0.5], [w - 0.5, h - 0.5]], dtype=torch.float64)
