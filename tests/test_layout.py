@@ -5,6 +5,7 @@ The layers themselves are import-linter contracts (pyproject.toml, ``lint-import
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,13 @@ def test_no_import_cycle():
     for node in sorted(graph):
         if node not in state:
             visit(node, [node])
+
+
+def test_every_package_is_installed():
+    """A non-editable install ships only the packages pyproject.toml lists: every folder of
+    gpuaug with an ``__init__.py`` must be one of them."""
+    text = (ROOT / "pyproject.toml").read_text()
+    listed = set(re.findall(r'"([\w.]+)"', re.search(r"^packages = \[(.*)\]$", text, re.M).group(1)))
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "gpuaug").rglob("__init__.py")}
+    assert found - listed == set()
+    assert "gpuaug.kernels" in listed and '"gpuaug.kernels" = "kernels"' in text
