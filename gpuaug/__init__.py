@@ -25,10 +25,16 @@ from gpuaug.transforms import (
     OneOf,
     PhotoMetricDistortion,
     RandomAffine,
+    RandomAffine3D,
     RandomApply,
+    RandomContrast,
     RandomCrop,
+    RandomCrop3D,
+    RandomFlip3D,
+    RandomGamma,
     RandomGrayscale,
     RandomHorizontalFlip,
+    RandomMultiplicativeBrightness,
     RandomPerspective,
     RandomResize,
     RandomResizedCrop,
@@ -36,6 +42,7 @@ from gpuaug.transforms import (
     RandomScale,
     RandomVerticalFlip,
     Resize,
+    Resize3D,
 )
 
 __version__ = "0.1.0"
@@ -73,6 +80,13 @@ __all__ = [
     "RandomScale",
     "RandomVerticalFlip",
     "Resize",
+    "RandomAffine3D",
+    "RandomCrop3D",
+    "RandomFlip3D",
+    "Resize3D",
+    "RandomContrast",
+    "RandomGamma",
+    "RandomMultiplicativeBrightness",
     # submodules
     "audit",
     "functional",

@@ -37,13 +37,13 @@ import triton
 import triton.language as tl
 
 import gpuaug
-from gpuaug.core.checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES
+from gpuaug.core.checks import IMAGE_DTYPES, MASK_DTYPES, PADDING_MODES, VOLUME_DTYPES
 from gpuaug.core.constants import OUT_DTYPES
 from gpuaug.core.ragged import from_padded
 from gpuaug.functional import warp_image, warp_mask
 from gpuaug.targets.maps import FLOAT_DTYPES, Target
 
-KERNEL_MODULES = ("gather_nearest", "warp_bilinear", "fused_image", "class_counts")
+KERNEL_MODULES = ("gather_nearest", "warp_bilinear", "fused_image", "class_counts", "volume")
 
 _TYPES = {
     torch.float16: "fp16",
@@ -169,7 +169,9 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     labels; and targets: K-plane label gathers of every integer dtype, dense maps of every
     float dtype (written in that dtype) and gathered float maps, in every padding mode.
     Variable-size batches (lists, padded batches with sizes) go through every kernel too, and
-    so do the canvas ops (every ``VIEWS`` mode, with and without ``DISPLACE``).
+    so do the canvas ops (every ``VIEWS`` mode, with and without ``DISPLACE``). Volumes: a
+    covering subset (every volume and label dtype in one padding mode, every padding mode
+    with one dtype, and sizes of 1).
     """
     driver = _Driver(torch.device(device))
     with record() as launches:
@@ -178,6 +180,7 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
         driver.variable_size()
         driver.class_check()
         driver.canvas()
+        driver.volumes()
     return launches
 
 
@@ -373,6 +376,22 @@ class _Driver:
                 aug = gpuaug.Compose(ops, backend="triton")
                 masks = [self.zeros(h, w, dtype=torch.int64) for h, w in self.shapes]
                 aug([self.zeros(3, h, w, dtype=torch.uint8) for h, w in self.shapes], masks, self.generator)
+
+    def volumes(self) -> None:
+        """The volume kernels: every volume and label dtype, every padding mode, one-voxel sizes."""
+        chain = [gpuaug.RandomAffine3D(30, scale=(0.7, 1.4)), gpuaug.RandomCrop3D((6, 8, 10), True, 0.5)]
+        shape = (10, 12, 14)
+        for dtype in VOLUME_DTYPES:
+            aug = gpuaug.Compose(chain, 0, backend="triton")
+            aug(self.zeros(2, 1, *shape, dtype=dtype), self.zeros(2, *shape, dtype=torch.int64), self.generator)
+        for dtype in MASK_DTYPES:
+            aug = gpuaug.Compose(chain, 0, backend="triton")
+            aug(self.zeros(2, 3, *shape), self.zeros(2, 1, *shape, dtype=dtype), self.generator)
+        for mode in PADDING_MODES[1:]:
+            aug = gpuaug.Compose(chain, 0, backend="triton", padding_mode=mode, mask_padding="same")
+            aug(self.zeros(2, 1, *shape), self.zeros(2, *shape, dtype=torch.int64), self.generator)
+        one = gpuaug.Compose([gpuaug.Resize3D(1)], 0, backend="triton")
+        one(self.zeros(1, 1, 1, 1, 1), self.zeros(1, 1, 1, 1, dtype=torch.int64), self.generator)
 
 
 _RESOURCES = re.compile(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)")

@@ -27,6 +27,27 @@ from gpuaug.transforms.canvas import check_canvas_order
 __all__ = ["Compose", "Params", "OpRecord"]
 
 
+def _spatial_dims(ops: list) -> int | None:
+    """The spatial dimensions every op of the chain takes (2: images, 3: volumes), None when
+    they all take either; ValueError naming the first op that does not share them."""
+    common, first = {2, 3}, None
+    for k, op in enumerate(ops):
+        if not common & set(op.spatial_dims):
+            j, other = first
+            raise ValueError(
+                f"ops[{k}]: {type(op).__name__} takes {_data(op.spatial_dims)}, but ops[{j}] {type(other).__name__} "
+                f"takes {_data(other.spatial_dims)}: one Compose chains 2D ops or volume ops, not both"
+            )
+        if first is None and len(op.spatial_dims) == 1:
+            first = (k, op)
+        common &= set(op.spatial_dims)
+    return next(iter(common)) if len(common) == 1 else None
+
+
+def _data(dims: tuple[int, ...]) -> str:
+    return "volumes (B×C×D×H×W)" if dims == (3,) else "2D images (B×C×H×W)"
+
+
 class Compose:
     """A chain of ops applied to image and mask batches with shared per-sample params.
 
@@ -107,6 +128,12 @@ class Compose:
         self.padding_mode = check_choice(padding_mode, PADDING_MODES, "padding_mode")
         self.mask_padding = check_choice(mask_padding, MASK_PADDINGS, "mask_padding")
         self.antialias = check_bool(antialias, "antialias")
+        self.spatial_dims = _spatial_dims(self.ops)
+        if self.spatial_dims == 3 and self.antialias:
+            raise ValueError("antialias: the prefilter is for 2D images; a chain of volume ops takes antialias=False")
+        for k, op in enumerate(self.ops):
+            if op.kind == "pixel" and self.spatial_dims is not None:
+                op.check_dims(self.spatial_dims, f"ops[{k}]")
 
     def __repr__(self) -> str:
         inner = ",\n".join(f"    {op!r}" for op in self.ops)
@@ -144,7 +171,18 @@ class Compose:
         No host sync either way (except a class-aware crop with a CPU generator and CUDA
         masks, whose class check must come back to the generator's device).
         """
-        return self._sample(read_batch(images, masks, sizes), generator, seed, sample_ids)
+        return self._sample(self._read(images, masks, sizes), generator, seed, sample_ids)
+
+    def _read(self, images, masks, sizes) -> Batch:
+        """The batch checked as the chain's data: volumes B×C×D×H×W for volume ops, images
+        otherwise (a chain of intensity ops alone takes either, by the images' rank)."""
+        given = 3 if isinstance(images, torch.Tensor) and images.dim() == 5 else 2
+        if self.spatial_dims not in (None, given):
+            k, op = next((k, op) for k, op in enumerate(self.ops) if op.spatial_dims == (self.spatial_dims,))
+            wanted = "volumes B×C×D×H×W" if self.spatial_dims == 3 else "images B×C×H×W (or a list of C×H×W)"
+            got = f"shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(f"ops[{k}]: {type(op).__name__} takes {wanted}, got images of {got}")
+        return read_batch(images, masks, sizes, given)
 
     def _sample(self, batch: Batch, generator, seed, sample_ids) -> Params:
         return sample_params(self, batch, generator, seed, sample_ids)
@@ -175,7 +213,7 @@ class Compose:
             with ``targets``, ``(images, masks_or_None, targets_out)``, ``targets_out`` a dict
             with the same keys in the same order (a Points target gives ``(xy, visible)``).
         """
-        return apply_params(read_batch(images, masks, sizes), params, self.backend, targets=targets)
+        return apply_params(self._read(images, masks, sizes), params, self.backend, targets=targets)
 
     def invert(
         self,
@@ -242,6 +280,6 @@ class Compose:
 
         With ``targets`` (see :meth:`apply`) it returns ``(images, masks_or_None, targets_out)``.
         """
-        batch = read_batch(images, masks, sizes)  # read once, for sampling and warping
+        batch = self._read(images, masks, sizes)  # read once, for sampling and warping
         params = self._sample(batch, generator, seed, sample_ids)
         return apply_params(batch, params, self.backend, targets=targets)

@@ -19,7 +19,7 @@ from gpuaug.core.checks import (
 )
 from gpuaug.core.planes import Planes, label_padding
 from gpuaug.core.records import OpRecord, Params, check_params_type, selected
-from gpuaug.functional import compilable, warp_all, warp_compiled
+from gpuaug.functional import compilable, warp_all, warp_compiled, warp_volumes
 from gpuaug.targets.base import Frame, check_follow_canvas, check_targets
 from gpuaug.targets.points import map_points
 from gpuaug.transforms.base import PixelOp
@@ -31,6 +31,9 @@ __all__ = ["apply_params", "check_params", "replay_op"]
 def check_params(batch: Batch, params: object) -> None:
     """Check that ``params`` fit this batch (see :func:`read_batch`)."""
     check_params_type(params)
+    if params.spatial_dims != batch.dims:
+        kinds = {2: "2D images (B×C×H×W)", 3: "volumes (B×C×D×H×W)"}
+        raise ValueError(f"params: sampled for {kinds[params.spatial_dims]}, got {kinds[batch.dims]}")
     if params.batch_size != batch.batch:
         raise ValueError(
             f"params: sampled for a batch of {params.batch_size}, got images with batch size {batch.batch}"
@@ -73,6 +76,10 @@ def apply_params(
     planes = [p for _, target in checked or () for p in target.sources]
     resolved = backends.resolve(backend, batch.device)
     pixel = [(replay_op(r), r.draws) for r in params.ops if r.has_pixel]
+    if params.spatial_dims == 3:
+        if checked is not None:
+            raise ValueError("targets: volumes take images and masks only, not targets")
+        return _apply_volumes(batch, params, pixel, resolved)
     fused = fusion.fusable(pixel, batch.channels) if resolved.kernels else 0
     source, labels, warped = batch.images, batch.masks, [p.tensor for p in planes]
     if params.antialias and params.geometric:
@@ -116,6 +123,19 @@ def apply_params(
     if checked is None:
         return out if labels is None else (out, labels)
     return out, labels, _target_outputs(params, checked, warped)
+
+
+def _apply_volumes(batch: Batch, params: Params, pixel: list, backend: Backend):
+    """Volumes: the one trilinear warp and label gather (:func:`gpuaug.functional.warp_volumes`),
+    then the pixel ops in list order as torch ops, then the cast to ``out_dtype``."""
+    if params.geometric:
+        out, labels = warp_volumes(batch.images, batch.masks, *_warp_args(params), backend, **_paddings(params))
+    else:
+        out, labels = batch.images.to(torch.float32, memory_format=torch.contiguous_format, copy=True), batch.masks
+    for op, draws in pixel:
+        out = op.apply(out, draws)
+    out = out.to(params.out_dtype).contiguous()
+    return out if labels is None else (out, labels.contiguous())
 
 
 def _target_outputs(params: Params, checked: list, warped: list[torch.Tensor]) -> dict:

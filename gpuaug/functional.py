@@ -45,6 +45,7 @@ from gpuaug.core.planes import Planes, per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.core.views import Views
 from gpuaug.torch_path import untile, warp_torch
+from gpuaug.torch_volume import warp_volume_torch
 
 __all__ = [
     "warp_image",
@@ -185,6 +186,42 @@ def warp_all(
         out_images, outs = warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding, views=views)
     out_masks = outs.pop(0) if masks is not None else None
     return out_images, out_masks, outs
+
+
+def warp_volumes(
+    volumes: torch.Tensor | None,
+    masks: torch.Tensor | None,
+    matrix: torch.Tensor,
+    out_size: tuple[int, int, int],
+    fill: tuple[float, ...],
+    ignore_index: int,
+    backend: str | backends.Backend,
+    *,
+    image_padding: str = "constant",
+    mask_padding: str = "constant",
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Warp volumes B×C×D×H×W (trilinear, float32 out, intensities unscaled) and label volumes
+    B×D×H×W / B×1×D×H×W (nearest, dtype and layout kept, ``ignore_index`` outside) through one
+    B×4×4 float32 output→source matrix; inputs already checked. Triton: one
+    ``warp_trilinear`` and one ``gather_nearest_3d`` launch (``kernels/volume.py``); every
+    other backend the torch path (:mod:`gpuaug.torch_volume`; the compiled CPU path does not
+    compile volumes)."""
+    planes = [] if masks is None else [Planes(masks, (ignore_index,), False, mask_padding)]
+    if backends.resolve(backend, matrix.device).kernels:
+        from gpuaug.kernels.volume import gather_nearest_3d, warp_trilinear
+
+        padding = PADDING_MODES.index
+        out = None
+        if volumes is not None:
+            fills = channel_values(fill, volumes.shape[1], volumes.device)
+            out = warp_trilinear(volumes, matrix, out_size, fills, padding(image_padding))
+        labels = None
+        if masks is not None:
+            value = to_device(torch.tensor([ignore_index], dtype=masks.dtype), masks.device)
+            labels = gather_nearest_3d(masks, matrix, out_size, value, padding(mask_padding))
+        return out, labels
+    out, outs = warp_volume_torch(volumes, planes, matrix, out_size, fill, image_padding)
+    return out, outs[0] if outs else None
 
 
 def compilable(*tensors: torch.Tensor | Ragged | None) -> bool:

@@ -8,10 +8,11 @@ import torch
 from gpuaug import backends
 from gpuaug.backends import Backend
 from gpuaug.core.batch import read_predictions
-from gpuaug.core.checks import check_size
+from gpuaug.core.checks import check_fill, check_ignore_index, check_size, check_volume_masks, check_volume_size
 from gpuaug.core.device import to_device
-from gpuaug.core.records import Params
-from gpuaug.functional import warp_all
+from gpuaug.core.matrices import axis_matrix
+from gpuaug.core.records import Params, check_params_type
+from gpuaug.functional import warp_all, warp_volumes
 
 __all__ = ["invert_params"]
 
@@ -26,6 +27,8 @@ def invert_params(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Warp ``predictions`` back through the inverse of ``params.matrix``; see
     :meth:`gpuaug.Compose.invert` for the arguments and the result."""
+    if params.spatial_dims == 3:
+        return _invert_volumes(predictions, params, backend, out_size, fill, return_valid)
     labels, fills, (b, h, w) = read_predictions(predictions, params, fill)
     backend = backends.resolve(backend, predictions.device)  # once for both warps
     in_sizes = params.in_sizes.double()
@@ -55,3 +58,50 @@ def invert_params(
         if return_valid:
             covered = [covered[k, :sh, :sw].contiguous() for k, (sh, sw) in enumerate(sizes)]
     return (inverted, covered) if return_valid else inverted
+
+
+def _invert_volumes(predictions, params: Params, backend, out_size, fill, return_valid: bool):
+    """:func:`invert_params` for volumes: float B×K×d×h×w predictions trilinearly, labels
+    B×d×h×w / B×1×d×h×w by the exact gather, to the input's (D, H, W) or ``out_size``."""
+    check_params_type(params)
+    labels = _check_volume_predictions(predictions, params)
+    fills = check_fill(fill, None if labels else predictions.shape[1])
+    if labels:
+        check_ignore_index(params.ignore_index, predictions.dtype, "params.ignore_index")
+    b = params.batch_size
+    size = check_volume_size(out_size if out_size is not None else params.in_size, "out_size")
+    scale = params.in_sizes.double() / torch.tensor(size, dtype=torch.float64)  # (D, H, W) per sample
+    rescale = axis_matrix(scale.flip(1), torch.zeros_like(scale))
+    inverse = torch.linalg.inv_ex(params.matrix.double())[0]
+    matrix = (inverse @ to_device(rescale, inverse.device)).float()
+    backend = backends.resolve(backend, predictions.device)
+    warp = (None, predictions) if labels else (predictions, None)
+    out_images, out_labels = warp_volumes(*warp, matrix, size, fills, params.ignore_index, backend)
+    inverted = out_labels if labels else out_images
+    if not return_valid:
+        return inverted
+    ones = torch.ones((b, *params.out_size), dtype=torch.uint8, device=predictions.device)
+    return inverted, warp_volumes(None, ones, matrix, size, fills, 0, backend)[1].bool()
+
+
+def _check_volume_predictions(predictions: object, params: Params) -> bool:
+    """Check predictions on augmented volumes; True for labels, False for float maps."""
+    if not isinstance(predictions, torch.Tensor):
+        raise TypeError(f"predictions: expected a torch.Tensor, got {type(predictions).__name__}")
+    labels = not predictions.is_floating_point()
+    if labels:
+        b, *size = check_volume_masks(predictions, "predictions")
+    elif predictions.dim() != 5:
+        raise ValueError(f"predictions: expected float maps B×K×D×H×W, got shape {tuple(predictions.shape)}")
+    else:
+        b, size = predictions.shape[0], list(predictions.shape[2:])
+    if b != params.batch_size or tuple(size) != params.out_size:
+        raise ValueError(
+            f"predictions: expected {params.batch_size} maps of the augmented size {params.out_size}, "
+            f"got shape {tuple(predictions.shape)}"
+        )
+    if params.device != predictions.device:
+        raise ValueError(
+            f"params: on {params.device}, predictions on {predictions.device}; use params.to(predictions.device)"
+        )
+    return labels

@@ -45,6 +45,7 @@ from gpuaug.core.batch import read_batch
 from gpuaug.core.records import Params, check_params_type
 from gpuaug.engine import check_params
 from gpuaug.optional import require
+from gpuaug.reference_volumes import INTENSITY_OPS, apply_volumes, intensity_op
 from gpuaug.targets.base import Frame, check_follow_canvas, check_targets
 
 __all__ = ["apply"]
@@ -138,6 +139,10 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     check_params_type(params)
     images, masks = _to_cpu(images), _to_cpu(masks)
     params = params.to("cpu")
+    if params.spatial_dims == 3:
+        if targets is not None or sizes is not None:
+            raise ValueError("targets, sizes: volumes take a stacked batch of images and masks only")
+        return apply_volumes(images, masks, params)
     batch = read_batch(images, masks, sizes)
     check_params(batch, params)
     checked = None
@@ -345,6 +350,8 @@ def _jitter_step(kornia, step: str, value: float, x: torch.Tensor) -> torch.Tens
 
 def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torch.Tensor:
     """One pixel op on one C×h×w float32 image, from its record."""
+    if name in INTENSITY_OPS:
+        return intensity_op(name, config, draws, image)
     kornia = require("kornia", "kornia", "gpuaug.reference (its pixel ops)")
 
     x = image.unsqueeze(0)
@@ -358,19 +365,9 @@ def _pixel_op(name: str, config: dict, draws: dict, image: torch.Tensor) -> torc
         x = _photometric(kornia, draws, x)
     elif name == "RandomGrayscale" and applied:
         x = kornia.color.rgb_to_grayscale(x).expand_as(x)
-    elif name == "GaussianNoise" and applied:
-        index = torch.arange(x.numel(), dtype=torch.int64).view_as(x)
-        x = x + (config["mean"] + float(draws["std"]) * hashing.normal(draws["seed"], index))
-        if config["clip"]:
-            x = x.clamp(0.0, 1.0)
     elif name == "GaussianBlur" and applied:
         sigma = float(draws["sigma"])
         x = kornia.filters.gaussian_blur2d(x, tuple(config["kernel_size"]), (sigma, sigma), border_type="reflect")
-    elif name == "Normalize":
-        c = x.shape[1]
-        mean = torch.tensor(config["mean"], dtype=torch.float32).expand(c).view(1, c, 1, 1)
-        std = torch.tensor(config["std"], dtype=torch.float32).expand(c).view(1, c, 1, 1)
-        x = (x - mean) / std
     return x[0]
 
 

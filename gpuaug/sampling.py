@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Protocol
 
 import torch
@@ -20,6 +21,7 @@ from gpuaug.core.matrices import identity_matrix
 from gpuaug.core.planes import label_padding
 from gpuaug.core.ragged import from_padded
 from gpuaug.core.records import OpRecord, Params
+from gpuaug.functional import warp_volumes
 from gpuaug.transforms.base import Draw, Sizes
 
 __all__ = ["Chain", "sample_params", "random_source"]
@@ -45,10 +47,10 @@ def sample_params(chain: Chain, batch: Batch, generator, seed, sample_ids) -> Pa
     label_source, mask_mode = None, label_padding(chain.padding_mode, chain.mask_padding)
     if batch.mask_dtype is not None and any(op.needs_masks for op in chain.ops):
         check_ignore_index(chain.ignore_index, batch.mask_dtype)
-        label_source = batch.masks if batch.variable else from_padded(batch.masks, batch.sizes)
+        label_source = batch.masks if batch.variable or batch.dims == 3 else from_padded(batch.masks, batch.sizes)
         backend = backends.resolve(chain.backend, batch.device)
     draw = random_source(batch.batch, batch.device, generator, seed, sample_ids)
-    matrix = identity_matrix(batch.batch, draw.device)
+    matrix = identity_matrix(batch.batch, draw.device, dims=batch.dims)
     size = batch.in_size
     if batch.variable:
         hw = to_device(torch.tensor(batch.sizes, dtype=torch.float64), draw.device)
@@ -56,6 +58,7 @@ def sample_params(chain: Chain, batch: Batch, generator, seed, sample_ids) -> Pa
     records, varying = [], None
     for k, op in enumerate(chain.ops):
         if op.kind == "pixel":
+            op.check_dims(batch.dims, f"ops[{k}]")
             records.append(OpRecord(type(op).__name__, op.sample(draw, batch.channels), op.config()))
             continue
         if op.kind == "canvas":
@@ -66,7 +69,9 @@ def sample_params(chain: Chain, batch: Batch, generator, seed, sample_ids) -> Pa
                 raise ValueError(f"ops[{k}]: {name} chooses its paste map from the masks, so it needs masks; got none")
             records.append(OpRecord(type(op).__name__, op.sample(draw, size), op.config()))
             continue
-        if label_source is not None:
+        if label_source is not None and batch.dims == 3:
+            draw.foreground = partial(_foreground, label_source, matrix, size, chain.ignore_index, mask_mode, backend)
+        elif label_source is not None:
             draw.class_counts = CandidateCounts(label_source, matrix, chain.ignore_index, mask_mode, backend)
         if op.kind == "composite":
             step, record = op.sample_record(draw, size, batch.channels)
@@ -93,7 +98,7 @@ def sample_params(chain: Chain, batch: Batch, generator, seed, sample_ids) -> Pa
         ops=tuple(records),
         padding_mode=chain.padding_mode,
         mask_padding=chain.mask_padding,
-        in_sizes=torch.tensor(batch.sizes, dtype=torch.int64).reshape(-1, 2),
+        in_sizes=torch.tensor(batch.sizes, dtype=torch.int64).reshape(-1, batch.dims),
         antialias=chain.antialias,
     )
     device = batch.device
@@ -101,6 +106,16 @@ def sample_params(chain: Chain, batch: Batch, generator, seed, sample_ids) -> Pa
         return params
     ops = tuple(r.map_draws(lambda v: to_device(v, device)) for r in records)
     return replace(params, matrix=to_device(params.matrix, device), ops=ops)
+
+
+def _foreground(masks, matrix, size, ignore_index: int, padding: str, backend) -> torch.Tensor:
+    """B×D×H×W bool: where the volumes' ``masks`` read through ``matrix`` (the chain so far,
+    float64, used in float32 as the warp uses it) on the canvas ``size`` hold a label that is
+    neither 0 nor ``ignore_index`` (:attr:`gpuaug.transforms.base.Draw.foreground`)."""
+    labels = warp_volumes(
+        None, masks, matrix.to(masks.device, torch.float32), size, (0.0,), ignore_index, backend, mask_padding=padding
+    )[1]
+    return ((labels != 0) & (labels != ignore_index)).reshape(labels.shape[0], *size)
 
 
 def _unfixed_message(ops: Sequence, varying: int | None) -> str:

@@ -21,7 +21,7 @@ from gpuaug.core.planes import Planes, per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.core.views import Views, rows_of, view_coords
 
-__all__ = ["TILE", "warp_torch", "untile"]
+__all__ = ["TILE", "warp_torch", "untile", "inside", "reflect"]
 
 #: Side of the compiled path's square output tiles (:func:`warp_torch` with ``tiled``).
 TILE = 16
@@ -75,7 +75,7 @@ def warp_torch(
     height, width = _extents(source, sx.dim(), sample)
     gather = tiled or views is not None  # explicit gathers for images too
     labels_by_gather = gather or ragged
-    in_image = _inside(sx, sy, hw, height, width)
+    in_image = inside((sx, sy), (width, height), hw)
     sx, sy, valid = _padded_points(sx, sy, hw, height, width, image_padding if images is not None else None, planes)
     points: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
@@ -151,7 +151,7 @@ def _padded_points(sx, sy, hw, height, width, image_padding: str | None, planes:
     if hw is not None:
         valid.logical_and_(hw > 0)
     if padded == {"reflect"}:
-        sx, sy = _reflect(sx, width), _reflect(sy, height)
+        sx, sy = reflect(sx, width), reflect(sy, height)
     return sx, sy, valid
 
 
@@ -224,17 +224,22 @@ def _source_coords(
     return sx.div_(hw), sy.div_(hw), hw
 
 
-def _reflect(s: torch.Tensor, extent: int) -> torch.Tensor:
+def reflect(s: torch.Tensor, extent) -> torch.Tensor:
     """Coordinates reflected about 0 and ``extent`` into [0, extent], in the kernels' float32 steps."""
     period = 2.0 * extent
     t = s - torch.floor(s / period) * period
     return torch.where(t < extent, t, period - t)
 
 
-def _inside(sx: torch.Tensor, sy: torch.Tensor, hw: torch.Tensor | None, height: int, width: int) -> torch.Tensor:
-    """Where source points lie in the image: [0, W)×[0, H), finite, w > 0 (NaN compares False)."""
-    inside = (sx >= 0).logical_and_(sx < width).logical_and_(sy >= 0).logical_and_(sy < height)
-    return inside if hw is None else inside.logical_and_(hw > 0)
+def inside(points, extents, hw: torch.Tensor | None = None) -> torch.Tensor:
+    """Where source points lie in the source: each coordinate of ``points`` (x, y[, z]) in
+    [0, extent) of its axis (``extents`` in the same order), so finite, and w > 0 with a
+    perspective row ``hw`` (NaN compares False)."""
+    out = None
+    for s, extent in zip(points, extents, strict=True):
+        axis = (s >= 0).logical_and_(s < extent)
+        out = axis if out is None else out.logical_and_(axis)
+    return out if hw is None else out.logical_and_(hw > 0)
 
 
 def _nearest_torch(

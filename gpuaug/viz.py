@@ -128,7 +128,9 @@ def _display_rgb(images: torch.Tensor, mean, std) -> torch.Tensor:
     if images.dtype == torch.uint8:
         x = x / 255.0
     if mean is not None:
-        m, s = Normalize(mean, std).constants(x.shape[1], x.device)
+        undone = Normalize(mean, std)
+        undone.check_dims(2, "save_overlay")
+        m, s = undone.constants(x.shape[1], x.device)
         x = x * s.view(1, -1, 1, 1) + m.view(1, -1, 1, 1)
     x = x[:, :3] if x.shape[1] >= 3 else x[:, :1].expand(-1, 3, -1, -1)
     return x.clamp(0.0, 1.0)

@@ -60,11 +60,22 @@ def launch(
         grid_h, grid_w = (1, 1) if views.field is None else views.field.shape[-2:]
         sources = (table, select, sample, pre, field, views.slots, grid_h, grid_w, views.inv_cell)
         mode, displace = views.mode, views.field is not None
+    run(kernel, grid, *args, *sources, num_warps=num_warps, VIEWS=mode, DISPLACE=displace, **constexprs)
+
+
+def launch_volume(kernel, batch: int, out_size: tuple[int, int, int], *args, num_warps: int, **constexprs) -> None:
+    """Launch a volume kernel on a (sample · output slice, tile row, tile column) grid
+    covering ``out_size`` = (d, h, w): each program one BLOCK_H × BLOCK_W tile of one slice."""
+    d, h, w = out_size
+    run(kernel, (batch * d, triton.cdiv(h, BLOCK_H), triton.cdiv(w, BLOCK_W)), *args, num_warps=num_warps, **constexprs)
+
+
+def run(kernel, grid: tuple[int, int, int], *args, num_warps: int, **constexprs) -> None:
+    """Every kernel's launch settings: the shared tile, no fp fusion (no FMA merges the steps of
+    the coordinate contract, so the compiled kernels agree with the interpreter and the
+    reference) and at most :data:`MAX_REGISTERS` registers per thread."""
     kernel[grid](
         *args,
-        *sources,
-        VIEWS=mode,
-        DISPLACE=displace,
         BLOCK_H=BLOCK_H,
         BLOCK_W=BLOCK_W,
         num_warps=num_warps,
@@ -250,27 +261,53 @@ def _reflect(s, extent):
 
 
 @triton.jit
+def axis_point(s, extent, PADDING: tl.constexpr):
+    """One axis of :func:`source_point`: ``(s, ok)``, ``ok`` where the coordinate is inside
+    along this axis (``PADDING`` 0: in [0, extent); 1, 2: finite), ``s`` reflected about the
+    border for 2. Shared by the image and the volume kernels."""
+    if PADDING == 0:
+        ok = (s >= 0.0) & (s < extent)
+    else:
+        ok = tl.abs(s) < 3.0e38  # finite
+        if PADDING == 2:
+            s = _reflect(s, extent)
+    return s, ok
+
+
+@triton.jit
+def clamp_point(s, extent, inside):
+    """Inside points clamped to the edge pixels' centres [0.5, extent − 0.5] along one axis,
+    which keeps ``floor`` (the label's pixel) and the bilinear taps in the source; the
+    others at 0.5, a safe index that callers mask."""
+    return tl.where(inside, tl.minimum(tl.maximum(s, 0.5), extent - 0.5), 0.5)
+
+
+@triton.jit
 def source_point(sx, sy, front, H, W, PADDING: tl.constexpr):
     """Where each output pixel reads the H×W source: ``(sx, sy, inside)``.
 
     ``PADDING`` 0 (constant): a point is *inside* when it lies in [0, W)×[0, H), finite and
     in front; 1 (replicate) and 2 (reflect): every finite point in front is inside, after
-    reflection about the image border for 2 (replicate needs no mapping: the clamp below
-    is it). Inside points come back clamped to the edge pixels' centres [0.5, W − 0.5] ×
-    [0.5, H − 0.5], which keeps ``floor`` (the mask's pixel) and clamps the bilinear taps
-    to the image; the others come back as (0.5, 0.5), a safe index that callers mask.
-    One definition for every kernel, so image content and labels end at the same edge.
+    reflection about the image border for 2 (replicate needs no mapping: the clamp is it).
+    Inside points come back clamped by :func:`clamp_point`; the others as (0.5, 0.5).
+    One definition for every kernel (:func:`axis_point` per axis, volumes included), so image
+    content and labels end at the same edge.
     """
-    if PADDING == 0:
-        inside = front & (sx >= 0.0) & (sx < W) & (sy >= 0.0) & (sy < H)
-    else:
-        inside = front & (tl.abs(sx) < 3.0e38) & (tl.abs(sy) < 3.0e38)  # finite
-        if PADDING == 2:
-            sx = _reflect(sx, W)
-            sy = _reflect(sy, H)
-    sx = tl.where(inside, tl.minimum(tl.maximum(sx, 0.5), W - 0.5), 0.5)
-    sy = tl.where(inside, tl.minimum(tl.maximum(sy, 0.5), H - 0.5), 0.5)
-    return sx, sy, inside
+    sx, in_x = axis_point(sx, W, PADDING)
+    sy, in_y = axis_point(sy, H, PADDING)
+    inside = front & in_x & in_y
+    return clamp_point(sx, W, inside), clamp_point(sy, H, inside), inside
+
+
+@triton.jit
+def axis_taps(s, extent):
+    """One axis of the linear taps at s − 0.5 of a point from :func:`source_point`: ``(i0, i1,
+    weight)``, the first tap (inside already), the second clamped to the source (edge
+    replicate) and the weight of the second."""
+    i = s - 0.5
+    f = tl.floor(i)
+    i0 = f.to(tl.int32)
+    return i0, tl.minimum(i0 + 1, extent - 1), i - f
 
 
 @triton.jit
@@ -278,19 +315,12 @@ def bilinear_taps(sx, sy, H, W, row_stride):
     """The four bilinear taps at (sx − 0.5, sy − 0.5) of points from :func:`source_point`.
 
     Returns ``(row0, row1, col0, col1, wx, wy)``: int64 offsets of the two tap rows within a
-    plane (row index × ``row_stride``), the two tap columns, and the weights of the second
-    row and column.
-    The second tap is clamped to the image (edge replicate); the first is inside already.
+    plane (row index × ``row_stride``), the two tap columns (:func:`axis_taps`), and the
+    weights of the second row and column.
     """
-    ix = sx - 0.5
-    iy = sy - 0.5
-    x0f = tl.floor(ix)
-    y0f = tl.floor(iy)
-    x0 = x0f.to(tl.int32)
-    y0 = y0f.to(tl.int32)
-    row0 = y0.to(tl.int64) * row_stride
-    row1 = tl.minimum(y0 + 1, H - 1).to(tl.int64) * row_stride
-    return row0, row1, x0, tl.minimum(x0 + 1, W - 1), ix - x0f, iy - y0f
+    col0, col1, wx = axis_taps(sx, W)
+    y0, y1, wy = axis_taps(sy, H)
+    return y0.to(tl.int64) * row_stride, y1.to(tl.int64) * row_stride, col0, col1, wx, wy
 
 
 @triton.jit

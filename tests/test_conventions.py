@@ -99,7 +99,7 @@ def test_photometric_distortion_stays_in_float_with_a_continuous_hue():
 
 def test_values_are_in_0_1_and_mmseg_values_are_divided_by_255():
     with pytest.raises(ValueError, match=r"you probably meant Normalize\(\(0.485, 0.456, 0.406\)"):
-        gpuaug.Normalize([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
+        gpuaug.Compose([gpuaug.RandomCrop(4), gpuaug.Normalize([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])])
     aug = gpuaug.from_mmseg([], mean=[127.5] * 3, std=[127.5] * 3)
     out = aug(torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 1, 2).expand(1, 3, 1, 2))
     assert out[0, :, 0].tolist() == [[-1.0, 1.0]] * 3

@@ -999,22 +999,24 @@ OPS = [
     ),
     case(
         "normalize-0-255",
-        lambda: gpuaug.Normalize((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
+        lambda: gpuaug.Compose(
+            [gpuaug.Resize(4), gpuaug.Normalize((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))]
+        ),
         ValueError,
-        r"mean, std: gpuaug works on images in \[0, 1\] \(uint8 is read as value/255\).*"
+        r"ops\[1\]: mean, std: gpuaug works on images in \[0, 1\] \(uint8 is read as value/255\).*"
         r"Normalize\(\(0.485, 0.456, 0.406\), \(0.229, 0.224, 0.225\)\)",
     ),
     case(
         "normalize-std-255",
-        lambda: gpuaug.Normalize(0.5, 58.395),
+        lambda: gpuaug.Compose([gpuaug.Normalize(0.5, 58.395)])(IMAGES),
         ValueError,
-        r"std: gpuaug works on images in \[0, 1\]",
+        r"ops\[0\]: std: gpuaug works on images in \[0, 1\]",
     ),
     case(
         "normalize-mean-255",
-        lambda: gpuaug.Normalize([0.4, 128.0, 0.4], 0.2),
+        lambda: gpuaug.Compose([gpuaug.RandomHorizontalFlip(), gpuaug.Normalize([0.4, 128.0, 0.4], 0.2)]),
         ValueError,
-        r"mean: gpuaug works on images in \[0, 1\]",
+        r"ops\[1\]: mean: gpuaug works on images in \[0, 1\]",
     ),
 ]
 
@@ -1390,7 +1392,7 @@ TOOLS = [
         "overlay-mean-255",
         lambda: viz.save_overlay(IMAGES, MASKS, OVERLAY, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
         ValueError,
-        r"mean, std: gpuaug works on images in \[0, 1\]",
+        r"save_overlay: mean, std: gpuaug works on images in \[0, 1\]",
     ),
     case(
         "overlay-mean-channels",

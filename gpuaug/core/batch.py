@@ -15,6 +15,8 @@ from gpuaug.core.checks import (
     check_int,
     check_masks,
     check_pair,
+    check_volume_masks,
+    check_volumes,
 )
 from gpuaug.core.device import to_device
 from gpuaug.core.ragged import Ragged, from_padded, pack
@@ -30,10 +32,13 @@ class Batch:
     Attributes:
         data: the images and masks as given (masks may be None).
         batch, channels: B and C.
-        sizes: each sample's (h, w) on the host.
-        in_size: (H, W) of a stacked or padded batch, None for a list.
-        mask_dims: 3 (B×h×w output) or 4 (B×1×h×w output).
+        sizes: each sample's (h, w) on the host ((d, h, w) for volumes).
+        in_size: (H, W) of a stacked or padded batch ((D, H, W) for volumes), None for a list.
+        mask_dims: the masks' dimensions, kept in the output: 3 (B×h×w) or 4 (B×1×h×w);
+            for volumes 4 (B×d×h×w) or 5 (B×1×d×h×w).
         device: the data's device.
+        variable: samples of their own sizes (a list, or ``sizes``).
+        dims: the spatial dimensions, 2 for images, 3 for volumes.
     """
 
     data: tuple
@@ -45,6 +50,7 @@ class Batch:
     device: torch.device
 
     variable: bool
+    dims: int = 2
 
     @cached_property
     def images(self) -> torch.Tensor | Ragged:
@@ -70,8 +76,11 @@ class Batch:
         return from_padded(tensors, self.sizes)
 
 
-def read_batch(images: object, masks: object = None, sizes: object = None) -> Batch:
-    """Check an input batch in any of its three forms (see :meth:`Compose.__call__`)."""
+def read_batch(images: object, masks: object = None, sizes: object = None, dims: int = 2) -> Batch:
+    """Check an input batch in any of its three forms (see :meth:`Compose.__call__`); with
+    ``dims`` 3, a stacked batch of volumes."""
+    if dims == 3:
+        return _read_volumes(images, masks, sizes)
     if isinstance(images, (list, tuple)):
         if sizes is not None:
             raise ValueError("sizes: only used with a padded B×C×H×W batch; a list of images has its own sizes")
@@ -86,6 +95,29 @@ def read_batch(images: object, masks: object = None, sizes: object = None) -> Ba
         return Batch((images, masks), b, c, ((h, w),) * b, (h, w), mask_dims, images.device, False)
     valid = _read_sizes(sizes, b, (h, w))
     return Batch((images, masks), b, c, valid, (h, w), mask_dims, images.device, True)
+
+
+def _read_volumes(images: object, masks: object, sizes: object) -> Batch:
+    """A stacked B×C×D×H×W batch of volumes and its B×D×H×W (or B×1×D×H×W) masks."""
+    if isinstance(images, (list, tuple)) or sizes is not None:
+        raise ValueError(
+            "images: volume ops take a stacked B×C×D×H×W batch; lists of volumes and padded batches with sizes= "
+            "are not supported yet: crop or pad the volumes to one size first"
+        )
+    b, c, *size = check_volumes(images)
+    mask_dims = 4
+    if masks is not None:
+        if isinstance(masks, (list, tuple)):
+            raise TypeError("masks: expected a tensor like the images (B×D×H×W or B×1×D×H×W), got a list")
+        mb, *mask_size = check_volume_masks(masks)
+        if mb != b:
+            raise ValueError(f"masks: batch size {mb} does not match images batch size {b}")
+        if mask_size != size:
+            raise ValueError(f"masks: spatial size {tuple(mask_size)} does not match images spatial size {tuple(size)}")
+        if masks.device != images.device:
+            raise ValueError(f"masks: expected the images' device {images.device}, got {masks.device}")
+        mask_dims = masks.dim()
+    return Batch((images, masks), b, c, (tuple(size),) * b, tuple(size), mask_dims, images.device, False, 3)
 
 
 def _read_sizes(sizes: object, batch: int, padded: tuple[int, int]) -> tuple[tuple[int, int], ...]:

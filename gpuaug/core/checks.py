@@ -15,6 +15,8 @@ import torch
 
 IMAGE_DTYPES = (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 MASK_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+#: Volume intensities: CT's int16 and microscopy's uint8 beside the floats, all read unscaled.
+VOLUME_DTYPES = (torch.uint8, torch.int16, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 #: Where points outside the image read; a kernel's PADDING constexpr is the index here.
 PADDING_MODES = ("constant", "replicate", "reflect")
 #: What masks read outside the image: ``ignore_index``, or the image's padded point.
@@ -80,6 +82,39 @@ def check_masks(masks: object, name: str = "masks") -> tuple[int, int, int]:
     if h == 0 or w == 0:
         raise ValueError(f"{name}: height and width must be positive, got shape {tuple(masks.shape)}")
     return b, h, w
+
+
+def check_volumes(volumes: object, name: str = "images") -> tuple[int, ...]:
+    """Check a B×C×D×H×W volume batch and return (B, C, D, H, W)."""
+    if not isinstance(volumes, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(volumes).__name__}")
+    if volumes.dim() != 5:
+        raise ValueError(f"{name}: expected a 5-D tensor B×C×D×H×W for volume ops, got shape {tuple(volumes.shape)}")
+    if volumes.dtype not in VOLUME_DTYPES:
+        raise TypeError(
+            f"{name}: expected dtype uint8, int16, float16, bfloat16, float32 or float64 for volumes, "
+            f"got {volumes.dtype}"
+        )
+    if volumes.shape[1] == 0 or 0 in volumes.shape[2:]:
+        raise ValueError(f"{name}: channels, depth, height and width must be positive, got {tuple(volumes.shape)}")
+    return tuple(volumes.shape)
+
+
+def check_volume_masks(masks: object, name: str = "masks") -> tuple[int, int, int, int]:
+    """Check a B×D×H×W or B×1×D×H×W integer label batch and return (B, D, H, W)."""
+    if not isinstance(masks, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(masks).__name__}")
+    if masks.dtype not in MASK_DTYPES:
+        raise TypeError(
+            f"{name}: expected an integer label dtype (uint8, int8, int16, int32, int64), got {masks.dtype}; "
+            "masks are labels and are never interpolated or cast"
+        )
+    if masks.dim() not in (4, 5) or masks.dim() == 5 and masks.shape[1] != 1:
+        raise ValueError(f"{name}: expected B×D×H×W or B×1×D×H×W label volumes, got shape {tuple(masks.shape)}")
+    b, d, h, w = masks.shape[0], *masks.shape[-3:]
+    if 0 in (d, h, w):
+        raise ValueError(f"{name}: depth, height and width must be positive, got shape {tuple(masks.shape)}")
+    return b, d, h, w
 
 
 def check_pair(images: torch.Tensor, masks: torch.Tensor) -> None:
@@ -150,6 +185,21 @@ def check_size(size: object, name: str) -> tuple[int, int]:
     if not all(v > 0 for v in pair):
         raise ValueError(f"{name}: expected positive ints, got {size!r}")
     return int(pair[0]), int(pair[1])
+
+
+def check_volume_size(size: object, name: str) -> tuple[int, int, int]:
+    """Normalise an int (a cube) or (d, h, w) size to three positive ints."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        triple: Sequence[object] = (size,) * 3
+    elif isinstance(size, Sequence) and not isinstance(size, str) and len(size) == 3:
+        triple = size
+    else:
+        raise TypeError(f"{name}: expected an int or a (depth, height, width) triple, got {size!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in triple):
+        raise TypeError(f"{name}: expected ints, got {size!r}")
+    if not all(v > 0 for v in triple):
+        raise ValueError(f"{name}: expected positive ints, got {size!r}")
+    return int(triple[0]), int(triple[1]), int(triple[2])
 
 
 def _is_number(value: object) -> bool:

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["identity_matrix", "scale_translate_matrix", "affine_matrix", "perspective_matrix"]
+__all__ = [
+    "identity_matrix",
+    "scale_translate_matrix",
+    "axis_matrix",
+    "affine_matrix",
+    "affine_matrix_3d",
+    "perspective_matrix",
+]
 
 
 def identity_matrix(batch: int, device: torch.device | str | None = None, dims: int = 2) -> torch.Tensor:
@@ -32,6 +39,71 @@ def scale_translate_matrix(
     one = torch.ones_like(scale_x)
     rows = (scale_x, zero, offset_x, zero, scale_y, offset_y, zero, zero, one)
     return torch.stack(rows, dim=-1).view(-1, 3, 3)
+
+
+def axis_matrix(scale: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """Matrices that scale and shift each axis on its own: ``source_i = scale_i · output_i +
+    offset_i``, for any number n of spatial dimensions.
+
+    Args:
+        scale, offset: B×n per-axis values (any float dtype), axes in the matrix's order
+            (x, y[, z]: x along W).
+
+    Returns:
+        B×(n+1)×(n+1) float64 matrices (flips, crops and resizes of volumes; for n = 2 the
+        same as :func:`scale_translate_matrix`).
+    """
+    b, n = scale.shape
+    matrix = torch.diag_embed(torch.cat((scale.double(), scale.new_ones((b, 1), dtype=torch.float64)), dim=1))
+    matrix[:, :n, n] = offset.double()
+    return matrix
+
+
+def affine_matrix_3d(
+    angles: torch.Tensor, translate: torch.Tensor, scale: torch.Tensor, center: tuple[torch.Tensor, ...]
+) -> torch.Tensor:
+    """Output→source matrices of rotations, scales and translations of volumes about a centre.
+
+    Every argument is in the volumes' user order (D, H, W); the matrix acts on (x, y, z, 1),
+    x along W, z along D. The forward (source→output) map is ``T(center + translate) · R ·
+    S · T(−center)`` with ``R = R_D · R_H · R_W`` (the rotation about the W axis is applied
+    first, the one about D last) and ``S`` the per-axis scale; its inverse is taken in closed
+    form in float64 (``Rᵀ``, ``1 / scale``).
+
+    A rotation by θ about an axis turns the plane of the two others like the 2D
+    :func:`affine_matrix`'s positive angle: about D the (x, y) plane (each H×W slice turns
+    counter-clockwise as displayed), about H the (z, x) plane, about W the (y, z) plane; in
+    each plane (u, v) the content moves to (u·cos θ + v·sin θ, −u·sin θ + v·cos θ).
+
+    Args:
+        angles: B×3 angles in degrees about the D, H and W axes.
+        translate: B×3 shifts of the content in voxels along D, H and W.
+        scale: B×3 scale factors along D, H and W (> 1 magnifies).
+        center: (cd, ch, cw), each a B tensor or a number: the centre in continuous
+            coordinates, usually (D/2, H/2, W/2).
+    """
+    theta = torch.deg2rad(angles.double())
+    b = theta.shape[0]
+    rotation = torch.eye(3, dtype=torch.float64, device=theta.device).expand(b, 3, 3)
+    for axis, (u, v) in zip(range(3), ((0, 1), (2, 0), (1, 2)), strict=True):  # about D, H, W
+        rotation = rotation @ _plane_rotation(theta[:, axis], u, v)
+    # Inverse linear part S⁻¹ · Rᵀ (x, y, z order: the scales reversed from D, H, W).
+    inverse = rotation.transpose(1, 2) / scale.double().flip(1).unsqueeze(2)
+    c = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=theta.device).expand(b) for v in center], 1)
+    c = c.flip(1)  # (x, y, z)
+    shift = c - torch.einsum("bij,bj->bi", inverse, c + translate.double().flip(1))
+    matrix = torch.eye(4, dtype=torch.float64, device=theta.device).repeat(b, 1, 1)
+    matrix[:, :3, :3] = inverse
+    matrix[:, :3, 3] = shift
+    return matrix
+
+
+def _plane_rotation(theta: torch.Tensor, u: int, v: int) -> torch.Tensor:
+    """B×3×3 forward rotations of the (u, v) plane of (x, y, z): (u, v) → (u·cos + v·sin, −u·sin + v·cos)."""
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    r = torch.eye(3, dtype=torch.float64, device=theta.device).repeat(theta.shape[0], 1, 1)
+    r[:, u, u], r[:, u, v], r[:, v, u], r[:, v, v] = cos, sin, -sin, cos
+    return r
 
 
 def affine_matrix(

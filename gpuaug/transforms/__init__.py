@@ -16,6 +16,8 @@ from gpuaug.transforms.geometric import (
     RandomVerticalFlip,
     Resize,
 )
+from gpuaug.transforms.intensity import RandomContrast, RandomGamma, RandomMultiplicativeBrightness
+from gpuaug.transforms.volume import RandomAffine3D, RandomCrop3D, RandomFlip3D, Resize3D
 
 __all__ = [
     "Op",
@@ -45,4 +47,11 @@ __all__ = [
     "RandomScale",
     "RandomVerticalFlip",
     "Resize",
+    "RandomAffine3D",
+    "RandomCrop3D",
+    "RandomFlip3D",
+    "Resize3D",
+    "RandomContrast",
+    "RandomGamma",
+    "RandomMultiplicativeBrightness",
 ]

@@ -89,6 +89,10 @@ class _Base:
     #: Whether each output value depends on the same input pixel only (with per-sample draws):
     #: false for a blur's neighbourhood or a contrast about the image mean.
     pointwise = True
+    #: The spatial dimensions of the data the op takes: (2,) images B×C×H×W, (3,) volumes
+    #: B×C×D×H×W (:mod:`gpuaug.transforms.volume`), (2, 3) either (intensity ops). A Compose's
+    #: ops must share one.
+    spatial_dims: tuple[int, ...] = (2,)
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -150,6 +154,10 @@ class PixelOp(_Base, abstract=True):
         """Apply the op to float32 images B×C×h×w (returns a new tensor)."""
         raise NotImplementedError
 
+    def check_dims(self, dims: int, key: str) -> None:
+        """Check the op's arguments against data of ``dims`` spatial dimensions (once the
+        Compose knows them), raising ValueError naming ``key``; nothing by default."""
+
     def fuse(self, steps: FusedSteps, draws: dict[str, torch.Tensor]) -> None:
         """Fill this op's step of the fused kernel's arguments from its ``draws`` (ops with a ``stage``)."""
         raise NotImplementedError(f"{type(self).__name__} declares a fused-kernel stage but no fuse()")
@@ -172,6 +180,10 @@ class Draw:
     number of counted pixels (B×N int64 each; the chain so far composed in, masks read as the
     warp reads them, ``ignore_index`` left out). Ops that choose by content (class-aware
     crops) use it; it is None without masks.
+
+    ``foreground`` likewise, for volumes (:class:`gpuaug.RandomCrop3D`): ``foreground()``
+    returns B×D×H×W bool, the voxels of the canvas so far whose label (the masks read through
+    the chain so far, as the warp reads them) is neither 0 nor ``ignore_index``.
     """
 
     def __init__(
@@ -187,6 +199,7 @@ class Draw:
         self.keys = keys
         self.counter = 0
         self.class_counts = None
+        self.foreground = None
 
     def _counters(self, n: int) -> torch.Tensor:
         index = torch.arange(self.counter, self.counter + n, device=self.device, dtype=torch.int64)
@@ -277,6 +290,11 @@ class CanvasOp(_Base, abstract=True):
         """B×h×w bool, where each sample shows its partner, from ``labels`` (B×h×w: every
         sample's own warped view); only ops that declare :attr:`selects_by_labels`."""
         raise NotImplementedError(f"{type(self).__name__} does not choose its views from labels")
+
+
+def per_sample(values: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """B per-sample ``values`` shaped to broadcast over ``images`` (B×C×h×w or B×C×d×h×w)."""
+    return values.view(-1, *[1] * (images.dim() - 1))
 
 
 def check_within(key: str, values: torch.Tensor, low: int, high: int, what: str) -> None:

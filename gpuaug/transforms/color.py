@@ -1,10 +1,11 @@
 """Pixel ops on colour: ColorJitter, PhotoMetricDistortion, RandomGrayscale, GaussianNoise, Normalize.
 
 They act on the warped float32 image B×C×h×w (after the one geometric resample, in list
-order) and never touch masks. Semantics are torchvision's (PhotoMetricDistortion's are
-mmsegmentation's, see its docstring); grayscale uses the Rec. 601 weights (0.299, 0.587,
-0.114), as kornia does (torchvision's 0.2989 differs by 1e-4). On CUDA they run fused into
-the image kernel (see :mod:`gpuaug.fusion`).
+order) and never touch masks; GaussianNoise and Normalize also on volumes B×C×d×h×w.
+Semantics are torchvision's (PhotoMetricDistortion's are mmsegmentation's, see its
+docstring); grayscale uses the Rec. 601 weights (0.299, 0.587, 0.114), as kornia does
+(torchvision's 0.2989 differs by 1e-4). On CUDA they run fused into the image kernel (see
+:mod:`gpuaug.fusion`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gpuaug.core import hashing
 from gpuaug.core.checks import check_number, check_probability, check_range
 from gpuaug.core.constants import GRAY_WEIGHTS
 from gpuaug.core.device import channel_values
-from gpuaug.transforms.base import PixelOp
+from gpuaug.transforms.base import PixelOp, per_sample
 
 __all__ = [
     "ColorJitter",
@@ -39,10 +40,6 @@ def grayscale(images: torch.Tensor) -> torch.Tensor:
 def _require_rgb(op: str, channels: int) -> None:
     if channels != 3:
         raise ValueError(f"images: {op} needs 3 (RGB) channels, got {channels}")
-
-
-def _per_sample(values: torch.Tensor) -> torch.Tensor:
-    return values.view(-1, 1, 1, 1)
 
 
 class ColorJitter(PixelOp):
@@ -142,22 +139,22 @@ class ColorJitter(PixelOp):
                 continue
             for step, step_name in enumerate(self.STEPS):
                 if step_name in draws:
-                    here = _per_sample(order[:, position] == step)
+                    here = per_sample(order[:, position] == step, x)
                     x = torch.where(here, self._step(step_name, x, draws[step_name]), x)
         # Samples the op is not applied to keep their input (skipped when every sample is).
-        return x if self.p == 1.0 else torch.where(_per_sample(draws["applied"]), x, images)
+        return x if self.p == 1.0 else torch.where(per_sample(draws["applied"], images), x, images)
 
     @staticmethod
     def _step(name: str, x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """One adjustment with per-sample values (B) on B×3×h×w images, clamped to [0, 1]."""
         if name == "brightness":
-            return (x * _per_sample(value)).clamp_(0.0, 1.0)
+            return (x * per_sample(value, x)).clamp_(0.0, 1.0)
         if name == "contrast":
-            c = _per_sample(value)
+            c = per_sample(value, x)
             mean = grayscale(x).mean(dim=(-3, -2, -1), keepdim=True)
             return (c * x + (1.0 - c) * mean).clamp_(0.0, 1.0)
         if name == "saturation":
-            s = _per_sample(value)
+            s = per_sample(value, x)
             return (s * x + (1.0 - s) * grayscale(x)).clamp_(0.0, 1.0)
         return _adjust_hsv(x, torch.ones_like(value), value)
 
@@ -269,13 +266,13 @@ class PhotoMetricDistortion(PixelOp):
 
         def contrast(x: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
             on = on & (alpha != 1.0)
-            return _clamp_unit_(x.mul_(_per_sample(torch.where(on, alpha, 1.0))), on)
+            return _clamp_unit_(x.mul_(per_sample(torch.where(on, alpha, 1.0), x)), on)
 
-        x = _clamp_unit_(images + _per_sample(delta), delta != 0.0)  # a new tensor: in place from here
+        x = _clamp_unit_(images + per_sample(delta, images), delta != 0.0)  # a new tensor: in place from here
         x = contrast(x, first)
         hsv = applied & ((saturation != 1.0) | (hue != 0.0))
         # lerp with per-sample weights 0 and 1 selects exactly (and faster than where on the CPU)
-        x = torch.lerp(x, _adjust_hsv(x, saturation, hue), _per_sample(hsv.to(torch.float32)))
+        x = torch.lerp(x, _adjust_hsv(x, saturation, hue), per_sample(hsv.to(torch.float32), x))
         return contrast(x, ~first)
 
 
@@ -286,7 +283,7 @@ def _clamp_unit_(x: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
     pass is about four times faster on the CPU than one ``clamp_`` with tensor bounds.
     """
     low = torch.where(on, 0.0, -torch.inf).to(torch.float32)
-    return x.clamp_min_(_per_sample(low)).clamp_max_(_per_sample(torch.where(on, 1.0, torch.inf).to(torch.float32)))
+    return x.clamp_min_(per_sample(low, x)).clamp_max_(per_sample(torch.where(on, 1.0, torch.inf).to(torch.float32), x))
 
 
 def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -347,7 +344,7 @@ class RandomGrayscale(PixelOp):
         return {"applied": draw.coin(self.p)}
 
     def apply(self, images, draws):
-        return torch.where(_per_sample(draws["applied"]), grayscale(images).expand_as(images), images)
+        return torch.where(per_sample(draws["applied"], images), grayscale(images).expand_as(images), images)
 
 
 class GaussianNoise(PixelOp):
@@ -356,12 +353,14 @@ class GaussianNoise(PixelOp):
     ``std`` is a number (fixed) or a (min, max) range drawn per sample. The noise is a pure
     function of a per-sample seed drawn from the caller's generator and the pixel index
     (``gpuaug.core.hashing``), so it replays exactly from the params and is the same in the torch
-    path and the fused kernel. With ``clip`` the result is clamped to [0, 1].
+    path and the fused kernel. With ``clip`` the result of a 2D image is clamped to [0, 1];
+    volumes (B×C×D×H×W, unscaled intensities) are never clamped, and ``std`` is in their units.
 
     Draws: ``applied``, ``std`` (B float), ``seed`` (B int64).
     """
 
     stage = 2
+    spatial_dims = (2, 3)
 
     def __init__(self, mean: float = 0.0, std=(0.0, 0.1), p: float = 0.5, clip: bool = True):
         if isinstance(mean, bool) or not isinstance(mean, (int, float)):
@@ -382,13 +381,12 @@ class GaussianNoise(PixelOp):
         return {"applied": draw.coin(self.p), "std": draw.uniform(*self.std), "seed": draw.seeds()}
 
     def apply(self, images, draws):
-        b, c, h, w = images.shape
-        index = torch.arange(c * h * w, device=images.device, dtype=torch.int64).view(1, c, h, w)
-        noise = hashing.normal(_per_sample(draws["seed"]), index).mul_(_per_sample(draws["std"])).add_(self.mean)
-        noisy = images + noise
-        if self.clip:
+        index = torch.arange(images[0].numel(), device=images.device, dtype=torch.int64).view(1, *images.shape[1:])
+        seed, std = per_sample(draws["seed"], images), per_sample(draws["std"], images)
+        noisy = images + hashing.normal(seed, index).mul_(std).add_(self.mean)
+        if self.clip and images.dim() == 4:
             noisy = noisy.clamp_(0.0, 1.0)
-        return torch.where(_per_sample(draws["applied"]), noisy, images)
+        return torch.where(per_sample(draws["applied"], images), noisy, images)
 
 
 def _over_255(values: tuple[float, ...]) -> str:
@@ -400,27 +398,24 @@ class Normalize(PixelOp):
     """``(x − mean) / std`` per channel; ``mean`` and ``std`` are numbers or one value per channel.
 
     gpuaug works on images in [0, 1] (uint8 is read as value/255), so ``mean`` and ``std`` are
-    in that scale too: ImageNet's are (0.485, 0.456, 0.406) and (0.229, 0.224, 0.225). A
-    value above 1 (the 0–255 scale, e.g. 123.675) raises ValueError with the /255 values.
+    in that scale too: ImageNet's are (0.485, 0.456, 0.406) and (0.229, 0.224, 0.225). On 2D
+    images a value above 1 (the 0–255 scale, e.g. 123.675) raises ValueError with the /255
+    values, when the Compose learns that its data are images (at construction when its
+    chain has 2D ops, else at the call). Volumes (B×C×D×H×W) are read unscaled, so there
+    ``mean`` and ``std`` are in their own units (CT's Hounsfield units, say).
 
     Draws: none. Applied last in a pipeline, it turns the warp's ``fill`` into
     ``(fill − mean) / std``.
     """
 
     stage = 3
+    spatial_dims = (2, 3)
 
     def __init__(self, mean: float | Sequence[float], std: float | Sequence[float]):
         self.mean = self._values(mean, "mean")
         self.std = self._values(std, "std")
         if any(s <= 0 for s in self.std):
             raise ValueError(f"std: expected positive values, got {std!r}")
-        above = [name for name, values in (("mean", self.mean), ("std", self.std)) if any(v > 1 for v in values)]
-        if above:
-            raise ValueError(
-                f"{', '.join(above)}: gpuaug works on images in [0, 1] (uint8 is read as value/255), so Normalize "
-                f"takes mean and std in [0, 1] too; got mean={mean!r}, std={std!r}, which look like 0-255 values: "
-                f"you probably meant Normalize({_over_255(self.mean)}, {_over_255(self.std)})"
-            )
         if len(self.mean) != len(self.std) and 1 not in (len(self.mean), len(self.std)):
             raise ValueError(f"mean, std: expected the same number of values, got {len(self.mean)} and {len(self.std)}")
 
@@ -435,6 +430,15 @@ class Normalize(PixelOp):
         if not all(math.isfinite(v) for v in values):
             raise ValueError(f"{name}: expected finite values, got {value!r}")
         return values
+
+    def check_dims(self, dims, key):
+        above = [name for name, values in (("mean", self.mean), ("std", self.std)) if any(v > 1 for v in values)]
+        if dims == 2 and above:
+            raise ValueError(
+                f"{key}: {', '.join(above)}: gpuaug works on images in [0, 1] (uint8 is read as value/255), so "
+                f"Normalize takes mean and std in [0, 1] too; got mean={self.mean!r}, std={self.std!r}, which look "
+                f"like 0-255 values: you probably meant Normalize({_over_255(self.mean)}, {_over_255(self.std)})"
+            )
 
     def _check_channels(self, channels: int) -> None:
         for name, values in (("mean", self.mean), ("std", self.std)):
@@ -455,5 +459,5 @@ class Normalize(PixelOp):
         return {}
 
     def apply(self, images, draws):
-        mean, std = self.constants(images.shape[1], images.device)
-        return (images - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+        mean, std = (v.view(1, -1, *[1] * (images.dim() - 2)) for v in self.constants(images.shape[1], images.device))
+        return (images - mean) / std
