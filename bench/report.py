@@ -124,7 +124,7 @@ def antialias_table(rows: list[dict]) -> list[str]:
         ratio = on["median_s"] / off["median_s"]
         cells = [chain, f"{off['batch']}, {off['size']}", f"{off['median_s'] * 1e3:.3f}", f"{on['median_s'] * 1e3:.3f}"]
         lines.append("| " + " | ".join(cells) + f" | {ratio:.2f} |")
-    return lines + [""] if len(lines) > 2 else []
+    return lines + [""] if len(lines) > 4 else []
 
 
 def per_megapixel_table(rows: list[dict]) -> list[str]:
@@ -146,6 +146,34 @@ def per_megapixel_table(rows: list[dict]) -> list[str]:
     compiled = [f"{r['library']} at {r['crop']}² {r['compile_s']:.1f} s" for r in rows if "compile_s" in r]
     if compiled:
         lines += ["", "First call, compile included (outside the timings): " + ", ".join(compiled) + "."]
+    return lines + [""]
+
+
+def volume_table(rows: list[dict]) -> list[str]:
+    """The 3D recipe per library, ratios against MONAI and batchgenerators from this run, with
+    each pipeline's volume audit (alignment per axis in voxels, outside voxels labelled as a
+    class, the label dtype out)."""
+    if not rows:
+        return []
+    by_library = {r["library"]: r["median_s"] for r in rows}
+    peers = [p for p in ("monai", "batchgenerators") if p in by_library]
+    first = rows[0]
+    lines = [
+        f"### volumes: batch {first['batch']}, {first['size']} (rotation ±30° about each axis, scale 0.7–1.4, "
+        "random patch, mirroring)",
+        "",
+        "| library | median ms/batch | "
+        + "".join(f"× vs {p} | " for p in peers)
+        + "align voxels (x, y, z) | outside not ignore | labels invented | label dtype out | probe ok |",
+        "|---|---:|" + "---:|" * len(peers) + "---|---:|---:|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: r["median_s"]):
+        ratios = "".join(f"{by_library[p] / r['median_s']:.2f} | " for p in peers)
+        align = ", ".join(f"{v:.2f}" for v in r["align_voxels"])
+        lines.append(
+            f"| {r['library']} | {r['median_s'] * 1e3:.1f} | {ratios}{align} | {r['outside_not_ignore']} | "
+            f"{r['labels_invented']} | {r['mask_dtype_out']} | {'yes' if r['probe_ok'] else 'NO'} |"
+        )
     return lines + [""]
 
 
@@ -214,6 +242,7 @@ def report(path: Path, out: Path) -> list[Path]:
         )
         lines += per_megapixel_table([r for r in group if r["pipeline"] == "ade20k-scaling"])
         lines += antialias_table([r for r in group if r["pipeline"] == "antialias"])
+        lines += volume_table([r for r in group if r["pipeline"] == "volumes"])
         if chart(group, out / f"{name}.png", device):
             lines += [f"![images/s per library]({name}.png)", ""]
         target = out / f"{name}.md"

@@ -27,7 +27,7 @@ from dataclasses import replace
 import torch
 
 from gpuaug import audit_replay, probe
-from gpuaug.audit_report import AuditReport
+from gpuaug.audit_report import AuditReport, axis_names
 from gpuaug.core.checks import check_int, check_size
 from gpuaug.core.types import PairFn
 
@@ -234,9 +234,10 @@ def format_table(reports: dict[str, AuditReport], extra: dict[str, dict[str, str
     if any(r.foreign_pixels is not None for r in reports.values()):
         foreign = {name: "-" if r.foreign_pixels is None else str(r.foreign_pixels) for name, r in reports.items()}
         extra = {"from another sample": foreign, **extra}
+    axes = axis_names(next(iter(reports.values()))) if reports else "x, y"
     header = [
         "pipeline",
-        "align err px (x, y)",
+        f"align err px ({axes})",
         "mean offset px",
         "labels invented",
         "mask dtype out",
@@ -250,8 +251,8 @@ def format_table(reports: dict[str, AuditReport], extra: dict[str, dict[str, str
     for name, r in reports.items():
         cells = [
             name,
-            f"{r.alignment_px[0]:.2f}, {r.alignment_px[1]:.2f}",
-            f"{r.mean_offset_px[0]:+.2f}, {r.mean_offset_px[1]:+.2f}",
+            ", ".join(f"{v:.2f}" for v in r.alignment_px),
+            ", ".join(f"{v:+.2f}" for v in r.mean_offset_px),
             str(r.new_labels),
             r.mask_dtype,
             str(r.outside_not_ignore),
@@ -342,8 +343,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, help="probe batch size (default 8; with --sizes, the number of sizes)")
     parser.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (peers that cannot run there are skipped)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--volume",
+        action="store_true",
+        help="audit the 3D spatial recipe instead (gpuaug, labels resampled as intensities, and MONAI and "
+        "batchgenerators when installed) on a 4×24×28×32 volume probe, or --pipeline on it",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    if args.volume:
+        if args.sizes is not None:
+            parser.error("--volume: audits stacked volumes; --sizes is for lists of 2D images")
+        return _audit_volumes(args.pipeline, args.batch or 4, args.seed, device, args.json)
     if args.sizes is not None:
         if args.batch is not None and args.batch != len(args.sizes):
             parser.error(f"--batch: --sizes gives {len(args.sizes)} samples, got --batch {args.batch}")
@@ -377,6 +388,40 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gpuaug audit: probes {probes} on {device}, ignore_index=255")
     print(format_table(reports))
     _write_json(args.json, reports)
+    return 0
+
+
+def _audit_volumes(spec: str | None, batch: int, seed: int, device: torch.device, path: str | None) -> int:
+    """``audit --volume``: the volume audit (:func:`gpuaug.audit_volume.check_volume_pair`) of a
+    ``--pipeline`` or of the recipe's pipelines (:mod:`gpuaug.peers_volume`), as a table."""
+    from gpuaug import peers_volume
+    from gpuaug.audit_volume import check_volume_pair
+
+    size, patch = (24, 28, 32), (16, 20, 24)
+    header = f"probes {batch}x4x{'x'.join(map(str, size))} on {device}, ignore_index=255"
+    if spec is not None:
+        report = check_volume_pair(load_pipeline(spec), size, batch, seed=seed, device=device)
+        print(f"gpuaug audit --volume of {spec}: {header}\n{report}")
+        _write_json(path, {spec: report})
+        return 0 if report.ok else 1
+    factories = {
+        "gpuaug": peers_volume.gpuaug_volume_pipeline,
+        "naive: float-resampled labels": peers_volume.naive_pipeline,
+        "monai": peers_volume.monai_pipeline,
+        "batchgenerators": peers_volume.batchgenerators_pipeline,
+    }
+    reports = {}
+    for name, factory in factories.items():
+        try:
+            fn = factory(patch)
+        except ImportError:
+            continue  # not installed: no row (pip install 'gpuaug[bench3d]')
+        if name == "batchgenerators" and device.type != "cpu":
+            continue
+        reports[name] = check_volume_pair(fn, size, batch, seed=seed, device=device)
+    print(f"gpuaug audit --volume: {header}, patches {'x'.join(map(str, patch))}")
+    print(format_table(reports))
+    _write_json(path, reports)
     return 0
 
 

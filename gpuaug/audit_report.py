@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-__all__ = ["AuditReport", "ALIGNMENT_TOLERANCE", "MAX_MEAN_OFFSET"]
+__all__ = ["AuditReport", "ALIGNMENT_TOLERANCE", "MAX_MEAN_OFFSET", "axis_names"]
 
 #: Float tolerance on the half-pixel alignment bound.
 ALIGNMENT_TOLERANCE = 1e-3
@@ -18,7 +18,7 @@ class AuditReport:
     """What an audit measured on one pair transform.
 
     Attributes:
-        alignment_px: per axis (x, y), max |mask source pixel − image source coordinate| over
+        alignment_px: per axis (x, y; x, y, z for volumes), max |mask source pixel − image source coordinate| over
             pixels whose four bilinear taps are inside the source (NaN when there is none).
         mean_offset_px: per axis, the mean signed mask − image offset over those pixels;
             about 0 when aligned, ±0.5 for a constant half-pixel shift that the max allows.
@@ -43,8 +43,8 @@ class AuditReport:
             misalignment; None for a report built by hand.
     """
 
-    alignment_px: tuple[float, float]
-    mean_offset_px: tuple[float, float]
+    alignment_px: tuple[float, ...]
+    mean_offset_px: tuple[float, ...]
     outside_not_ignore: int
     new_labels: int
     dtype_kept: bool
@@ -90,11 +90,14 @@ class AuditReport:
         return data
 
     def __str__(self) -> str:
-        ax, ay = self.alignment_px
-        mx, my = self.mean_offset_px
+        axes = axis_names(self)
         rows = [
-            ("alignment error px (x, y)", f"{ax:.3f}, {ay:.3f}", "<= 0.5"),
-            ("mean offset px (x, y)", f"{mx:+.3f}, {my:+.3f}", f"|.| <= {MAX_MEAN_OFFSET}"),
+            (f"alignment error px ({axes})", ", ".join(f"{v:.3f}" for v in self.alignment_px), "<= 0.5"),
+            (
+                f"mean offset px ({axes})",
+                ", ".join(f"{v:+.3f}" for v in self.mean_offset_px),
+                f"|.| <= {MAX_MEAN_OFFSET}",
+            ),
             ("outside pixels not ignore", str(self.outside_not_ignore), "0"),
             ("labels invented (pixels)", str(self.new_labels), "0"),
             ("mask dtype out", self.mask_dtype, "int64 (kept)"),
@@ -114,3 +117,8 @@ class AuditReport:
         if self.bugs:
             lines.append(f"{'bugs'.ljust(width)}  {', '.join(self.bugs)}")
         return "\n".join(lines + [f"{'ok'.ljust(width)}  {'yes' if self.ok else 'NO'}"])
+
+
+def axis_names(report: AuditReport) -> str:
+    """The report's axes as its tables name them: "x, y", or "x, y, z" for a volume audit."""
+    return ", ".join("xyz"[: len(report.alignment_px)])

@@ -27,6 +27,7 @@ def invert_params(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Warp ``predictions`` back through the inverse of ``params.matrix``; see
     :meth:`gpuaug.Compose.invert` for the arguments and the result."""
+    check_params_type(params)
     if params.spatial_dims == 3:
         return _invert_volumes(predictions, params, backend, out_size, fill, return_valid)
     labels, fills, (b, h, w) = read_predictions(predictions, params, fill)
@@ -63,7 +64,6 @@ def invert_params(
 def _invert_volumes(predictions, params: Params, backend, out_size, fill, return_valid: bool):
     """:func:`invert_params` for volumes: float B×K×d×h×w predictions trilinearly, labels
     B×d×h×w / B×1×d×h×w by the exact gather, to the input's (D, H, W) or ``out_size``."""
-    check_params_type(params)
     labels = _check_volume_predictions(predictions, params)
     fills = check_fill(fill, None if labels else predictions.shape[1])
     if labels:

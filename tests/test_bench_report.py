@@ -49,3 +49,19 @@ def test_report_tables_ratios_and_peak(tmp_path):
     assert "| gpuaug | 50.0 | 60.0 | 1.20 |" in text and "| gpuaug-inductor | – | 20.0 | 1.00 |" in text
     assert "gpuaug-inductor at 512² 20.0 s" in text
     assert (tmp_path / "out" / "test-gpu.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_volume_table_gives_ratios_against_both_peers_and_the_audit():
+    audit = dict(align_voxels=[0.5, 0.5, 0.5], outside_not_ignore=0, labels_invented=0, mask_dtype_out="int64")
+    rows = [
+        {"library": "gpuaug", "median_s": 0.1, "batch": 2, "size": "1x160^3->128^3", **audit, "probe_ok": True},
+        {"library": "monai", "median_s": 0.25, "batch": 2, "size": "1x160^3->128^3", **audit, "probe_ok": False}
+        | {"outside_not_ignore": 557, "mask_dtype_out": "float32"},
+        {"library": "batchgenerators", "median_s": 0.4, "batch": 2, "size": "1x160^3->128^3", **audit}
+        | {"probe_ok": False, "mask_dtype_out": "float32"},
+    ]
+    lines = report.volume_table(rows)
+    assert "| library | median ms/batch | × vs monai | × vs batchgenerators |" in lines[2]
+    assert lines[4] == "| gpuaug | 100.0 | 2.50 | 4.00 | 0.50, 0.50, 0.50 | 0 | 0 | int64 | yes |"
+    assert lines[5].startswith("| monai | 250.0 | 1.00 | 1.60 |") and "| 557 | 0 | float32 | NO |" in lines[5]
+    assert report.volume_table([]) == []
