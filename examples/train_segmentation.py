@@ -18,6 +18,13 @@ for every run. The only difference between runs is the augmentation pipeline:
 Validation is on un-augmented scenes, with ``gpuaug.metrics.miou`` leaving the void pixels
 out. It prints a progress line at every evaluation (step, loss, mIoU, seconds).
 
+With ``--volume`` it trains a small 3D net on synthetic volumes instead
+(``gpuaug.synthetic.make_volumes``: ellipsoids and thin rods in CT-like noise, a void slab),
+with nnU-Net's spatial recipe (``gpuaug.peers_volume.volume_ops``: rotation about every
+axis, scale, a random patch, mirroring), twice: ``naive``, one sample at a time with the
+labels resampled like the intensities (trilinear, 0 outside, rounded:
+``gpuaug.peers_volume.naive_pipeline``), and ``gpuaug``; mIoU on un-augmented volumes.
+
 With ``--data ROOT --layout voc|cityscapes|ade20k`` it trains on a dataset on disk instead
 (``gpuaug.data.SegmentationFolder``, a DataLoader with ``gpuaug.data.collate``, the lists
 moved with ``gpuaug.to_device``) with the ADE20K recipe at the crop size
@@ -34,6 +41,7 @@ Usage::
     python examples/train_segmentation.py --quick --json results.json --plot curves.png
     python examples/train_segmentation.py --ablate          # full run, CUDA when present
     python examples/train_segmentation.py --quick --mix cutmix --json mix.json
+    python examples/train_segmentation.py --quick --volume --json volumes.json
     python examples/train_segmentation.py --data VOCdevkit/VOC2012 --layout voc --size 256 --ablate
 """
 
@@ -49,15 +57,17 @@ import torch.nn.functional as F
 from torch import nn
 
 import gpuaug
-from gpuaug import metrics, peers
+from gpuaug import metrics, peers, peers_volume
 from gpuaug.data import SegmentationFolder, collate
 from gpuaug.naive import BUGS, NaivePipeline
-from gpuaug.synthetic import make_scenes
+from gpuaug.synthetic import make_scenes, make_volumes
 
 NUM_CLASSES = 5
 IGNORE = 255
 #: The bugs the ablation trains alone (a float mask alone changes nothing once cast back to labels).
 ABLATED = ("desync", "bilinear_mask", "ignore_lost")
+#: Classes of ``--volume``'s synthetic volumes (background included).
+VOLUME_CLASSES = 4
 #: The run whose masks lose their void label in the data, before augmentation.
 VOID_RUN = "void as class 0"
 
@@ -83,6 +93,48 @@ class SmallSegNet(nn.Module):
         skip = self.stem(x)
         deep = F.interpolate(self.down(skip), size=skip.shape[-2:], mode="bilinear", align_corners=False)
         return self.head(torch.cat((skip, deep), dim=1))
+
+
+class SmallSegNet3D(nn.Module):
+    """The 3D counterpart of :class:`SmallSegNet`, on one channel of CT-like units (÷ 200)."""
+
+    def __init__(self, num_classes: int, width: int = 12):
+        super().__init__()
+
+        def block(c_in, c_out, stride=1):
+            return nn.Sequential(
+                nn.Conv3d(c_in, c_out, 3, stride, padding=1, bias=False), nn.BatchNorm3d(c_out), nn.ReLU(inplace=True)
+            )
+
+        self.stem = nn.Sequential(block(1, width), block(width, width))
+        self.down = nn.Sequential(block(width, 2 * width, stride=2), block(2 * width, 2 * width))
+        self.head = nn.Sequential(block(3 * width, width), nn.Conv3d(width, num_classes, 1))
+
+    def forward(self, x):
+        skip = self.stem(x / 200.0)
+        deep = F.interpolate(self.down(skip), size=skip.shape[-3:], mode="trilinear", align_corners=False)
+        return self.head(torch.cat((skip, deep), dim=1))
+
+
+def volume_runs(patch: int) -> dict:
+    """``--volume``'s runs: the naive per-sample pipeline and gpuaug, the same recipe."""
+    naive = peers_volume.naive_pipeline((patch,) * 3, IGNORE)
+
+    def per_sample(volumes, labels, generator):
+        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))  # the naive draws
+        outs = [naive(v.unsqueeze(0), m.unsqueeze(0)) for v, m in zip(volumes, labels, strict=True)]
+        return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+
+    return {"naive": per_sample, "gpuaug": peers_volume.gpuaug_volume_pipeline((patch,) * 3, IGNORE)}
+
+
+def volume_batches(args, device: torch.device):
+    """Endless batches of synthetic volumes (B×1×S×S×S, B×S×S×S int64) and the keyword arguments."""
+    data = torch.Generator(device).manual_seed(args.seed + 1)
+    augment = torch.Generator(device).manual_seed(args.seed + 2)
+    while True:
+        volumes, labels = make_volumes(args.batch, args.source, VOLUME_CLASSES, IGNORE, data, device)
+        yield volumes, labels, {"generator": augment}
 
 
 def void_as_background(pipeline):
@@ -193,7 +245,7 @@ def count_classes(dataset: SegmentationFolder) -> int:
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, num_classes: int) -> float:
-    """mIoU of ``model`` on float32 N×3×S×S images against int64 N×S×S masks, void left out."""
+    """mIoU of ``model`` on float32 N×C×… images against int64 N×… masks, void left out."""
     model.eval()
     with torch.no_grad():
         pred = torch.cat([model(images[k : k + 64]).argmax(1) for k in range(0, len(images), 64)])
@@ -202,7 +254,15 @@ def evaluate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, num_cl
 
 
 def train(
-    name: str, pipeline, args, device: torch.device, val: tuple, batches, num_classes: int, runs_after: int = 0
+    name: str,
+    pipeline,
+    args,
+    device: torch.device,
+    val: tuple,
+    batches,
+    num_classes: int,
+    runs_after: int = 0,
+    net=SmallSegNet,
 ) -> dict:
     """One training run; every run sees the same data, init and augmentation seeds.
 
@@ -210,11 +270,12 @@ def train(
     Prints a line after the first step (its time and the estimate it gives) and a progress line
     at every evaluation: step, mean training loss since the last evaluation, validation mIoU,
     the seconds since the run started and the estimated time left, for this run and with the
-    ``runs_after`` runs still to come.
+    ``runs_after`` runs still to come. ``net(num_classes)`` builds the model (2D or 3D: the
+    targets keep the masks' spatial dimensions, those of the model's input).
     """
     start = time.perf_counter()
     torch.manual_seed(args.seed)
-    model = SmallSegNet(num_classes).to(device)
+    model = net(num_classes).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps)
     losses, evals = [], []
@@ -222,7 +283,7 @@ def train(
         images, masks = pipeline(images, masks, **kwargs)
         # What a training loop does with whatever mask it gets: class indices, anything that is
         # not a class (an interpolated 255, say) ignored. A no-op for gpuaug's masks.
-        target = masks.reshape(masks.shape[0], *masks.shape[-2:]).long()
+        target = masks.reshape(masks.shape[0], *masks.shape[2 - images.dim() :]).long()
         target = torch.where((target >= 0) & (target < num_classes), target, IGNORE)
         loss = F.cross_entropy(model(images), target, ignore_index=IGNORE)
         optimizer.zero_grad(set_to_none=True)
@@ -302,6 +363,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
+    parser.add_argument(
+        "--volume", action="store_true", help="train a 3D net on synthetic volumes, naive labels vs gpuaug"
+    )
     parser.add_argument("--data", metavar="ROOT", help="train on a dataset on disk (SegmentationFolder) at ROOT")
     parser.add_argument("--layout", choices=("voc", "cityscapes", "ade20k"), default="voc", help="the layout of --data")
     parser.add_argument("--classes", type=int, help="classes of --data (default: largest training label + 1)")
@@ -310,6 +374,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", metavar="PATH", help="write the final mIoUs and the curves")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG of the loss and mIoU curves")
     args = parser.parse_args(argv)
+    if args.volume:
+        if args.data or args.mix or args.ablate:
+            parser.error("--volume: trains on synthetic volumes; --data, --mix and --ablate are for 2D scenes")
+        return volume_main(args)
     args.steps = args.steps or (300 if args.quick else 1500)
     args.size = args.size or (48 if args.quick else 96)
     args.source = args.size * 4 // 3
@@ -368,6 +436,46 @@ def main(argv: list[str] | None = None) -> dict:
     if args.mix:
         mixed = results[f"gpuaug + {args.mix}"]["final_miou"]
         summary |= {"mix": args.mix, "miou_mix": mixed, "mix_effect": mixed - summary["miou_gpuaug"]}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=1)
+    if args.plot:
+        plot(results, args.plot)
+    return summary
+
+
+def volume_main(args) -> dict:
+    """``--volume``: the naive per-sample pipeline and gpuaug on synthetic volumes, one 3D net each."""
+    args.steps = args.steps or (150 if args.quick else 600)
+    args.size = args.size or (16 if args.quick else 32)
+    args.source = args.size * 3 // 2
+    args.batch = min(args.batch, 4)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    val = make_volumes(16, args.size, VOLUME_CLASSES, IGNORE, torch.Generator(device).manual_seed(10_000), device)
+    runs = volume_runs(args.size)
+    print(
+        f"train_segmentation --volume: synthetic volumes, {VOLUME_CLASSES} classes; runs {', '.join(runs)} of "
+        f"{args.steps} steps, batch {args.batch}, {args.source}³ to {args.size}³ patches; device {device}",
+        flush=True,
+    )
+    results = {}
+    for k, (name, pipeline) in enumerate(runs.items()):
+        batches = volume_batches(args, device)
+        results[name] = train(
+            name, pipeline, args, device, val, batches, VOLUME_CLASSES, len(runs) - k - 1, SmallSegNet3D
+        )
+        print(f"{name:<28} final mIoU {100 * results[name]['final_miou']:5.1f}")
+    summary = {
+        "miou_naive": results["naive"]["final_miou"],
+        "miou_gpuaug": results["gpuaug"]["final_miou"],
+        "data": "synthetic volumes",
+        "classes": VOLUME_CLASSES,
+        "steps": args.steps,
+        "batch": args.batch,
+        "size": args.size,
+        "device": str(device),
+        "runs": results,
+    }
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=1)

@@ -171,7 +171,7 @@ def api_launches(device: torch.device | str = "cpu") -> list[Launch]:
     Variable-size batches (lists, padded batches with sizes) go through every kernel too, and
     so do the canvas ops (every ``VIEWS`` mode, with and without ``DISPLACE``). Volumes: a
     covering subset (every volume and label dtype in one padding mode, every padding mode
-    with one dtype, and sizes of 1).
+    with one dtype, sizes of 1, and volumes of their own sizes).
     """
     driver = _Driver(torch.device(device))
     with record() as launches:
@@ -392,6 +392,12 @@ class _Driver:
             aug(self.zeros(2, 1, *shape), self.zeros(2, *shape, dtype=torch.int64), self.generator)
         one = gpuaug.Compose([gpuaug.Resize3D(1)], 0, backend="triton")
         one(self.zeros(1, 1, 1, 1, 1), self.zeros(1, 1, 1, 1, dtype=torch.int64), self.generator)
+        # Volumes of their own sizes: a list (stacked padded) and a padded batch with sizes (EXTENTS).
+        sizes = [(10, 12, 14), (7, 9, 13)]
+        aug = gpuaug.Compose(chain, 0, backend="triton")
+        masks = [self.zeros(*s, dtype=torch.int64) for s in sizes]
+        aug([self.zeros(1, *s) for s in sizes], masks, self.generator)
+        aug(self.zeros(2, 3, *shape), self.zeros(2, *shape, dtype=torch.int64), self.generator, sizes=sizes)
 
 
 _RESOURCES = re.compile(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)")

@@ -176,11 +176,19 @@ class Compose:
     def _read(self, images, masks, sizes) -> Batch:
         """The batch checked as the chain's data: volumes B×C×D×H×W for volume ops, images
         otherwise (a chain of intensity ops alone takes either, by the images' rank)."""
-        given = 3 if isinstance(images, torch.Tensor) and images.dim() == 5 else 2
+        first = images[0] if isinstance(images, (list, tuple)) and images else images
+        rank = first.dim() + (isinstance(images, (list, tuple))) if isinstance(first, torch.Tensor) else 0
+        given = 3 if rank == 5 else 2  # a B×C×D×H×W batch, or a list of C×D×H×W volumes
         if self.spatial_dims not in (None, given):
             k, op = next((k, op) for k, op in enumerate(self.ops) if op.spatial_dims == (self.spatial_dims,))
-            wanted = "volumes B×C×D×H×W" if self.spatial_dims == 3 else "images B×C×H×W (or a list of C×H×W)"
+            wanted = (
+                "volumes B×C×D×H×W (or a list of C×D×H×W)"
+                if self.spatial_dims == 3
+                else "images B×C×H×W (or a list of C×H×W)"
+            )
             got = f"shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+            if isinstance(images, (list, tuple)) and isinstance(first, torch.Tensor):
+                got = f"a list of samples of shape {tuple(first.shape)}, ..."
             raise ValueError(f"ops[{k}]: {type(op).__name__} takes {wanted}, got images of {got}")
         return read_batch(images, masks, sizes, given)
 

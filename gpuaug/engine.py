@@ -129,7 +129,10 @@ def _apply_volumes(batch: Batch, params: Params, pixel: list, backend: Backend):
     """Volumes: the one trilinear warp and label gather (:func:`gpuaug.functional.warp_volumes`),
     then the pixel ops in list order as torch ops, then the cast to ``out_dtype``."""
     if params.geometric:
-        out, labels = warp_volumes(batch.images, batch.masks, *_warp_args(params), backend, **_paddings(params))
+        args = (*_warp_args(params), backend)
+        out, labels = warp_volumes(batch.images, batch.masks, *args, **_paddings(params), sizes=batch.extents)
+    elif batch.variable:
+        raise ValueError("ops: volumes of their own sizes need a fixed-size op (RandomCrop3D or Resize3D)")
     else:
         out, labels = batch.images.to(torch.float32, memory_format=torch.contiguous_format, copy=True), batch.masks
     for op, draws in pixel:

@@ -199,13 +199,15 @@ def warp_volumes(
     *,
     image_padding: str = "constant",
     mask_padding: str = "constant",
+    sizes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Warp volumes B×C×D×H×W (trilinear, float32 out, intensities unscaled) and label volumes
     B×D×H×W / B×1×D×H×W (nearest, dtype and layout kept, ``ignore_index`` outside) through one
-    B×4×4 float32 output→source matrix; inputs already checked. Triton: one
-    ``warp_trilinear`` and one ``gather_nearest_3d`` launch (``kernels/volume.py``); every
-    other backend the torch path (:mod:`gpuaug.torch_volume`; the compiled CPU path does not
-    compile volumes)."""
+    B×4×4 float32 output→source matrix; inputs already checked. ``sizes`` (B×3 int64 on their
+    device): each sample's valid (d, h, w) from the origin of a padded stack, past which
+    nothing is read. Triton: one ``warp_trilinear`` and one ``gather_nearest_3d`` launch
+    (``kernels/volume.py``); every other backend the torch path (:mod:`gpuaug.torch_volume`;
+    the compiled CPU path does not compile volumes)."""
     planes = [] if masks is None else [Planes(masks, (ignore_index,), False, mask_padding)]
     if backends.resolve(backend, matrix.device).kernels:
         from gpuaug.kernels.volume import gather_nearest_3d, warp_trilinear
@@ -214,13 +216,13 @@ def warp_volumes(
         out = None
         if volumes is not None:
             fills = channel_values(fill, volumes.shape[1], volumes.device)
-            out = warp_trilinear(volumes, matrix, out_size, fills, padding(image_padding))
+            out = warp_trilinear(volumes, matrix, out_size, fills, padding(image_padding), sizes)
         labels = None
         if masks is not None:
             value = to_device(torch.tensor([ignore_index], dtype=masks.dtype), masks.device)
-            labels = gather_nearest_3d(masks, matrix, out_size, value, padding(mask_padding))
+            labels = gather_nearest_3d(masks, matrix, out_size, value, padding(mask_padding), sizes)
         return out, labels
-    out, outs = warp_volume_torch(volumes, planes, matrix, out_size, fill, image_padding)
+    out, outs = warp_volume_torch(volumes, planes, matrix, out_size, fill, image_padding, sizes)
     return out, outs[0] if outs else None
 
 

@@ -69,8 +69,14 @@ def _invert_volumes(predictions, params: Params, backend, out_size, fill, return
     if labels:
         check_ignore_index(params.ignore_index, predictions.dtype, "params.ignore_index")
     b = params.batch_size
-    size = check_volume_size(out_size if out_size is not None else params.in_size, "out_size")
-    scale = params.in_sizes.double() / torch.tensor(size, dtype=torch.float64)  # (D, H, W) per sample
+    per_sample = out_size is None and params.variable
+    if per_sample:  # one canvas that holds every sample's own size, cut after
+        size = tuple(int(v) for v in params.in_sizes.amax(dim=0))
+        frames = params.in_sizes.double()
+    else:
+        size = check_volume_size(out_size if out_size is not None else params.in_size, "out_size")
+        frames = torch.tensor(size, dtype=torch.float64).expand(b, 3)
+    scale = params.in_sizes.double() / frames  # (D, H, W) per sample: source frame voxel → source coordinate
     rescale = axis_matrix(scale.flip(1), torch.zeros_like(scale))
     inverse = torch.linalg.inv_ex(params.matrix.double())[0]
     matrix = (inverse @ to_device(rescale, inverse.device)).float()
@@ -78,10 +84,15 @@ def _invert_volumes(predictions, params: Params, backend, out_size, fill, return
     warp = (None, predictions) if labels else (predictions, None)
     out_images, out_labels = warp_volumes(*warp, matrix, size, fills, params.ignore_index, backend)
     inverted = out_labels if labels else out_images
-    if not return_valid:
-        return inverted
-    ones = torch.ones((b, *params.out_size), dtype=torch.uint8, device=predictions.device)
-    return inverted, warp_volumes(None, ones, matrix, size, fills, 0, backend)[1].bool()
+    covered = None
+    if return_valid:
+        ones = torch.ones((b, *params.out_size), dtype=torch.uint8, device=predictions.device)
+        covered = warp_volumes(None, ones, matrix, size, fills, 0, backend)[1].bool()
+    if per_sample:
+        cuts = [tuple(slice(0, n) for n in own) for own in params.in_sizes.tolist()]
+        inverted = [inverted[k][(..., *cut)].contiguous() for k, cut in enumerate(cuts)]
+        covered = None if covered is None else [covered[k][cut].contiguous() for k, cut in enumerate(cuts)]
+    return (inverted, covered) if return_valid else inverted
 
 
 def _check_volume_predictions(predictions: object, params: Params) -> bool:

@@ -140,9 +140,9 @@ def apply(images, masks, params: Params, *, targets=None, sizes=None):
     images, masks = _to_cpu(images), _to_cpu(masks)
     params = params.to("cpu")
     if params.spatial_dims == 3:
-        if targets is not None or sizes is not None:
-            raise ValueError("targets, sizes: volumes take a stacked batch of images and masks only")
-        return apply_volumes(images, masks, params)
+        if targets is not None:
+            raise ValueError("targets: volumes take images and masks only, not targets")
+        return apply_volumes(images, masks, params, sizes)
     batch = read_batch(images, masks, sizes)
     check_params(batch, params)
     checked = None

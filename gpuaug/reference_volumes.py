@@ -34,30 +34,33 @@ __all__ = ["apply_volumes", "intensity_op", "INTENSITY_OPS"]
 INTENSITY_OPS = ("Normalize", "GaussianNoise", "RandomGamma", "RandomMultiplicativeBrightness", "RandomContrast")
 
 
-def apply_volumes(images, masks, params: Params):
+def apply_volumes(images, masks, params: Params, sizes=None):
     """Apply volume ``params`` to B×C×D×H×W ``images`` (and B×D×H×W / B×1×D×H×W ``masks``, or
-    None) the slow, obvious way; see :func:`gpuaug.reference.apply`."""
-    batch = read_batch(images, masks, dims=3)
+    None; lists of per-sample volumes, or a padded batch with ``sizes``) the slow, obvious
+    way; see :func:`gpuaug.reference.apply`."""
+    batch = read_batch(images, masks, sizes, dims=3)
     check_params(batch, params)
     b, c = batch.batch, batch.channels
     d, h, w = params.out_size
     zs, ys, xs = torch.meshgrid(*(torch.arange(n, dtype=torch.float32) + 0.5 for n in (d, h, w)), indexing="ij")
     fill = torch.tensor(params.fill, dtype=torch.float32).expand(c)
     out_images = torch.empty((b, c, d, h, w), dtype=torch.float32)
-    out_masks = None if masks is None else torch.empty((b, d, h, w), dtype=masks.dtype)
+    out_masks = None if masks is None else torch.empty((b, d, h, w), dtype=batch.mask_dtype)
     for k in range(b):
-        volume = images[k].float()
+        cut = tuple(slice(0, n) for n in batch.sizes[k])  # each sample within its own size
+        volume = images[k][(slice(None), *cut)].float()
+        labels = None if masks is None else masks[k].reshape(masks[k].shape[-3:])[cut]
         if not params.geometric:
             out_images[k] = volume
             if masks is not None:
-                out_masks[k] = masks[k].reshape(masks.shape[-3:])
+                out_masks[k] = labels
         else:
             m = params.matrix[k]
             sx, sy, sz = (((m[r, 0] * xs + m[r, 1] * ys) + m[r, 2] * zs) + m[r, 3] for r in range(3))
             image_inside, mask_inside, points = _inside(sx, sy, sz, volume.shape[1:], params)
             out_images[k] = _trilinear(volume, *points, image_inside, fill)
             if masks is not None:
-                out_masks[k] = _nearest(masks[k].reshape(masks.shape[-3:]), *points, mask_inside, params.ignore_index)
+                out_masks[k] = _nearest(labels, *points, mask_inside, params.ignore_index)
         for record in params.ops:
             if record.config is not None:
                 draws = {n: v[k] for n, v in record.draws.items()}
@@ -65,7 +68,7 @@ def apply_volumes(images, masks, params: Params):
     out_images = out_images.to(params.out_dtype)
     if masks is None:
         return out_images
-    return out_images, out_masks.reshape((b, 1, d, h, w) if masks.dim() == 5 else (b, d, h, w))
+    return out_images, out_masks.reshape((b, 1, d, h, w) if batch.mask_dims == 5 else (b, d, h, w))
 
 
 def _inside(sx, sy, sz, shape, params: Params):

@@ -23,6 +23,7 @@ from gpuaug.core.ragged import from_padded
 from gpuaug.core.records import OpRecord, Params
 from gpuaug.functional import warp_volumes
 from gpuaug.transforms.base import Draw, Sizes
+from gpuaug.transforms.volume import VolumeSizes
 
 __all__ = ["Chain", "sample_params", "random_source"]
 
@@ -54,7 +55,7 @@ def sample_params(chain: Chain, batch: Batch, generator, seed, sample_ids) -> Pa
     size = batch.in_size
     if batch.variable:
         hw = to_device(torch.tensor(batch.sizes, dtype=torch.float64), draw.device)
-        size = Sizes(hw[:, 0], hw[:, 1], batch.sizes)
+        size = Sizes(hw[:, 0], hw[:, 1], batch.sizes) if batch.dims == 2 else VolumeSizes(hw, batch.sizes)
     records, varying = [], None
     for k, op in enumerate(chain.ops):
         if op.kind == "pixel":
@@ -62,7 +63,7 @@ def sample_params(chain: Chain, batch: Batch, generator, seed, sample_ids) -> Pa
             records.append(OpRecord(type(op).__name__, op.sample(draw, batch.channels), op.config()))
             continue
         if op.kind == "canvas":
-            if isinstance(size, Sizes):
+            if isinstance(size, (Sizes, VolumeSizes)):
                 raise ValueError(_unfixed_message(chain.ops, varying))
             if op.selects_by_labels and batch.mask_dtype is None:
                 name = type(op).__name__
@@ -70,7 +71,8 @@ def sample_params(chain: Chain, batch: Batch, generator, seed, sample_ids) -> Pa
             records.append(OpRecord(type(op).__name__, op.sample(draw, size), op.config()))
             continue
         if label_source is not None and batch.dims == 3:
-            draw.foreground = partial(_foreground, label_source, matrix, size, chain.ignore_index, mask_mode, backend)
+            foreground = (batch.extents, size, chain.ignore_index, mask_mode, backend)
+            draw.foreground = partial(_foreground, label_source, matrix, *foreground)
         elif label_source is not None:
             draw.class_counts = CandidateCounts(label_source, matrix, chain.ignore_index, mask_mode, backend)
         if op.kind == "composite":
@@ -80,11 +82,11 @@ def sample_params(chain: Chain, batch: Batch, generator, seed, sample_ids) -> Pa
             record = OpRecord(type(op).__name__, step.draws)
         matrix = torch.bmm(matrix, step.matrix)  # float64: TF32 matmul settings cannot touch it
         size = step.out_size
-        if isinstance(size, Sizes):
+        if isinstance(size, (Sizes, VolumeSizes)):
             varying = k
         records.append(record)
-    if isinstance(size, Sizes):
-        raise ValueError(_unfixed_message(chain.ops, varying))
+    if isinstance(size, (Sizes, VolumeSizes)):
+        raise ValueError(_unfixed_message(chain.ops, varying, batch.dims))
     geometric = [op for op in chain.ops if op.geometric]
     params = Params(
         matrix=matrix.to(torch.float32),
@@ -108,18 +110,36 @@ def sample_params(chain: Chain, batch: Batch, generator, seed, sample_ids) -> Pa
     return replace(params, matrix=to_device(params.matrix, device), ops=ops)
 
 
-def _foreground(masks, matrix, size, ignore_index: int, padding: str, backend) -> torch.Tensor:
-    """B×D×H×W bool: where the volumes' ``masks`` read through ``matrix`` (the chain so far,
-    float64, used in float32 as the warp uses it) on the canvas ``size`` hold a label that is
-    neither 0 nor ``ignore_index`` (:attr:`gpuaug.transforms.base.Draw.foreground`)."""
+def _foreground(masks, matrix, extents, size, ignore_index: int, padding: str, backend) -> torch.Tensor:
+    """B×D×H×W bool: where the volumes' ``masks`` (valid within ``extents``, B×3, or whole) read
+    through ``matrix`` (the chain so far, float64, used in float32 as the warp uses it) on the
+    canvas ``size`` (per sample: the batch's largest, each sample's past its own False) hold a
+    label that is neither 0 nor ``ignore_index`` (:attr:`gpuaug.transforms.base.Draw.foreground`)."""
+    canvas = tuple(max(v) for v in zip(*size.host, strict=True)) if isinstance(size, VolumeSizes) else size
     labels = warp_volumes(
-        None, masks, matrix.to(masks.device, torch.float32), size, (0.0,), ignore_index, backend, mask_padding=padding
-    )[1]
-    return ((labels != 0) & (labels != ignore_index)).reshape(labels.shape[0], *size)
+        None,
+        masks,
+        matrix.to(masks.device, torch.float32),
+        canvas,
+        (0.0,),
+        ignore_index,
+        backend,
+        mask_padding=padding,
+        sizes=extents,
+    )[1].reshape(-1, *canvas)
+    found = (labels != 0) & (labels != ignore_index)
+    if isinstance(size, VolumeSizes):
+        own = to_device(size.extent, labels.device)
+        for axis, n in enumerate(canvas):
+            index = torch.arange(n, device=labels.device).view(1, *[n if a == axis else 1 for a in range(3)])
+            found &= index < own[:, axis].view(-1, 1, 1, 1)
+    return to_device(found, matrix.device)  # the draws' device (a sync only for a CPU generator on CUDA)
 
 
-def _unfixed_message(ops: Sequence, varying: int | None) -> str:
+def _unfixed_message(ops: Sequence, varying: int | None, dims: int = 2) -> str:
     fixed = "RandomCrop, CenterCrop, Resize((h, w)), RandomResizedCrop or RandomResize(scale, keep_ratio=False)"
+    if dims == 3:
+        fixed = "RandomCrop3D or Resize3D"
     if varying is None:
         return (
             f"ops: a batch of samples of different sizes (a list, or sizes=) needs a fixed-size op ({fixed}) "

@@ -4,6 +4,7 @@ Each sample is a textured background (class 0) with one object of every other cl
 random place and size: a large ellipse, a rectangle, a thin bar and a small disc (classes
 repeat these kinds past 4), plus a void band labelled ``ignore_index``. Every class has its
 own colour and texture, so a model can learn them and a misaligned mask is visible.
+:func:`make_volumes` draws the 3D counterpart: ellipsoids and thin rods in a noisy volume.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 import torch
 
-__all__ = ["make_scenes"]
+__all__ = ["make_scenes", "make_volumes"]
 
 _PALETTE = (
     (0.35, 0.45, 0.35),
@@ -94,3 +95,51 @@ def make_scenes(
     noise = 0.05 * (torch.rand((batch, 3, height, width), generator=generator, device=device) - 0.5)
     images = (colour + texture * (1 + labels.unsqueeze(1) % 3) + noise).clamp_(0.0, 1.0)
     return images, labels.unsqueeze(1)
+
+
+def make_volumes(
+    batch: int,
+    size: int,
+    num_classes: int = 4,
+    ignore_index: int = 255,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``batch`` random volumes of ``size``³: a noisy background (class 0) with, per
+    other class, an ellipsoid (odd classes) or a thin rod along a random direction (even
+    ones), each of its own intensity (CT-like units, about −100 to 300), and a void slab
+    labelled ``ignore_index`` along one face.
+
+    Returns:
+        volumes B×1×S×S×S float32 and labels B×S×S×S int64.
+    """
+    if not 2 <= num_classes <= 8:
+        raise ValueError(f"num_classes: expected 2 to 8, got {num_classes}")
+    device = torch.device(device) if device is not None else (generator.device if generator else torch.device("cpu"))
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand((batch, *shape), generator=generator, device=device)
+
+    axis = torch.arange(size, device=device, dtype=torch.float32) + 0.5
+    z, y, x = axis.view(1, -1, 1, 1), axis.view(1, 1, -1, 1), axis.view(1, 1, 1, -1)
+    labels = torch.zeros((batch, size, size, size), dtype=torch.int64, device=device)
+    for k in range(1, num_classes):
+        cz, cy, cx = ((rand(1, 1, 1) * 0.6 + 0.2) * size for _ in range(3))
+        if k % 2:  # an ellipsoid
+            rz, ry, rx = ((rand(1, 1, 1) * 0.15 + 0.12) * size for _ in range(3))
+            shape = ((z - cz) / rz) ** 2 + ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1.0
+        else:  # a rod of radius 1 to 2 voxels along a random unit direction
+            d = torch.nn.functional.normalize(rand(3) - 0.5, dim=1).view(batch, 3, 1, 1, 1)
+            pz, py, px = z - cz, y - cy, x - cx
+            along = pz * d[:, 0] + py * d[:, 1] + px * d[:, 2]
+            across = (pz**2 + py**2 + px**2 - along**2).clamp(min=0.0).sqrt()
+            shape = (across <= rand(1, 1, 1) + 1.0) & (along.abs() <= 0.35 * size)
+        labels = torch.where(shape, k, labels)
+    slab = (rand(1, 1, 1) * 0.1 + 0.05) * size
+    labels = torch.where(z < slab, ignore_index, labels)
+    level = torch.linspace(-100.0, 300.0, num_classes, device=device)
+    volumes = level[labels.clamp(0, num_classes - 1)] + 40.0 * torch.randn(
+        labels.shape, generator=generator, device=device
+    )
+    volumes = torch.where(labels == ignore_index, -500.0, volumes)
+    return volumes.unsqueeze(1), labels

@@ -45,12 +45,17 @@ def warp_volume_torch(
     out_size: tuple[int, int, int],
     fill: tuple[float, ...],
     image_padding: str,
+    sizes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """Warp volumes B×C×D×H×W (float32 out, intensities unscaled) and label ``planes``
     (B×D×H×W or B×K×D×H×W, nearest) through B×4×4 output→source matrices; ``fill`` and each
-    plane's fill outside. Paddings other than "constant" must be one mode (as in 2D)."""
+    plane's fill outside. Paddings other than "constant" must be one mode (as in 2D).
+    ``sizes`` (B×3 int64, (d, h, w)): each sample's valid part of a padded stack, the
+    extents every rule reads per sample instead of the stack's."""
     source = images if images is not None else planes[0].tensor
     extents = tuple(source.shape[-1:-4:-1])  # (W, H, D)
+    if sizes is not None:
+        extents = tuple(sizes[:, axis].to(torch.float32).view(-1, 1, 1, 1) for axis in (2, 1, 0))
     points = volume_coords(matrix, out_size)
     in_volume = inside(points, extents)
     padded = {image_padding if images is not None else "constant"} | {p.padding for p in planes}
@@ -72,7 +77,7 @@ def warp_volume_torch(
         if padding not in cache:
             outside = (in_volume if padding == "constant" else valid).logical_not()
             moved = tuple(
-                s.clamp(min=0.5).clamp_(max=e - 0.5).masked_fill_(outside, 0.5)
+                torch.minimum(s.clamp(min=0.5), _as_tensor(e - 0.5, s)).masked_fill_(outside, 0.5)
                 for s, e in zip(points, extents, strict=True)
             )
             cache[padding] = (*moved, outside)
@@ -80,9 +85,16 @@ def warp_volume_torch(
 
     outs = [_nearest(p.tensor, *clamped(p.padding), p.fill[0]) for p in planes]
     out_images = None
-    if images is not None:
+    if images is not None and sizes is not None:  # a padded stack: never read past a sample, even at weight 0
+        out_images = _trilinear_gather(images, *clamped(image_padding), fill, extents)
+    elif images is not None:
         out_images = _trilinear(images, *clamped(image_padding), fill)
     return out_images, outs
+
+
+def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
+    """``value`` (a number, or a per-sample tensor) as a tensor that broadcasts with ``like``."""
+    return value if isinstance(value, torch.Tensor) else torch.tensor(value, dtype=like.dtype, device=like.device)
 
 
 def _nearest(labels: torch.Tensor, px, py, pz, outside, fill) -> torch.Tensor:
@@ -99,6 +111,33 @@ def _nearest(labels: torch.Tensor, px, py, pz, outside, fill) -> torch.Tensor:
     out = labels.reshape(-1).index_select(0, index.view(-1)).view(b, planes, -1)
     out.masked_fill_(outside.view(b, 1, -1), fill)
     return out.view(out_shape)
+
+
+def _trilinear_gather(volumes: torch.Tensor, px, py, pz, outside, fill: tuple[float, ...], extents) -> torch.Tensor:
+    """Trilinear samples as the kernels take them: eight explicit gathers, each axis's second
+    tap clamped to the sample's own extent (``extents``: per-sample W, H, D), so a padded
+    stack is never read past a sample (its padding may hold anything, NaN included)."""
+    b, c, depth, height, width = volumes.shape
+    flat = volumes.reshape(b, c, -1)
+    taps = []
+    for s, e in zip((px, py, pz), extents, strict=True):
+        i = s - 0.5
+        low = torch.floor(i)
+        first = low.long()
+        taps.append((first, torch.minimum(first + 1, (e - 1).long()), i - low))
+    (x0, x1, wx), (y0, y1, wy), (z0, z1, wz) = taps
+
+    def line(z, y):
+        row = (z * height + y) * width
+        v0, v1 = (flat.gather(2, (row + x).view(b, 1, -1).expand(b, c, -1)).float() for x in (x0, x1))
+        return v0 * (1.0 - wx).view(b, 1, -1) + v1 * wx.view(b, 1, -1)
+
+    wy, wz = wy.view(b, 1, -1), wz.view(b, 1, -1)
+    front = line(z0, y0) * (1.0 - wy) + line(z0, y1) * wy
+    back = line(z1, y0) * (1.0 - wy) + line(z1, y1) * wy
+    fills = channel_values(fill, c, volumes.device).view(1, c, 1)
+    out = torch.where(outside.view(b, 1, -1), fills, front * (1.0 - wz) + back * wz)
+    return out.view(b, c, *px.shape[1:])
 
 
 def _trilinear(volumes: torch.Tensor, px, py, pz, outside, fill: tuple[float, ...]) -> torch.Tensor:

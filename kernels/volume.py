@@ -23,10 +23,27 @@ NUM_WARPS = 8
 
 
 @triton.jit
+def volume_extent(ext_ptr, b, D, H, W, EXTENTS: tl.constexpr):
+    """Sample ``b``'s valid (d, h, w): the stack's own, or row ``b`` of the B×3 int64 table at
+    ``ext_ptr`` (``EXTENTS``: volumes of their own sizes in a padded stack, whose strides stay
+    the stack's)."""
+    if EXTENTS:
+        entry = ext_ptr + tl.cast(b, tl.int64) * 3
+        depth = tl.load(entry).to(tl.int32)
+        height = tl.load(entry + 1).to(tl.int32)
+        width = tl.load(entry + 2).to(tl.int32)
+    else:
+        depth = tl.cast(D, tl.int32)
+        height = tl.cast(H, tl.int32)
+        width = tl.cast(W, tl.int32)
+    return depth, height, width
+
+
+@triton.jit
 def volume_point(mat_ptr, b, k, D, H, W, PADDING: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
     """This program's tile rows and columns of output slice ``k`` of sample ``b``, and where
-    each voxel reads: ``(rows, cols, sx, sy, sz, inside)``, the point clamped as
-    :func:`common.source_point` clamps (``PADDING`` as there)."""
+    each voxel reads the sample's D×H×W: ``(rows, cols, sx, sy, sz, inside)``, the point
+    clamped as :func:`common.source_point` clamps (``PADDING`` as there)."""
     rows = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
     cols = tl.program_id(2) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
     x = cols.to(tl.float32) + 0.5
@@ -52,6 +69,7 @@ def gather_nearest_3d_kernel(
     out_ptr,
     fill_ptr,
     mat_ptr,
+    ext_ptr,
     K,
     D,
     H,
@@ -60,13 +78,15 @@ def gather_nearest_3d_kernel(
     h,
     w,
     PADDING: tl.constexpr,
+    EXTENTS: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
     pid = tl.program_id(0)
     b = pid // d
     k = pid % d
-    rows, cols, sx, sy, sz, inside = volume_point(mat_ptr, b, k, D, H, W, PADDING, BLOCK_H, BLOCK_W)
+    own_d, own_h, own_w = volume_extent(ext_ptr, b, D, H, W, EXTENTS)
+    rows, cols, sx, sy, sz, inside = volume_point(mat_ptr, b, k, own_d, own_h, own_w, PADDING, BLOCK_H, BLOCK_W)
     plane = tl.cast(D, tl.int64) * H * W
     voxel = (tl.floor(sz).to(tl.int64) * H + tl.floor(sy).to(tl.int64)) * W + tl.floor(sx).to(tl.int64)
     out_plane = tl.cast(d, tl.int64) * h * w
@@ -85,6 +105,7 @@ def warp_trilinear_kernel(
     out_ptr,
     fill_ptr,
     mat_ptr,
+    ext_ptr,
     C,
     D,
     H,
@@ -93,6 +114,7 @@ def warp_trilinear_kernel(
     h,
     w,
     PADDING: tl.constexpr,
+    EXTENTS: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
@@ -100,10 +122,11 @@ def warp_trilinear_kernel(
     k = pid % d
     c = pid // d % C
     b = pid // d // C
-    rows, cols, sx, sy, sz, inside = volume_point(mat_ptr, b, k, D, H, W, PADDING, BLOCK_H, BLOCK_W)
-    x0, x1, wx = axis_taps(sx, W)
-    y0, y1, wy = axis_taps(sy, H)
-    z0, z1, wz = axis_taps(sz, D)
+    own_d, own_h, own_w = volume_extent(ext_ptr, b, D, H, W, EXTENTS)
+    rows, cols, sx, sy, sz, inside = volume_point(mat_ptr, b, k, own_d, own_h, own_w, PADDING, BLOCK_H, BLOCK_W)
+    x0, x1, wx = axis_taps(sx, own_w)
+    y0, y1, wy = axis_taps(sy, own_h)
+    z0, z1, wz = axis_taps(sz, own_d)
     row = tl.cast(W, tl.int64)
     slab = tl.cast(H, tl.int64) * W
     r00 = z0.to(tl.int64) * slab + y0.to(tl.int64) * row
@@ -131,8 +154,9 @@ def _line(plane_ptr, row, x0, x1, wx, read):
     return v0 * (1.0 - wx) + v1 * wx
 
 
-def _launch(kernel, source, out, fill, matrix, out_size, padding: int, per_plane: bool) -> torch.Tensor:
-    """Launch a volume kernel over every sample (and, ``per_plane``, every plane) of ``source``."""
+def _launch(kernel, source, out, fill, matrix, out_size, padding: int, per_plane: bool, sizes) -> torch.Tensor:
+    """Launch a volume kernel over every sample (and, ``per_plane``, every plane) of ``source``;
+    ``sizes``: the B×3 int64 valid (d, h, w) of a padded stack, or None."""
     src = source.contiguous()
     planes = src.shape[1] if src.dim() == 5 else 1
     if src.shape[0] == 0:
@@ -146,6 +170,7 @@ def _launch(kernel, source, out, fill, matrix, out_size, padding: int, per_plane
         out,
         fill,
         matrix.to(torch.float32).contiguous(),
+        out if sizes is None else sizes.contiguous(),  # never read without EXTENTS
         planes,
         depth,
         height,
@@ -153,27 +178,40 @@ def _launch(kernel, source, out, fill, matrix, out_size, padding: int, per_plane
         *out_size,
         num_warps=NUM_WARPS,
         PADDING=padding,
+        EXTENTS=sizes is not None,
     )
     return out
 
 
 def warp_trilinear(
-    volumes: torch.Tensor, matrix: torch.Tensor, out_size: tuple[int, int, int], fill: torch.Tensor, padding: int
+    volumes: torch.Tensor,
+    matrix: torch.Tensor,
+    out_size: tuple[int, int, int],
+    fill: torch.Tensor,
+    padding: int,
+    sizes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Launch :func:`warp_trilinear_kernel`: volumes B×C×D×H×W of any dtype the checks take,
     read unscaled; ``fill`` C float32 values outside; ``padding`` the index of the mode in
-    ``gpuaug.core.checks.PADDING_MODES``. Returns float32 B×C×d×h×w."""
+    ``gpuaug.core.checks.PADDING_MODES``; ``sizes`` each sample's valid (d, h, w) of a padded
+    stack (B×3 int64) or None. Returns float32 B×C×d×h×w."""
     out = torch.empty((volumes.shape[0], volumes.shape[1], *out_size), dtype=torch.float32, device=volumes.device)
-    return _launch(warp_trilinear_kernel, volumes, out, fill.float().contiguous(), matrix, out_size, padding, True)
+    fill = fill.float().contiguous()
+    return _launch(warp_trilinear_kernel, volumes, out, fill, matrix, out_size, padding, True, sizes)
 
 
 def gather_nearest_3d(
-    labels: torch.Tensor, matrix: torch.Tensor, out_size: tuple[int, int, int], fill: torch.Tensor, padding: int
+    labels: torch.Tensor,
+    matrix: torch.Tensor,
+    out_size: tuple[int, int, int],
+    fill: torch.Tensor,
+    padding: int,
+    sizes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Launch :func:`gather_nearest_3d_kernel`: labels B×D×H×W, B×1×D×H×W or B×K×D×H×W of any
-    dtype (moved, never converted); ``fill`` one value (or K) of their dtype outside. Returns
-    the labels' layout at ``out_size``."""
+    dtype (moved, never converted); ``fill`` one value (or K) of their dtype outside;
+    ``sizes`` as :func:`warp_trilinear`. Returns the labels' layout at ``out_size``."""
     planes = labels.shape[1] if labels.dim() == 5 else 1
     out = torch.empty(labels.shape[:-3] + tuple(out_size), dtype=labels.dtype, device=labels.device)
     fill = fill.to(labels.dtype).expand(planes).contiguous()
-    return _launch(gather_nearest_3d_kernel, labels, out, fill, matrix, out_size, padding, False)
+    return _launch(gather_nearest_3d_kernel, labels, out, fill, matrix, out_size, padding, False, sizes)

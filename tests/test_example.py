@@ -114,3 +114,27 @@ def test_with_mix_puts_the_mix_after_the_geometric_ops():
     mixed = example.with_mix(ops, "mosaic")
     kinds = [type(op).__name__ for op in mixed]
     assert kinds.index("Mosaic") == kinds.index("RandomHorizontalFlip") + 1 and len(mixed) == len(ops) + 1
+
+
+def test_a_few_steps_of_the_volume_runs(tmp_path, capsys):
+    out = tmp_path / "volumes.json"
+    summary = example.main(
+        ["--volume", "--steps", "4", "--eval-every", "2", "--size", "8", "--device", "cpu", "--json", str(out)]
+    )
+    data = json.loads(out.read_text())
+    assert set(data["runs"]) == {"naive", "gpuaug"} and data["data"] == "synthetic volumes"
+    assert 0.0 <= data["miou_naive"] <= 1.0 and data["miou_gpuaug"] == summary["runs"]["gpuaug"]["final_miou"]
+    assert [s for s, _ in data["runs"]["gpuaug"]["miou"]] == [2, 4]
+    assert "batch 4, 12³ to 8³ patches" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_the_naive_volume_run_resamples_labels_and_gpuaug_gathers_them():
+    runs = example.volume_runs(8)
+    volumes, labels = example.make_volumes(2, 12, generator=torch.Generator().manual_seed(0))
+    for name, run in runs.items():
+        out, masks = run(volumes, labels, generator=torch.Generator().manual_seed(1))
+        assert out.shape == (2, 1, 8, 8, 8) and masks.shape == (2, 8, 8, 8) and masks.dtype == torch.int64
+        invented = set(masks.unique().tolist()) - set(labels.unique().tolist())
+        assert bool(invented) == (name == "naive")  # rounded blends of void (255) and classes
+    with pytest.raises(SystemExit):
+        example.main(["--volume", "--ablate"])

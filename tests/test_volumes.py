@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import gpuaug
 from gpuaug import reference
+from gpuaug.functional import warp_volumes
 
 FILL = -1000.0
 IGNORE = 255
@@ -40,7 +41,7 @@ def run(ops, backend, volumes, labels, seed=0, **settings):
     return aug, params, aug.apply(volumes, labels, params)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "inductor"])  # inductor runs volumes on the torch path
 def test_probe_labels_and_intensities_agree_and_outside_is_ignore(backend):
     volumes, labels = probe()
     _, params, (out, masks) = run(spatial_chain(), backend, volumes, labels, fill=FILL, ignore_index=-1)
@@ -255,14 +256,19 @@ VOLUMES, LABELS = probe(b=2)
         (
             lambda: gpuaug.Compose([gpuaug.RandomFlip3D()])(torch.rand(2, 3, 8, 8)),
             ValueError,
-            r"ops\[0\]: RandomFlip3D takes volumes B×C×D×H×W, got images of shape \(2, 3, 8, 8\)",
+            r"ops\[0\]: RandomFlip3D takes volumes B×C×D×H×W \(or a list of C×D×H×W\), "
+            r"got images of shape \(2, 3, 8, 8\)",
         ),
         (
             lambda: gpuaug.Compose([gpuaug.RandomHorizontalFlip()])(VOLUMES),
             ValueError,
             r"ops\[0\]: RandomHorizontalFlip takes images B×C×H×W .*, got images of shape \(2, 3, 6, 7, 8\)",
         ),
-        (lambda: gpuaug.Compose([gpuaug.RandomFlip3D()])([VOLUMES[0]]), ValueError, r"ops\[0\]: RandomFlip3D takes"),
+        (
+            lambda: gpuaug.Compose([gpuaug.RandomFlip3D()])([torch.rand(3, 8, 8)]),
+            ValueError,
+            r"ops\[0\]: RandomFlip3D takes .* got images of a list of samples of shape \(3, 8, 8\)",
+        ),
         (
             lambda: gpuaug.Compose([gpuaug.RandomFlip3D(), gpuaug.ColorJitter(0.1)]),
             ValueError,
@@ -356,3 +362,98 @@ def test_invert_brings_labels_and_maps_back(backend):
     assert half.shape == (2, 3, 7, 4)
     with pytest.raises(ValueError, match=r"predictions: expected 2 maps of the augmented size \(4, 5, 6\)"):
         aug.invert(masks[:, :3], params)
+
+
+SIZES = [(9, 10, 11), (7, 12, 8), (5, 6, 7)]
+
+
+def listed(seed=0, dtype=torch.int64, layout=()):
+    g = torch.Generator().manual_seed(seed)
+    volumes = [torch.randn(2, *s, generator=g) * 100 for s in SIZES]
+    labels = [torch.randint(0, 5, (*layout, *s), generator=g).to(dtype) for s in SIZES]
+    return volumes, labels
+
+
+def padded(volumes, labels):
+    """The same samples in one stack padded with NaN and label 77, which must never be read."""
+    shape = [max(s[k] for s in SIZES) for k in range(3)]
+    images = torch.full((len(SIZES), 2, *shape), float("nan"))
+    masks = torch.full((len(SIZES), *labels[0].shape[:-3], *shape), 77, dtype=labels[0].dtype)
+    for k, (d, h, w) in enumerate(SIZES):
+        images[k, :, :d, :h, :w] = volumes[k]
+        masks[k, ..., :d, :h, :w] = labels[k]
+    return images, masks
+
+
+@pytest.mark.parametrize("padding", ["constant", "reflect"])
+@pytest.mark.parametrize("layout", [(), (1,)])
+def test_lists_and_padded_batches_equal_the_reference_on_every_backend(padding, layout):
+    volumes, labels = listed(layout=layout, dtype=torch.int16)
+    ops = [*spatial_chain((6, 7, 8)), gpuaug.RandomContrast(p=0.5)]
+    ops[1] = gpuaug.RandomCrop3D((6, 7, 8), pad_if_needed=True, foreground_p=0.5)
+    settings = dict(padding_mode=padding, mask_padding="same" if padding == "reflect" else "ignore", fill=2.0)
+    params = gpuaug.Compose(ops, **settings).sample(volumes, torch.Generator().manual_seed(5), masks=labels)
+    assert params.in_size is None and params.in_sizes.tolist() == [list(s) for s in SIZES]
+    want_images, want_masks = reference.apply(volumes, labels, params)
+    assert want_masks.shape == (3, *layout, 6, 7, 8) and want_masks.dtype == torch.int16
+    stack, stack_masks = padded(volumes, labels)
+    for backend in BACKENDS:
+        aug = gpuaug.Compose(ops, backend=backend, **settings)
+        for source, source_masks, sizes in ((volumes, labels, None), (stack, stack_masks, SIZES)):
+            out, masks = aug.apply(source, source_masks, params, sizes=sizes)
+            assert torch.equal(masks, want_masks) and not (masks == 77).any(), backend
+            assert not out.isnan().any()
+            torch.testing.assert_close(out, want_images, atol=1e-3, rtol=1e-5)
+    assert torch.equal(reference.apply(stack, stack_masks, params, sizes=SIZES)[1], want_masks)
+
+
+def test_foreground_patches_of_a_list_centre_in_their_own_sample():
+    volumes, _ = listed()
+    labels = [torch.zeros(s, dtype=torch.int64) for s in SIZES]
+    for k, (d, h, w) in enumerate(SIZES):
+        labels[k][d - 1, h - 1, w - 1] = k + 1  # the far corner of each sample, inside the stack's padding elsewhere
+    aug = gpuaug.Compose([gpuaug.RandomCrop3D(3, pad_if_needed=True, foreground_p=1.0)], ignore_index=-1)
+    params = aug.sample(volumes, torch.Generator().manual_seed(0), masks=labels)
+    draws = params.ops[0].draws
+    corner = torch.stack([draws[f"corner_{a}"] for a in "dhw"], 1).long().tolist()
+    assert draws["foreground"].all() and corner == [[d - 3, h - 3, w - 3] for d, h, w in SIZES]
+    _, masks = aug.apply(volumes, labels, params)
+    assert [int(m[2, 2, 2]) for m in masks] == [1, 2, 3]
+
+
+def test_a_list_needs_a_fixed_size_op_and_inverts_to_each_sample():
+    volumes, labels = listed()
+    with pytest.raises(
+        ValueError, match=r"ops\[0\]: RandomFlip3D leaves each sample a size of its own; .*RandomCrop3D"
+    ):
+        gpuaug.Compose([gpuaug.RandomFlip3D()])(volumes, labels)
+    aug = gpuaug.Compose([gpuaug.RandomFlip3D(), gpuaug.RandomCrop3D((4, 5, 6))], ignore_index=-1)
+    params = aug.sample(volumes, torch.Generator().manual_seed(2))
+    _, masks = aug.apply(volumes, labels, params)
+    back, valid = aug.invert(masks, params, return_valid=True)
+    assert [tuple(t.shape) for t in back] == SIZES and [int(v.sum()) for v in valid] == [4 * 5 * 6] * 3
+    assert all(torch.equal(b[v], m[v]) for b, v, m in zip(back, valid, labels, strict=True))
+    with pytest.raises(ValueError, match=r"sizes: expected 3 \(d, h, w\) triples \(B×3, one per sample\)"):
+        aug(padded(volumes, labels)[0], sizes=[(9, 10)] * 3)
+    with pytest.raises(ValueError, match=r"sizes: sample 0's valid size 10×10×11 must be at least 1×1×1 and fit"):
+        aug(padded(volumes, labels)[0], sizes=[(10, 10, 11), *SIZES[1:]])
+    with pytest.raises(ValueError, match=r"masks\[1\]: spatial size \(7, 12, 9\) does not match images\[1\]'s"):
+        aug(volumes, [labels[0], torch.zeros(7, 12, 9, dtype=torch.int64), labels[2]])
+    with pytest.raises(ValueError, match=r"images\[1\]: every volume must have images\[0\]'s channels"):
+        aug([volumes[0], volumes[1][:1], volumes[2]])
+
+
+def test_offsets_past_2_to_the_31_are_int64():
+    """A 1300³ volume has 2.2e9 voxels: its far corner lies past int32. The source is allocated
+    but never written except that voxel (its pages are never touched), and the warp reads only
+    there, so the test costs no memory; int32 offsets would wrap and read elsewhere."""
+    side = 1300
+    assert side**3 > 2**31
+    labels = torch.empty((1, side, side, side), dtype=torch.uint8)
+    volumes = torch.empty((1, 1, side, side, side), dtype=torch.uint8)
+    labels[0, -1, -1, -1], volumes[0, 0, -1, -1, -1] = 7, 9
+    matrix = torch.eye(4).unsqueeze(0)
+    matrix[0, :3, 3] = side - 1.0  # output voxel (0, 0, 0) reads source voxel (side − 1,) * 3
+    out, masks = warp_volumes(volumes, labels, matrix, (1, 1, 1), (0.0,), 255, "triton")
+    assert masks.item() == 7 and out.item() == 9.0
+    assert warp_volumes(None, labels, matrix, (1, 1, 1), (0.0,), 255, "torch")[1].item() == 7

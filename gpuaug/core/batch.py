@@ -22,7 +22,7 @@ from gpuaug.core.device import to_device
 from gpuaug.core.ragged import Ragged, from_padded, pack
 from gpuaug.core.records import Params, check_params_type
 
-__all__ = ["Batch", "read_batch", "read_sample_ids", "read_predictions"]
+__all__ = ["Batch", "read_batch", "read_sample_ids", "read_predictions", "stack_padded"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,9 +68,19 @@ class Batch:
         masks = self.data[1]
         return None if masks is None else (masks[0] if isinstance(masks, (list, tuple)) else masks).dtype
 
+    @cached_property
+    def extents(self) -> torch.Tensor | None:
+        """Volumes of their own sizes: B×3 int64 valid (d, h, w) on the device (None otherwise);
+        their :attr:`images` and :attr:`masks` are then padded stacks, read within these."""
+        if self.dims != 3 or not self.variable:
+            return None
+        return to_device(torch.tensor(self.sizes, dtype=torch.int64), self.device)
+
     def _warp_form(self, tensors, planes: int) -> torch.Tensor | Ragged:
         if not self.variable:
             return tensors
+        if self.dims == 3:  # volumes: a list stacked zero-padded by one copy, a padded batch as it is
+            return stack_padded(tensors) if isinstance(tensors, (list, tuple)) else tensors
         if isinstance(tensors, (list, tuple)):
             return pack(tensors, planes)
         return from_padded(tensors, self.sizes)
@@ -98,13 +108,14 @@ def read_batch(images: object, masks: object = None, sizes: object = None, dims:
 
 
 def _read_volumes(images: object, masks: object, sizes: object) -> Batch:
-    """A stacked B×C×D×H×W batch of volumes and its B×D×H×W (or B×1×D×H×W) masks."""
-    if isinstance(images, (list, tuple)) or sizes is not None:
-        raise ValueError(
-            "images: volume ops take a stacked B×C×D×H×W batch; lists of volumes and padded batches with sizes= "
-            "are not supported yet: crop or pad the volumes to one size first"
-        )
+    """Volumes: a stacked B×C×D×H×W batch (padded with ``sizes``, B×3) and its B×D×H×W (or
+    B×1×D×H×W) masks, or lists of C×Dᵢ×Hᵢ×Wᵢ volumes and Dᵢ×Hᵢ×Wᵢ (1×Dᵢ×Hᵢ×Wᵢ) masks."""
+    if isinstance(images, (list, tuple)):
+        if sizes is not None:
+            raise ValueError("sizes: only used with a padded B×C×D×H×W batch; a list of volumes has its own sizes")
+        return _read_volume_list(images, masks)
     b, c, *size = check_volumes(images)
+    size = tuple(size)
     mask_dims = 4
     if masks is not None:
         if isinstance(masks, (list, tuple)):
@@ -112,16 +123,68 @@ def _read_volumes(images: object, masks: object, sizes: object) -> Batch:
         mb, *mask_size = check_volume_masks(masks)
         if mb != b:
             raise ValueError(f"masks: batch size {mb} does not match images batch size {b}")
-        if mask_size != size:
-            raise ValueError(f"masks: spatial size {tuple(mask_size)} does not match images spatial size {tuple(size)}")
+        if tuple(mask_size) != size:
+            raise ValueError(f"masks: spatial size {tuple(mask_size)} does not match images spatial size {size}")
         if masks.device != images.device:
             raise ValueError(f"masks: expected the images' device {images.device}, got {masks.device}")
         mask_dims = masks.dim()
-    return Batch((images, masks), b, c, (tuple(size),) * b, tuple(size), mask_dims, images.device, False, 3)
+    valid = (size,) * b if sizes is None else _read_sizes(sizes, b, size)
+    return Batch((images, masks), b, c, valid, size, mask_dims, images.device, sizes is not None, 3)
 
 
-def _read_sizes(sizes: object, batch: int, padded: tuple[int, int]) -> tuple[tuple[int, int], ...]:
-    """``sizes`` as B (h, w) int pairs, each within the padded (H, W)."""
+def _read_volume_list(images: Sequence, masks: object) -> Batch:
+    if len(images) == 0:
+        raise ValueError("images: expected at least one volume in the list")
+    first = images[0]
+    for k, volume in enumerate(images):
+        if not isinstance(volume, torch.Tensor):
+            raise TypeError(f"images[{k}]: expected a torch.Tensor C×D×H×W, got {type(volume).__name__}")
+        check_volumes(volume.unsqueeze(0), f"images[{k}]")
+        if (volume.shape[0], volume.dtype, volume.device) != (first.shape[0], first.dtype, first.device):
+            raise ValueError(
+                f"images[{k}]: every volume must have images[0]'s channels, dtype and device "
+                f"({first.shape[0]}, {first.dtype}, {first.device}), "
+                f"got ({volume.shape[0]}, {volume.dtype}, {volume.device})"
+            )
+    sizes = tuple(tuple(int(n) for n in t.shape[-3:]) for t in images)
+    mask_dims = 4
+    if masks is not None:
+        if not isinstance(masks, (list, tuple)):
+            raise TypeError(f"masks: expected a list of D×H×W masks like the volumes, got {type(masks).__name__}")
+        if len(masks) != len(images):
+            raise ValueError(f"masks: expected {len(images)} masks (one per volume), got {len(masks)}")
+        for k, (mask, size) in enumerate(zip(masks, sizes, strict=True)):
+            if not isinstance(mask, torch.Tensor):
+                raise TypeError(f"masks[{k}]: expected a torch.Tensor D×H×W, got {type(mask).__name__}")
+            check_volume_masks(mask.unsqueeze(0), f"masks[{k}]")
+            if mask.dim() != masks[0].dim() or mask.dtype != masks[0].dtype:
+                raise ValueError(
+                    f"masks[{k}]: every mask must have masks[0]'s layout and dtype, got {tuple(mask.shape)}"
+                )
+            if tuple(mask.shape[-3:]) != size:
+                raise ValueError(
+                    f"masks[{k}]: spatial size {tuple(mask.shape[-3:])} does not match images[{k}]'s {size}"
+                )
+            if mask.device != first.device:
+                raise ValueError(f"masks[{k}]: expected the images' device {first.device}, got {mask.device}")
+        mask_dims = masks[0].dim() + 1
+    return Batch((images, masks), len(images), first.shape[0], sizes, None, mask_dims, first.device, True, 3)
+
+
+def stack_padded(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Same-rank tensors of per-sample sizes in one zero-padded stacked tensor (sample b in
+    the origin corner of its slot), by one copy each."""
+    shape = [max(t.shape[k] for t in tensors) for k in range(tensors[0].dim())]
+    out = tensors[0].new_zeros((len(tensors), *shape))
+    for slot, t in zip(out, tensors, strict=True):
+        slot[tuple(slice(0, n) for n in t.shape)] = t
+    return out
+
+
+def _read_sizes(sizes: object, batch: int, padded: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """``sizes`` as B (h, w) int pairs ((d, h, w) for volumes), each within the padded size."""
+    n = len(padded)
+    names = "(h, w) pairs" if n == 2 else "(d, h, w) triples"
     if isinstance(sizes, torch.Tensor):
         if sizes.device.type != "cpu":
             raise ValueError(f"sizes: expected a CPU tensor (reading it from {sizes.device} would sync), got one there")
@@ -131,15 +194,18 @@ def _read_sizes(sizes: object, batch: int, padded: tuple[int, int]) -> tuple[tup
     elif isinstance(sizes, Sequence) and not isinstance(sizes, (str, bytes)):
         rows = [list(r) if isinstance(r, Sequence) and not isinstance(r, (str, bytes)) else r for r in sizes]
     else:
-        raise TypeError(f"sizes: expected a B×2 integer CPU tensor or a sequence of (h, w), got {type(sizes).__name__}")
-    if len(rows) != batch or not all(isinstance(r, list) and len(r) == 2 for r in rows):
-        raise ValueError(f"sizes: expected {batch} (h, w) pairs (B×2, one per sample), got {sizes!r}")
-    out = tuple((check_int(h, "sizes"), check_int(w, "sizes")) for h, w in rows)
-    for k, (h, w) in enumerate(out):
-        if not (1 <= h <= padded[0] and 1 <= w <= padded[1]):
+        raise TypeError(
+            f"sizes: expected a B×{n} integer CPU tensor or a sequence of {names}, got {type(sizes).__name__}"
+        )
+    if len(rows) != batch or not all(isinstance(r, list) and len(r) == n for r in rows):
+        raise ValueError(f"sizes: expected {batch} {names} (B×{n}, one per sample), got {sizes!r}")
+    out = tuple(tuple(check_int(v, "sizes") for v in r) for r in rows)
+    for k, size in enumerate(out):
+        if not all(1 <= v <= p for v, p in zip(size, padded, strict=True)):
+            shown, limit = "×".join(map(str, size)), "×".join(map(str, padded))
+            one = "×".join("1" * n)
             raise ValueError(
-                f"sizes: sample {k}'s valid size {h}×{w} must be at least 1×1 and fit the padded "
-                f"{padded[0]}×{padded[1]}"
+                f"sizes: sample {k}'s valid size {shown} must be at least {one} and fit the padded {limit}"
             )
     return out
 

@@ -3,13 +3,15 @@
 The same contract as the 2D ops (:mod:`gpuaug.transforms.geometric`), one dimension up: the
 matrix maps an *output* voxel centre (x, y, z) = (j + 0.5, i + 0.5, k + 0.5) (x along W, z
 along D) to a *source* coordinate, composed in float64 by :class:`gpuaug.Compose` and cast
-to float32 once. Every user-facing tuple is ordered (D, H, W), as the tensors are. Volumes
-come stacked (B×C×D×H×W), so a canvas is one (d, h, w) for the whole batch.
+to float32 once. Every user-facing tuple is ordered (D, H, W), as the tensors are. A canvas
+is one (d, h, w) for the whole batch, or :class:`VolumeSizes` for volumes of their own sizes
+(a list, or ``sizes=``), which every op computes with per sample.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -17,7 +19,7 @@ from gpuaug.core.checks import check_probability, check_range, check_volume_size
 from gpuaug.core.matrices import affine_matrix_3d, axis_matrix
 from gpuaug.transforms.base import Draw, Op, Step
 
-__all__ = ["RandomAffine3D", "RandomFlip3D", "RandomCrop3D", "Resize3D"]
+__all__ = ["RandomAffine3D", "RandomFlip3D", "RandomCrop3D", "Resize3D", "VolumeSizes"]
 
 #: The axes of a volume, in the users' order.
 AXES = ("d", "h", "w")
@@ -29,8 +31,22 @@ class VolumeOp(Op, abstract=True):
     spatial_dims = (3,)
 
 
-def _per_axis(draw: Draw, size: tuple[int, int, int]) -> torch.Tensor:
-    """The canvas (D, H, W) as B×3 float64 on the draw's device."""
+class VolumeSizes(NamedTuple):
+    """Per-sample canvas sizes of volumes.
+
+    Attributes:
+        extent: B×3 float64 (d, h, w) (integer-valued) on the draw's device.
+        host: the same sizes as int triples.
+    """
+
+    extent: torch.Tensor
+    host: tuple[tuple[int, int, int], ...]
+
+
+def _per_axis(draw: Draw, size: tuple[int, int, int] | VolumeSizes) -> torch.Tensor:
+    """The canvas (D, H, W) of every sample as B×3 float64 on the draw's device."""
+    if isinstance(size, VolumeSizes):
+        return size.extent
     return torch.tensor(size, dtype=torch.float64, device=draw.device).expand(draw.batch, 3)
 
 
@@ -106,12 +122,12 @@ class RandomAffine3D(VolumeOp):
         on = applied.unsqueeze(1)
         angles, shift = torch.where(on, angles, 0.0), torch.where(on, shift, 0.0)
         scale = torch.where(on, scale, 1.0)
-        centre = tuple(v / 2.0 for v in size)
-        matrix = affine_matrix_3d(angles, shift, scale, centre)
+        extent = _per_axis(draw, size)
+        matrix = affine_matrix_3d(angles, shift, scale, tuple(extent[:, k] / 2.0 for k in range(3)))
         draws = {"applied": applied}
         for name, values in (("angle", angles), ("translate", shift.float()), ("scale", scale)):
             draws |= {f"{name}_{axis}": values[:, k].contiguous() for k, axis in enumerate(AXES)}
-        return Step(draws, matrix, tuple(size))
+        return Step(draws, matrix, size)
 
 
 class RandomFlip3D(VolumeOp):
@@ -141,7 +157,7 @@ class RandomFlip3D(VolumeOp):
         scale = 1.0 - 2.0 * flipped.double()
         offset = flipped.double() * _per_axis(draw, size)
         draws = {f"flip_{axis}": flips[k] for k, axis in enumerate(AXES)}
-        return Step(draws, axis_matrix(_xyz(scale), _xyz(offset)), tuple(size))
+        return Step(draws, axis_matrix(_xyz(scale), _xyz(offset)), size)
 
 
 class Resize3D(VolumeOp):
@@ -199,11 +215,14 @@ class RandomCrop3D(VolumeOp):
         return self.foreground_p > 0.0
 
     def sample(self, draw, size):
-        if not self.pad_if_needed and any(s < p for s, p in zip(size, self.size, strict=True)):
-            raise ValueError(
-                f"size: RandomCrop3D's patch {'×'.join(map(str, self.size))} is larger than its input canvas "
-                f"{'×'.join(map(str, size))}; pass pad_if_needed=True to pad it with fill / ignore_index"
-            )
+        if not self.pad_if_needed:
+            for k, host in enumerate(size.host if isinstance(size, VolumeSizes) else (size,)):
+                if any(s < p for s, p in zip(host, self.size, strict=True)):
+                    which = f" (sample {k})" if isinstance(size, VolumeSizes) else ""
+                    raise ValueError(
+                        f"size: RandomCrop3D's patch {'×'.join(map(str, self.size))} is larger than its input canvas "
+                        f"{'×'.join(map(str, host))}{which}; pass pad_if_needed=True to pad it with fill / ignore_index"
+                    )
         extent = _per_axis(draw, size)
         patch = torch.tensor(self.size, dtype=torch.float64, device=draw.device)
         slack = extent - patch
@@ -213,7 +232,7 @@ class RandomCrop3D(VolumeOp):
         coin, pick = draw.coin(self.foreground_p), draw.rand(dtype=torch.float64)
         chosen = torch.zeros_like(coin)
         if self.foreground_p > 0.0:
-            voxel, found = self._foreground_voxel(draw, pick, size)
+            voxel, found = self._foreground_voxel(draw, pick)
             centred = torch.minimum(torch.maximum(voxel - torch.floor(patch / 2), low), high)
             chosen = coin & found
             corner = torch.where(chosen.unsqueeze(1), centred, corner)
@@ -221,7 +240,7 @@ class RandomCrop3D(VolumeOp):
         draws["foreground"] = chosen
         return Step(draws, axis_matrix(torch.ones_like(corner), _xyz(corner)), self.size)
 
-    def _foreground_voxel(self, draw: Draw, pick: torch.Tensor, size) -> tuple[torch.Tensor, torch.Tensor]:
+    def _foreground_voxel(self, draw: Draw, pick: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B×3 float64 (d, h, w) of the ``pick``-th foreground voxel, B bool: there is one)``,
         by a cumulative count of each sample's foreground (no host sync)."""
         if draw.foreground is None:
@@ -229,11 +248,12 @@ class RandomCrop3D(VolumeOp):
                 f"masks: RandomCrop3D(foreground_p={self.foreground_p}) centres patches on foreground voxels and "
                 "needs the masks when sampling: pass them, aug(volumes, masks) or aug.sample(volumes, masks=masks)"
             )
-        foreground = draw.foreground().reshape(draw.batch, -1)
+        canvas = draw.foreground()  # B×D×H×W, the largest canvas of the batch
+        d, h, w = canvas.shape[1:]
+        foreground = canvas.reshape(draw.batch, -1)
         running = foreground.cumsum(1)  # int64
         count = running[:, -1:] if running.shape[1] else running.new_zeros((draw.batch, 1))
         rank = torch.minimum(torch.floor(pick.unsqueeze(1) * count).long(), (count - 1).clamp(min=0)) + 1
         index = torch.searchsorted(running, rank).clamp_(max=running.shape[1] - 1).squeeze(1)
-        d, h, w = size
         voxel = torch.stack((index // (h * w), index // w % h, index % w), 1).double()
         return voxel, count.squeeze(1) > 0
