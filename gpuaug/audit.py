@@ -28,6 +28,7 @@ import torch
 
 from gpuaug import audit_replay, probe
 from gpuaug.audit_report import AuditReport, axis_names
+from gpuaug.audit_volume import check_volume_pair
 from gpuaug.core.checks import check_int, check_size
 from gpuaug.core.types import PairFn
 
@@ -36,7 +37,7 @@ __all__ = ["AuditReport", "check_pair", "format_table", "load_pipeline", "main"]
 
 def check_pair(
     fn: PairFn,
-    image_size: int | tuple[int, int] | Sequence[tuple[int, int]] = (64, 64),
+    image_size: int | tuple[int, int] | tuple[int, int, int] | Sequence[tuple[int, int]] = (64, 64),
     batch_size: int | None = None,
     ignore_index: int = 255,
     seed: int = 0,
@@ -58,6 +59,10 @@ def check_pair(
     It may return a stacked pair (B×C×h×w images, B×h×w or B×1×h×w masks) or lists of B
     per-sample tensors. Each sample is measured against its own source, decoded with its own
     width, and :attr:`AuditReport.foreign_pixels` counts pixels from another sample.
+
+    With ``image_size`` a (D, H, W) triple of ints, ``fn`` is a volume pair transform and the
+    audit is :func:`gpuaug.audit_volume.check_volume_pair` (``batch_size`` 4 when None): the
+    3D probe, a report with three axes.
 
     With ``mixing`` (pipelines that paste other samples' pixels: CutMix, ClassMix, Mosaic)
     a stacked probe is the list probe of B samples of one size, stacked (4 channels, the
@@ -92,6 +97,10 @@ def check_pair(
         raise TypeError(f"fn: expected a callable fn(images, masks) -> (images, masks), got {type(fn).__name__}")
     if batch_size is not None and check_int(batch_size, "batch_size") < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size}")
+    if isinstance(image_size, Sequence) and len(image_size) == 3 and all(isinstance(v, int) for v in image_size):
+        if mixing:
+            raise ValueError("mixing: the volume audit takes no mixing pipelines")
+        return check_volume_pair(fn, tuple(image_size), batch_size or 4, ignore_index, seed, device=device)
     sizes = _read_sizes(image_size)
     if sizes is not None:
         if batch_size is not None and batch_size != len(sizes):
@@ -395,7 +404,6 @@ def _audit_volumes(spec: str | None, batch: int, seed: int, device: torch.device
     """``audit --volume``: the volume audit (:func:`gpuaug.audit_volume.check_volume_pair`) of a
     ``--pipeline`` or of the recipe's pipelines (:mod:`gpuaug.peers_volume`), as a table."""
     from gpuaug import peers_volume
-    from gpuaug.audit_volume import check_volume_pair
 
     size, patch = (24, 28, 32), (16, 20, 24)
     header = f"probes {batch}x4x{'x'.join(map(str, size))} on {device}, ignore_index=255"

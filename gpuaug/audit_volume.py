@@ -1,8 +1,9 @@
 """Audit a volume pair transform for the three silent segmentation bugs, in 3D.
 
-:func:`check_volume_pair` feeds ``fn(volumes, labels)`` a coordinate-encoded probe: float32
-volumes B×4×D×H×W whose channels hold each voxel centre's x, y and z and a validity channel
-(1 inside, the transform's fill 0 outside), and int64 labels B×D×H×W that encode the voxel,
+:func:`check_volume_pair` (also :func:`gpuaug.audit.check_pair` given a (D, H, W) size)
+feeds ``fn(volumes, labels)`` a coordinate-encoded probe: float32 volumes B×4×D×H×W whose
+channels hold each voxel centre's z, y and x (the (D, H, W) order of the tensors) and a
+validity channel (1 inside, the transform's fill 0 outside), and int64 labels B×D×H×W that encode the voxel,
 (z·H + y)·W + x, skipping ``ignore_index``. A correct spatial transform (trilinear
 intensities, nearest labels through one map, ignore outside) leaves every labelled voxel
 within half a voxel of where its intensities were read, on every axis; float-resampled
@@ -25,14 +26,14 @@ __all__ = ["volume_probe", "check_volume_pair"]
 def volume_probe(
     batch: int, size: tuple[int, int, int], ignore_index: int = 255, device: torch.device | str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(volumes, labels)``: B×4×D×H×W float32 (x, y, z of each voxel centre, then 1) and
+    """``(volumes, labels)``: B×4×D×H×W float32 (z, y, x of each voxel centre, then 1) and
     B×D×H×W int64 labels, the voxel's index (z·H + y)·W + x, one more from ``ignore_index``
     up (so no voxel is labelled ``ignore_index``)."""
     d, h, w = size
     z, y, x = torch.meshgrid(
         *(torch.arange(n, dtype=torch.float32, device=device) + 0.5 for n in (d, h, w)), indexing="ij"
     )
-    volumes = torch.stack((x, y, z, torch.ones_like(x))).expand(batch, 4, d, h, w).contiguous()
+    volumes = torch.stack((z, y, x, torch.ones_like(x))).expand(batch, 4, d, h, w).contiguous()
     index = torch.arange(d * h * w, dtype=torch.int64, device=device).view(d, h, w)
     labels = index + (index >= ignore_index).long() if ignore_index >= 0 else index
     return volumes, labels.expand(batch, d, h, w).contiguous()
@@ -73,7 +74,7 @@ def check_volume_pair(
     validity = images[:, 3]
     measured = labelled & exists & (validity >= 1.0 - ALIGNMENT_TOLERANCE)
     voxel = torch.stack((index % w, index // w % h, index // (h * w)), 1).float() + 0.5
-    offset = (voxel - images[:, :3]).movedim(1, -1)[measured]  # N×3, (x, y, z)
+    offset = (voxel - images[:, :3].flip(1)).movedim(1, -1)[measured]  # N×3, (x, y, z): the channels reversed
     if offset.shape[0]:
         alignment = tuple(float(v) for v in offset.abs().amax(0))
         mean = tuple(float(v) for v in offset.mean(0))

@@ -17,7 +17,7 @@ def test_the_probe_encodes_every_voxel_and_skips_ignore():
     volumes, labels = volume_probe(2, (4, 9, 10), ignore_index=255)
     assert volumes.shape == (2, 4, 4, 9, 10) and labels.shape == (2, 4, 9, 10)
     assert (labels != 255).all() and labels.unique().numel() == 4 * 9 * 10
-    assert volumes[0, :, 3, 8, 9].tolist() == [9.5, 8.5, 3.5, 1.0]  # x, y, z, validity
+    assert volumes[0, :, 3, 8, 9].tolist() == [3.5, 8.5, 9.5, 1.0]  # z, y, x, validity
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
@@ -26,6 +26,7 @@ def test_gpuaug_passes_the_volume_audit(backend):
     assert report.ok and report.per_sample and report.inside_pixels > 1000
     assert len(report.alignment_px) == 3 and max(report.alignment_px) <= 0.5
     assert "alignment error px (x, y, z)" in str(report)
+    assert audit.check_pair(peers_volume.gpuaug_volume_pipeline(PATCH, backend=backend), (24, 28, 32)) == report
 
 
 def test_the_audit_finds_float_resampled_labels_and_lost_ignore():
