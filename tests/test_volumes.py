@@ -457,3 +457,27 @@ def test_offsets_past_2_to_the_31_are_int64():
     out, masks = warp_volumes(volumes, labels, matrix, (1, 1, 1), (0.0,), 255, "triton")
     assert masks.item() == 7 and out.item() == 9.0
     assert warp_volumes(None, labels, matrix, (1, 1, 1), (0.0,), 255, "torch")[1].item() == 7
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_non_finite_matrix_reads_nothing(backend):
+    """A sample whose matrix is NaN or infinite (a params file gone wrong) is all fill and
+    ignore, in every padding mode, and the other samples are untouched."""
+    volumes, labels = probe(b=3)
+    matrix = torch.eye(4).repeat(3, 1, 1)
+    matrix[1, 0, 0], matrix[2, 1, 3] = float("nan"), float("inf")
+    for padding in ("constant", "replicate", "reflect"):
+        out, masks = warp_volumes(
+            volumes, labels, matrix, (6, 7, 8), (-1.0,), 255, backend, image_padding=padding, mask_padding=padding
+        )
+        assert torch.equal(masks[0], labels[0]) and (masks[1:] == 255).all(), padding
+        torch.testing.assert_close(out[0], volumes[0], atol=1e-5, rtol=0)
+        assert (out[1:] == -1.0).all(), padding
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_empty_batch_goes_through_every_op(backend):
+    ops = [*spatial_chain((4, 4, 4)), gpuaug.RandomGamma(p=1.0), gpuaug.RandomContrast(p=1.0)]
+    ops[1] = gpuaug.RandomCrop3D(4, foreground_p=0.5)
+    out, masks = gpuaug.Compose(ops, backend=backend)(torch.zeros(0, 1, 6, 6, 6), torch.zeros(0, 6, 6, 6).long())
+    assert out.shape == (0, 1, 4, 4, 4) and masks.shape == (0, 4, 4, 4) and masks.dtype == torch.int64

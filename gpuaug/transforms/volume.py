@@ -250,7 +250,7 @@ class RandomCrop3D(VolumeOp):
             )
         canvas = draw.foreground()  # B×D×H×W, the largest canvas of the batch
         d, h, w = canvas.shape[1:]
-        foreground = canvas.reshape(draw.batch, -1)
+        foreground = canvas.reshape(draw.batch, d * h * w)
         running = foreground.cumsum(1)  # int64
         count = running[:, -1:] if running.shape[1] else running.new_zeros((draw.batch, 1))
         rank = torch.minimum(torch.floor(pick.unsqueeze(1) * count).long(), (count - 1).clamp(min=0)) + 1
