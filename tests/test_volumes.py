@@ -481,3 +481,18 @@ def test_an_empty_batch_goes_through_every_op(backend):
     ops[1] = gpuaug.RandomCrop3D(4, foreground_p=0.5)
     out, masks = gpuaug.Compose(ops, backend=backend)(torch.zeros(0, 1, 6, 6, 6), torch.zeros(0, 6, 6, 6).long())
     assert out.shape == (0, 1, 4, 4, 4) and masks.shape == (0, 4, 4, 4) and masks.dtype == torch.int64
+
+
+def test_foreground_of_a_list_is_read_within_each_samples_canvas():
+    """With replicate padding the masks read past a small sample repeat its edge labels on
+    the batch's larger canvas; those voxels are not the sample's, so they are not foreground
+    (here the one voxel (3, 0, 0) of a 4³ sample is the only one, whatever the draw)."""
+    labels = [torch.zeros(4, 4, 4, dtype=torch.int64), torch.zeros(9, 9, 9, dtype=torch.int64)]
+    labels[0][3, 0, 0] = labels[1][4, 4, 4] = 1
+    volumes = [torch.zeros(1, 4, 4, 4), torch.zeros(1, 9, 9, 9)]
+    aug = gpuaug.Compose(
+        [gpuaug.RandomCrop3D(9, pad_if_needed=True, foreground_p=1.0)], padding_mode="replicate", mask_padding="same"
+    )
+    for seed in range(8):
+        draws = aug.sample(volumes, torch.Generator().manual_seed(seed), masks=labels).ops[0].draws
+        assert [int(draws[f"corner_{a}"][0]) for a in "dhw"] == [3 - 4, -4, -4], seed
