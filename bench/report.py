@@ -174,6 +174,9 @@ def volume_table(rows: list[dict]) -> list[str]:
             f"| {r['library']} | {r['median_s'] * 1e3:.1f} | {ratios}{align} | {r['outside_not_ignore']} | "
             f"{r['labels_invented']} | {r['mask_dtype_out']} | {'yes' if r['probe_ok'] else 'NO'} |"
         )
+    compiled = [f"{r['library']} {r['compile_s']:.1f} s" for r in rows if "compile_s" in r]
+    if compiled:
+        lines += ["", "First call, compile included (outside the timings): " + ", ".join(compiled) + "."]
     return lines + [""]
 
 

@@ -206,10 +206,11 @@ def warp_volumes(
     B×4×4 float32 output→source matrix; inputs already checked. ``sizes`` (B×3 int64 on their
     device): each sample's valid (d, h, w) from the origin of a padded stack, past which
     nothing is read. Triton: one ``warp_trilinear`` and one ``gather_nearest_3d`` launch
-    (``kernels/volume.py``); every other backend the torch path (:mod:`gpuaug.torch_volume`;
-    the compiled CPU path does not compile volumes)."""
+    (``kernels/volume.py``); "inductor" the torch path compiled (:func:`_warp_volumes_compiled`);
+    "torch" the torch path (:mod:`gpuaug.torch_volume`)."""
     planes = [] if masks is None else [Planes(masks, (ignore_index,), False, mask_padding)]
-    if backends.resolve(backend, matrix.device).kernels:
+    resolved = backends.resolve(backend, matrix.device)
+    if resolved.kernels:
         from gpuaug.kernels.volume import gather_nearest_3d, warp_trilinear
 
         padding = PADDING_MODES.index
@@ -222,8 +223,44 @@ def warp_volumes(
             value = to_device(torch.tensor([ignore_index], dtype=masks.dtype), masks.device)
             labels = gather_nearest_3d(masks, matrix, out_size, value, padding(mask_padding), sizes)
         return out, labels
+    if resolved.compiled and compilable(volumes, masks):
+        return _warp_volumes_compiled(volumes, planes, matrix, out_size, fill, image_padding, sizes)
     out, outs = warp_volume_torch(volumes, planes, matrix, out_size, fill, image_padding, sizes)
     return out, outs[0] if outs else None
+
+
+def _warp_volumes_compiled(volumes, planes: list[Planes], matrix, out_size, fill, image_padding: str, sizes):
+    """The volume warp compiled by inductor (:func:`gpuaug.inductor.run`): the torch path with
+    its explicit trilinear gathers (a stacked batch reads its whole extent), which inductor
+    fuses with the coordinates, the rules and the label gather into a few loops. A
+    variable-size stack enters with its spatial sizes marked dynamic and out of the key, so
+    a batch of new sizes reuses the code."""
+    from gpuaug import inductor
+
+    source = volumes if volumes is not None else planes[0].tensor
+    extents = (
+        sizes if sizes is not None else torch.tensor(source.shape[-3:], device=source.device).expand(len(source), 3)
+    )
+    tensors = [volumes, *(p.tensor for p in planes)]
+    if sizes is not None:
+        for t in tensors:
+            for dim in range(t.dim() - 3, t.dim()) if t is not None else ():
+                torch._dynamo.maybe_mark_dynamic(t, dim)
+    described = tuple(None if t is None else (t.dtype, t.shape[1:-3], t.dim()) for t in tensors)
+    shapes = None if sizes is not None else inductor.signature(*tensors)
+    plan = warp_plan(planes)
+    config = ("volume warp", described, shapes, out_size, fill, image_padding, plan)
+
+    def warp(matrix, extents, volumes, *maps):
+        rebuilt = [Planes(t, *static) for t, static in zip(maps, plan, strict=True)]
+        out, outs = warp_volume_torch(volumes, rebuilt, matrix, out_size, fill, image_padding, extents)
+        return out, outs[0] if outs else None
+
+    def eager(matrix, extents, volumes, *maps):
+        out, outs = warp_volume_torch(volumes, planes, matrix, out_size, fill, image_padding, sizes)
+        return out, outs[0] if outs else None
+
+    return inductor.run(config, matrix.shape[0], warp, matrix, extents, *tensors, eager=eager)
 
 
 def compilable(*tensors: torch.Tensor | Ragged | None) -> bool:

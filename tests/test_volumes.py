@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gpuaug
-from gpuaug import reference
+from gpuaug import backends, inductor, reference
 from gpuaug.functional import warp_volumes
 
 FILL = -1000.0
@@ -496,3 +496,36 @@ def test_foreground_of_a_list_is_read_within_each_samples_canvas():
     for seed in range(8):
         draws = aug.sample(volumes, torch.Generator().manual_seed(seed), masks=labels).ops[0].draws
         assert [int(draws[f"corner_{a}"][0]) for a in "dhw"] == [3 - 4, -4, -4], seed
+
+
+needs_cpp = pytest.mark.skipif(not backends.cpp_compiler_available(), reason="needs a C++ compiler")
+
+
+@needs_cpp
+def test_the_compiled_path_compiles_volumes_once_per_configuration():
+    """backend="inductor" compiles the torch path of volumes: labels bit-exact against the
+    reference, stacked batches and lists; lists of new sizes every batch compile once."""
+    ops = [*spatial_chain((6, 7, 8)), gpuaug.RandomGamma(p=0.5)]
+    aug = gpuaug.Compose(ops, backend="inductor", fill=1.5)
+    volumes, labels = probe(b=2)
+    params = aug.sample(volumes, torch.Generator().manual_seed(1), masks=labels)
+    before = inductor.compile_count()
+    out, masks = aug.apply(volumes, labels, params)
+    assert inductor.compile_count() == before + 1
+    want_images, want_masks = reference.apply(volumes, labels, params)
+    assert torch.equal(masks, want_masks)
+    torch.testing.assert_close(out, want_images, atol=IMAGE_ATOL, rtol=0)
+    graphs = None
+    for seed in range(3):  # lists of new sizes every batch, then a padded batch of them
+        g = torch.Generator().manual_seed(seed)
+        sizes = [tuple(int(v) for v in torch.randint(5, 12, (3,), generator=g)) for _ in range(3)]
+        listed_volumes = [torch.randn(2, *s, generator=g) for s in sizes]
+        listed_labels = [torch.randint(0, 4, s, generator=g) for s in sizes]
+        params = aug.sample(listed_volumes, g, masks=listed_labels)
+        out, masks = aug.apply(listed_volumes, listed_labels, params)
+        want_images, want_masks = reference.apply(listed_volumes, listed_labels, params)
+        assert torch.equal(masks, want_masks)
+        torch.testing.assert_close(out, want_images, atol=1e-3, rtol=1e-5)
+        graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"] if graphs is None else graphs
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs
+    assert inductor.compile_count() == before + 2  # the stacked configuration and the variable-size one
