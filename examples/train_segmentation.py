@@ -427,21 +427,11 @@ def main(argv: list[str] | None = None) -> dict:
         "miou_gpuaug": results["gpuaug"]["final_miou"],
         "data": args.data or "synthetic",
         "classes": num_classes,
-        "steps": args.steps,
-        "batch": args.batch,
-        "size": args.size,
-        "device": str(device),
-        "runs": results,
     }
     if args.mix:
         mixed = results[f"gpuaug + {args.mix}"]["final_miou"]
         summary |= {"mix": args.mix, "miou_mix": mixed, "mix_effect": mixed - summary["miou_gpuaug"]}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=1)
-    if args.plot:
-        plot(results, args.plot)
-    return summary
+    return finish(summary, results, args, device)
 
 
 def volume_main(args) -> dict:
@@ -470,12 +460,14 @@ def volume_main(args) -> dict:
         "miou_gpuaug": results["gpuaug"]["final_miou"],
         "data": "synthetic volumes",
         "classes": VOLUME_CLASSES,
-        "steps": args.steps,
-        "batch": args.batch,
-        "size": args.size,
-        "device": str(device),
-        "runs": results,
     }
+    return finish(summary, results, args, device)
+
+
+def finish(summary: dict, results: dict, args, device: torch.device) -> dict:
+    """The summary with the run's settings and every run's curves, written to ``--json`` and
+    plotted to ``--plot`` when asked."""
+    summary |= {"steps": args.steps, "batch": args.batch, "size": args.size, "device": str(device), "runs": results}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from gpuaug.audit_report import ALIGNMENT_TOLERANCE, AuditReport
-from gpuaug.core.checks import check_int, check_volume_size
+from gpuaug.core.checks import check_int, check_size
 from gpuaug.core.types import PairFn
 
 __all__ = ["volume_probe", "check_volume_pair"]
@@ -58,7 +58,7 @@ def check_volume_pair(
         raise TypeError(f"fn: expected a callable fn(volumes, labels) -> (volumes, labels), got {type(fn).__name__}")
     if check_int(batch_size, "batch_size") < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size}")
-    d, h, w = size = check_volume_size(volume_size, "volume_size")
+    d, h, w = size = check_size(volume_size, "volume_size", dims=3)
     volumes, labels = volume_probe(batch_size, size, ignore_index, device)
     torch.manual_seed(seed)
     out = fn(volumes, labels)

@@ -8,7 +8,7 @@ import torch
 from gpuaug import backends
 from gpuaug.backends import Backend
 from gpuaug.core.batch import read_predictions
-from gpuaug.core.checks import check_fill, check_ignore_index, check_size, check_volume_masks, check_volume_size
+from gpuaug.core.checks import check_fill, check_ignore_index, check_size, check_volume_masks
 from gpuaug.core.device import to_device
 from gpuaug.core.matrices import axis_matrix
 from gpuaug.core.records import Params, check_params_type
@@ -74,7 +74,7 @@ def _invert_volumes(predictions, params: Params, backend, out_size, fill, return
         size = tuple(int(v) for v in params.in_sizes.amax(dim=0))
         frames = params.in_sizes.double()
     else:
-        size = check_volume_size(out_size if out_size is not None else params.in_size, "out_size")
+        size = check_size(out_size if out_size is not None else params.in_size, "out_size", dims=3)
         frames = torch.tensor(size, dtype=torch.float64).expand(b, 3)
     scale = params.in_sizes.double() / frames  # (D, H, W) per sample: source frame voxel → source coordinate
     rescale = axis_matrix(scale.flip(1), torch.zeros_like(scale))

@@ -172,34 +172,21 @@ def check_matrix(matrix: object, batch: int, device: torch.device) -> torch.Tens
     return matrix.to(torch.float32)
 
 
-def check_size(size: object, name: str) -> tuple[int, int]:
-    """Normalise an int or (h, w) size to a pair of positive ints."""
+def check_size(size: object, name: str, dims: int = 2) -> tuple[int, ...]:
+    """Normalise an int or (h, w) size to a pair of positive ints; with ``dims`` 3 an int (a
+    cube) or (d, h, w) to three."""
+    what = "a (height, width) pair" if dims == 2 else "a (depth, height, width) triple"
     if isinstance(size, int) and not isinstance(size, bool):
-        pair: Sequence[object] = (size, size)
-    elif isinstance(size, Sequence) and len(size) == 2:
-        pair = size
+        values: Sequence[object] = (size,) * dims
+    elif isinstance(size, Sequence) and not isinstance(size, str) and len(size) == dims:
+        values = size
     else:
-        raise TypeError(f"{name}: expected an int or a (height, width) pair, got {size!r}")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise TypeError(f"{name}: expected an int or {what}, got {size!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise TypeError(f"{name}: expected ints, got {size!r}")
-    if not all(v > 0 for v in pair):
+    if not all(v > 0 for v in values):
         raise ValueError(f"{name}: expected positive ints, got {size!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def check_volume_size(size: object, name: str) -> tuple[int, int, int]:
-    """Normalise an int (a cube) or (d, h, w) size to three positive ints."""
-    if isinstance(size, int) and not isinstance(size, bool):
-        triple: Sequence[object] = (size,) * 3
-    elif isinstance(size, Sequence) and not isinstance(size, str) and len(size) == 3:
-        triple = size
-    else:
-        raise TypeError(f"{name}: expected an int or a (depth, height, width) triple, got {size!r}")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in triple):
-        raise TypeError(f"{name}: expected ints, got {size!r}")
-    if not all(v > 0 for v in triple):
-        raise ValueError(f"{name}: expected positive ints, got {size!r}")
-    return int(triple[0]), int(triple[1]), int(triple[2])
+    return tuple(int(v) for v in values)
 
 
 def _is_number(value: object) -> bool:

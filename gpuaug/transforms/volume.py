@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import torch
 
-from gpuaug.core.checks import check_probability, check_range, check_volume_size
+from gpuaug.core.checks import check_probability, check_range, check_size
 from gpuaug.core.matrices import affine_matrix_3d, axis_matrix
 from gpuaug.transforms.base import Draw, Op, Step
 
@@ -169,7 +169,7 @@ class Resize3D(VolumeOp):
     """
 
     def __init__(self, size: int | Sequence[int]):
-        self.size = check_volume_size(size, "size")
+        self.size = check_size(size, "size", dims=3)
 
     @property
     def fixed_size(self) -> tuple[int, int, int]:
@@ -202,7 +202,7 @@ class RandomCrop3D(VolumeOp):
     """
 
     def __init__(self, size: int | Sequence[int], pad_if_needed: bool = False, foreground_p: float = 0.0):
-        self.size = check_volume_size(size, "size")
+        self.size = check_size(size, "size", dims=3)
         self.pad_if_needed = bool(pad_if_needed)
         self.foreground_p = check_probability(foreground_p, "foreground_p")
 
