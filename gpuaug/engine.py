@@ -114,9 +114,7 @@ def apply_params(
         out = source.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
         if source.dtype == torch.uint8:
             out.mul_(1.0 / 255.0)
-    for op, draws in pixel[fused:]:
-        out = op.apply(out, draws)
-    out = out.to(params.out_dtype).contiguous()
+    out = apply_pixel(out, pixel[fused:]).to(params.out_dtype).contiguous()
     if labels is not None and batch.variable:  # warped from a Ragged batch: B×1×h×w
         labels = labels.reshape((batch.batch, *params.out_size) if batch.mask_dims == 3 else labels.shape)
     labels = None if labels is None else labels.contiguous()
@@ -135,9 +133,7 @@ def _apply_volumes(batch: Batch, params: Params, pixel: list, backend: Backend):
         raise ValueError("ops: volumes of their own sizes need a fixed-size op (RandomCrop3D or Resize3D)")
     else:
         out, labels = batch.images.to(torch.float32, memory_format=torch.contiguous_format, copy=True), batch.masks
-    for op, draws in pixel:
-        out = op.apply(out, draws)
-    out = out.to(params.out_dtype).contiguous()
+    out = apply_pixel(out, pixel).to(params.out_dtype).contiguous()
     return out if labels is None else (out, labels.contiguous())
 
 
@@ -230,9 +226,7 @@ def _apply_canvas(batch: Batch, images, params: Params, planes: list[Planes], ca
     stacked = torch.stack(slots, dim=1)  # B×L×C×h×w
     index = views.select.long()[:, None, None].expand(-1, 1, stacked.shape[2], -1, -1)
     out = stacked.gather(1, index).squeeze(1)
-    for op, draws in after:
-        out = op.apply(out, draws)
-    return out, labels, warped
+    return apply_pixel(out, after), labels, warped
 
 
 def _warp_images(source, channels: int, params: Params, pixel: list, backend: Backend, views) -> torch.Tensor:
@@ -244,8 +238,34 @@ def _warp_images(source, channels: int, params: Params, pixel: list, backend: Ba
     else:
         args = (*_warp_args(params), backend, params.perspective)
         out = warp_all(source, None, (), *args, image_padding=params.padding_mode, views=views)[0]
-    for op, draws in pixel[fused:]:
-        out = op.apply(out, draws)
+    return apply_pixel(out, pixel[fused:])
+
+
+#: On the CPU, pixel ops run on chunks of about this many values (4 MiB of float32): a chunk's
+#: temporaries stay in the caches from one step to the next, where a whole batch's (tens of
+#: MiB each) go to memory at every step.
+CHUNK_VALUES = 2**20
+
+
+def apply_pixel(out: torch.Tensor, pixel: list) -> torch.Tensor:
+    """The pixel ops ``pixel`` ((op, draws) pairs) applied in order to float32 ``out`` (B×C×…).
+
+    On the CPU, when every op is :attr:`~gpuaug.transforms.base.PixelOp.per_sample`, the whole
+    run goes chunk by chunk of samples (:data:`CHUNK_VALUES`), each chunk through every op with
+    its slice of the draws, written back into ``out`` (the engine's own tensor): the same
+    values, computed while they are in cache. Elsewhere each op takes the whole batch.
+    """
+    batch = out.shape[0]
+    step = max(1, CHUNK_VALUES // max(1, out[0].numel())) if batch else 1
+    if out.device.type != "cpu" or step >= batch or not all(op.per_sample for op, _ in pixel):
+        for op, draws in pixel:
+            out = op.apply(out, draws)
+        return out
+    for start in range(0, batch, step):
+        chunk = out[start : start + step]
+        for op, draws in pixel:
+            chunk = op.apply(chunk, {name: value[start : start + step] for name, value in draws.items()})
+        out[start : start + step] = chunk
     return out
 
 
@@ -262,6 +282,7 @@ class SelectedPixelOps:
     """The pixel children of a OneOf / RandomApply record, each applied where the sample chose it."""
 
     stage = None  # not one step of the fused kernel: gpuaug.fusion fuses a composite as its children
+    per_sample = False  # its children's draws are held here, not sliced with the record's
 
     def __init__(self, record: OpRecord):
         self.children = [(k, replay_op(c), c.draws) for k, c in enumerate(record.children) if c.has_pixel]

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gpuaug
-from gpuaug import fusion, reference
+from gpuaug import engine, fusion, reference
 from gpuaug.core import hashing
 
 PIXEL_FACTORIES = {
@@ -223,3 +223,24 @@ def test_fused_triton_path_equals_torch_path(out_dtype, device):
     assert torch.equal(fused[1].cpu(), plain[1])
     atol, rtol = DTYPE_TOLERANCE[out_dtype]
     torch.testing.assert_close(fused[0].cpu().float(), plain[0].float(), atol=atol, rtol=rtol)
+
+
+@pytest.mark.parametrize("per_chunk", [1, 3])
+def test_pixel_ops_chunk_by_chunk_on_the_cpu_equal_the_whole_batch(monkeypatch, per_chunk):
+    """On the CPU the engine runs the pixel ops chunk by chunk of samples (engine.CHUNK_VALUES):
+    every op, each chunk with its slice of the draws, gives the whole batch's values exactly,
+    with a last chunk shorter than the others; a composite's pixel children run whole."""
+    images, masks = rgb(b=7, seed=3, uint8=True)
+    chains = [
+        [*GEOMETRIC, *(PIXEL_FACTORIES[name]() for name in sorted(PIXEL_FACTORIES))],
+        [gpuaug.RandomHorizontalFlip(), gpuaug.OneOf([gpuaug.RandomGrayscale(p=1.0), gpuaug.ColorJitter(0.5, 0.5)])],
+    ]
+    for ops in chains:
+        aug = gpuaug.Compose(ops, backend="torch")
+        params = aug.sample(images, torch.Generator().manual_seed(5))
+        monkeypatch.setattr(engine, "CHUNK_VALUES", 2**40)
+        whole = aug.apply(images, masks, params)[0]
+        monkeypatch.setattr(engine, "CHUNK_VALUES", per_chunk * whole[0].numel())
+        chunked = aug.apply(images, masks, params)[0]
+        assert torch.equal(chunked, whole)
+        assert_images_close(chunked, reference.apply(images, masks, params)[0])

@@ -141,10 +141,14 @@ class PixelOp(_Base, abstract=True):
     values, kept by :meth:`config`, so :class:`gpuaug.Params` can rebuild the op for replay.
     ``stage`` is the op's place in the fused image kernel's fixed order (None: not fused);
     an op with a stage fills its part of the kernel's arguments in :meth:`fuse`.
+    ``per_sample`` declares that :meth:`apply` on a slice of the batch, with the same slice of
+    every draw (each B×…), gives that slice of the whole batch's output (no value depends on
+    another sample), so the engine may run it chunk by chunk on the CPU.
     """
 
     kind = "pixel"
     stage: int | None = None
+    per_sample: bool = True
 
     def sample(self, draw: Draw, channels: int) -> dict[str, torch.Tensor]:
         """Draw the parameters of ``draw.batch`` samples with ``channels`` channels."""
