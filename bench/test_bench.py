@@ -128,12 +128,12 @@ def pipeline_fn(library, pipeline, device, out_size):
         """gpuaug's ``targets=`` for the extra maps of the "targets" pipeline."""
         return {"targets": {"instances": extra[0], "depth": extra[1]}} if extra else {}
 
-    if library in ("gpuaug", "gpuaug-torch", "gpuaug-inductor", "torch-compile", "reference"):
-        backend = {"gpuaug": "auto", "gpuaug-inductor": "inductor"}.get(library, "torch")
+    if library in ("gpuaug", "gpuaug-torch", "gpuaug-inductor", "gpuaug-opencv", "torch-compile", "reference"):
+        backend = {"gpuaug": "auto", "gpuaug-inductor": "inductor", "gpuaug-opencv": "opencv"}.get(library, "torch")
         if library == "gpuaug-torch" and device != "cuda":
             return None  # on the CPU, gpuaug's auto backend is the torch path already
-        if library == "gpuaug-inductor" and device != "cpu":
-            return None  # on CUDA, backend="inductor" runs the Triton kernels: the gpuaug row
+        if library in ("gpuaug-inductor", "gpuaug-opencv") and device != "cpu":
+            return None  # CPU backends (on CUDA, backend="inductor" runs the Triton kernels: the gpuaug row)
         ops = peers.ade20k_ops(out_size, full) if ade20k else peers.gpuaug_ops(out_size, full)
         aug = gpuaug.Compose(ops, backend=backend)
         if library == "reference":
@@ -289,7 +289,15 @@ def ade20k_batch(device, divisor):
 
 
 #: Every library and backend that runs the ADE20K recipe (a row where it runs on the device).
-ADE20K_LIBRARIES = ["gpuaug", "gpuaug-torch", "gpuaug-inductor", "reference", "kornia", "albumentations"]
+ADE20K_LIBRARIES = [
+    "gpuaug",
+    "gpuaug-torch",
+    "gpuaug-inductor",
+    "gpuaug-opencv",
+    "reference",
+    "kornia",
+    "albumentations",
+]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -326,7 +334,7 @@ def scaling_batch(device, crop, b):
 
 
 @pytest.mark.parametrize(("device", "crop"), [(d, c) for d in DEVICES for c in ADE20K_SCALING[d]], ids=lambda v: str(v))
-@pytest.mark.parametrize("library", ["gpuaug", "gpuaug-torch", "gpuaug-inductor", "albumentations"])
+@pytest.mark.parametrize("library", ["gpuaug", "gpuaug-torch", "gpuaug-inductor", "gpuaug-opencv", "albumentations"])
 def test_ade20k_scaling(benchmark, library, crop, device):
     """The whole ADE20K recipe per output megapixel as the crop grows (report: ms/MP per library
     and size); gpuaug takes the stacked batch, albumentations its per-sample loop over the same images."""

@@ -6,6 +6,8 @@ tensors runs the kernels through Triton's interpreter, which must be enabled by 
 compiled CPU path (:mod:`gpuaug.inductor`): the torch path compiled by ``torch.compile`` once
 per static configuration; it needs a C++ compiler at run time (without one: a warning and
 the torch path) and on CUDA tensors it runs the Triton kernels, gpuaug's compiled path there.
+``"opencv"`` (CPU tensors only, the ``opencv`` extra) is the torch path with the image warp
+done by OpenCV (:mod:`gpuaug.opencv_path`): masks keep the exact gather.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from dataclasses import dataclass
 
 import torch
 
-BACKENDS = ("auto", "triton", "torch", "inductor")
+from gpuaug.optional import require
+
+BACKENDS = ("auto", "triton", "torch", "inductor", "opencv")
 
 
 @dataclass(frozen=True)
@@ -26,16 +30,19 @@ class Backend:
     warps and the class check ask of it, so none of them compares names.
 
     Attributes:
-        name: "triton", "torch" or "inductor".
+        name: "triton", "torch", "inductor" or "opencv".
         kernels: it runs gpuaug's Triton kernels (one launch per dtype, the fused image
             kernel with the pixel ops it covers, the class check's histograms).
         compiled: it compiles the plain warp and the pixel ops after it
             (:mod:`gpuaug.inductor`); warps through canvas views run on :attr:`eager`.
+        opencv: it warps images with OpenCV (:mod:`gpuaug.opencv_path`, the images it
+            takes) and everything else on the torch path.
     """
 
     name: str
     kernels: bool = False
     compiled: bool = False
+    opencv: bool = False
 
     @property
     def eager(self) -> Backend:
@@ -46,13 +53,14 @@ class Backend:
 TRITON = Backend("triton", kernels=True)
 TORCH = Backend("torch")
 INDUCTOR = Backend("inductor", compiled=True)
+OPENCV = Backend("opencv", opencv=True)
 
 
 def resolve(backend: str | Backend, device: torch.device) -> Backend:
     """The concrete :class:`Backend` for data on ``device`` (a Backend is already resolved)."""
     if isinstance(backend, Backend):
         return backend
-    return {"triton": TRITON, "torch": TORCH, "inductor": INDUCTOR}[_resolve_name(backend, device)]
+    return {"triton": TRITON, "torch": TORCH, "inductor": INDUCTOR, "opencv": OPENCV}[_resolve_name(backend, device)]
 
 
 def _resolve_name(backend: str, device: torch.device) -> str:
@@ -72,6 +80,13 @@ def _resolve_name(backend: str, device: torch.device) -> str:
             )
             return "torch"
         return "inductor"
+    if backend == "opencv":
+        if device.type != "cpu":
+            raise ValueError(
+                f"backend='opencv' warps CPU tensors, got {device.type} tensors: use backend='auto' on {device.type}"
+            )
+        require("cv2", "opencv", "backend='opencv'", package="opencv-python-headless")
+        return backend
     if backend == "auto":
         return "triton" if device.type == "cuda" and triton_available() else "torch"
     if backend == "triton":

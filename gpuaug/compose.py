@@ -62,11 +62,13 @@ class Compose:
         fill: image value read outside the source, in the output scale (uint8 images are
             read as [0, 1]): a float or one value per channel.
         out_dtype: dtype of the output images: float32, bfloat16 or float16.
-        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch" or "inductor".
-            On Triton the warp and the colour ops run fused in one kernel (see
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch", "inductor" or
+            "opencv". On Triton the warp and the colour ops run fused in one kernel (see
             :mod:`gpuaug.fusion`); "inductor" compiles the torch path on the CPU once per static
             configuration (see :mod:`gpuaug.inductor`; needs a C++ compiler, else it warns and
-            runs eagerly).
+            runs eagerly); "opencv" (CPU tensors, the ``opencv`` extra) is the torch path with
+            the images resampled by OpenCV (:mod:`gpuaug.opencv_path`: masks exact, images
+            within 1/32 px of the reference; volumes take the torch path).
         padding_mode: where images read when the source point is outside the image:
             "constant" (``fill``), "replicate" (the nearest edge pixel) or "reflect" (the
             point reflected about the image border, ``grid_sample``'s "reflection"); then

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import torch
 
-from gpuaug import backends
+from gpuaug import backends, opencv_path
 from gpuaug.core.checks import (
     PADDING_MODES,
     check_choice,
@@ -77,8 +77,9 @@ def warp_image(
         out_size: output (h, w), or an int for a square output.
         fill: value in the output scale of output pixels whose source point is outside the
             image (the masks' ignore pixels): a float or one value per channel.
-        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch" or "inductor"
-            (the torch path compiled once per static configuration, :mod:`gpuaug.inductor`).
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch", "inductor"
+            (the torch path compiled once per static configuration, :mod:`gpuaug.inductor`) or
+            "opencv" (OpenCV's warp on CPU tensors, :mod:`gpuaug.opencv_path`).
         perspective: divide by the homogeneous coordinate. Passing False for a matrix whose
             last row is (0, 0, 1) skips a division that would be exact anyway.
         padding_mode: "constant" (outside points take ``fill``), "replicate" (they read the
@@ -117,8 +118,9 @@ def warp_mask(
         matrix: B×3×3 floating matrices on the masks' device, output→source; used in float32.
         out_size: output (h, w), or an int for a square output.
         fill: the ignore value written outside the source; must fit the mask dtype.
-        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch" or "inductor"
-            (the torch path compiled once per static configuration, :mod:`gpuaug.inductor`).
+        backend: "auto" (Triton on CUDA, torch elsewhere), "triton", "torch", "inductor"
+            (the torch path compiled once per static configuration, :mod:`gpuaug.inductor`) or
+            "opencv" (masks take the torch path's gather there).
         perspective: divide by the homogeneous coordinate (see :func:`warp_image`).
         padding_mode: "constant" (outside points get ``fill``), or "replicate" / "reflect":
             they take the label of the same padded point as :func:`warp_image` reads, and
@@ -182,6 +184,9 @@ def warp_all(
         outs = _warp_planes_triton(planes, matrix, out_size, perspective, views)
     elif resolved.compiled and views is None and compilable(images, *(p.tensor for p in planes)):
         out_images, outs = warp_compiled(images, planes, matrix, out_size, fill, perspective, image_padding)
+    elif resolved.opencv and images is not None and views is None and opencv_path.takes(images, image_padding):
+        out_images = opencv_path.warp_opencv(images, matrix, out_size, fill, perspective, image_padding)
+        outs = warp_torch(None, planes, matrix, out_size, fill, perspective, image_padding)[1] if planes else []
     else:
         out_images, outs = warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding, views=views)
     out_masks = outs.pop(0) if masks is not None else None
@@ -207,7 +212,7 @@ def warp_volumes(
     device): each sample's valid (d, h, w) from the origin of a padded stack, past which
     nothing is read. Triton: one ``warp_trilinear`` and one ``gather_nearest_3d`` launch
     (``kernels/volume.py``); "inductor" the torch path compiled (:func:`_warp_volumes_compiled`);
-    "torch" the torch path (:mod:`gpuaug.torch_volume`)."""
+    "torch" and "opencv" the torch path (:mod:`gpuaug.torch_volume`)."""
     planes = [] if masks is None else [Planes(masks, (ignore_index,), False, mask_padding)]
     resolved = backends.resolve(backend, matrix.device)
     if resolved.kernels:

@@ -490,7 +490,7 @@ COMPOSE = [
         "backend-cuda",
         lambda: gpuaug.Compose([], backend="cuda"),
         ValueError,
-        r"backend: expected one of \('auto', 'triton', 'torch', 'inductor'\), got 'cuda'",
+        r"backend: expected one of \('auto', 'triton', 'torch', 'inductor', 'opencv'\), got 'cuda'",
     ),
     case("backend-none", lambda: gpuaug.Compose([], backend=None), TypeError, r"backend: expected a str, got NoneType"),
     case(
