@@ -44,6 +44,7 @@ from gpuaug.core.matrices import affine_matrix, identity_matrix, perspective_mat
 from gpuaug.core.planes import Planes, per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.core.views import Views
+from gpuaug.torch_axes import warp_by_axes
 from gpuaug.torch_path import untile, warp_torch
 from gpuaug.torch_volume import warp_volume_torch
 
@@ -186,7 +187,9 @@ def warp_all(
         out_images, outs = warp_compiled(images, planes, matrix, out_size, fill, perspective, image_padding)
     elif resolved.opencv and images is not None and views is None and opencv_path.takes(images, image_padding):
         out_images = opencv_path.warp_opencv(images, matrix, out_size, fill, perspective, image_padding)
-        outs = warp_torch(None, planes, matrix, out_size, fill, perspective, image_padding)[1] if planes else []
+        outs = warp_by_axes(None, planes, matrix, out_size, fill, perspective, image_padding)[1] if planes else []
+    elif views is None:
+        out_images, outs = warp_by_axes(images, planes, matrix, out_size, fill, perspective, image_padding)
     else:
         out_images, outs = warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding, views=views)
     out_masks = outs.pop(0) if masks is not None else None
@@ -314,7 +317,7 @@ def warp_compiled(
         return None if out_images is None else untile(out_images, out_size), [untile(t, out_size) for t in outs]
 
     def eager(*_):
-        return warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding)
+        return warp_by_axes(images, planes, matrix, out_size, fill, perspective, image_padding)
 
     return inductor.run(config, matrix.shape[0], warp, matrix, *tensors, eager=eager)
 

@@ -11,10 +11,11 @@ pixel *index* to a source index, so the matrix is conjugated by the half-pixel s
 ``T(−½)·M·T(½)``; its taps are clamped to the image (``BORDER_REPLICATE``), which is the
 contract's clamp of inside points to the edge pixels' centres; and the outside points
 (outside [0, W)×[0, H), non-finite, or ``w ≤ 0``) are found by the contract's float32 rule
-(:func:`gpuaug.torch_path.inside`) and take ``fill``, so image content ends exactly where
-mask labels do. What differs is OpenCV's arithmetic: it rounds source coordinates to 1/32
-pixel, and for uint8 interpolates in fixed point and rounds the output to uint8. The
-tolerance against :mod:`gpuaug.reference` is stated in docs/design.md and tested.
+(:func:`gpuaug.torch_path.inside`; per row and column for axis-aligned samples,
+:mod:`gpuaug.torch_axes`) and take ``fill``, so image content ends exactly where mask labels
+do. What differs is OpenCV's arithmetic: it rounds source coordinates to 1/32 pixel, and for
+uint8 interpolates in fixed point and rounds the output to uint8. The tolerance against
+:mod:`gpuaug.reference` is stated in docs/design.md and tested.
 
 Not taken here (the torch path warps them instead): images other than uint8 and float32,
 sides of 2^15 pixels or more (OpenCV reads source indices as 16-bit integers), "reflect"
@@ -29,7 +30,8 @@ import torch
 from gpuaug.core.planes import per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.optional import require
-from gpuaug.torch_path import axis_aligned, axis_points, fill_axes, inside, source_coords
+from gpuaug.torch_axes import axis_aligned, axis_points, fill_axes
+from gpuaug.torch_path import inside, source_coords
 
 __all__ = ["OPENCV_DTYPES", "OPENCV_PADDINGS", "takes", "warp_opencv"]
 
@@ -107,23 +109,24 @@ def _pixel_index_matrices(matrix: torch.Tensor) -> np.ndarray:
 
 def _fill_outside(out: torch.Tensor, images, matrix: torch.Tensor, perspective: bool, padding: str, fills: tuple):
     """Write ``fills`` (one per channel) in place at the points of ``out`` (B×C×h×w) that the
-    contract's float32 rule puts outside: per row and column under an axis-aligned matrix,
-    else from every pixel's coordinates (none for an affine "replicate" warp with finite matrices)."""
+    contract's float32 rule puts outside, sample by sample: per row and column under an
+    axis-aligned matrix, else from every pixel's coordinates (none for an affine "replicate"
+    warp with a finite matrix)."""
     out_size = tuple(out.shape[-2:])
     sizes = images.sizes if isinstance(images, Ragged) else [tuple(images.shape[-2:])] * out.shape[0]
-    if axis_aligned(matrix, perspective):
-        for k, size in enumerate(sizes):
-            (_, rows_outside), (_, cols_outside) = axis_points(matrix, out_size, size, padding, k)
+    aligned = axis_aligned(matrix, perspective)
+    for k, (height, width) in enumerate(sizes):
+        if aligned is not None and bool(aligned[k]):
+            (_, rows_outside), (_, cols_outside) = axis_points(matrix, out_size, (height, width), padding, k)
             fill_axes(out[k], rows_outside, cols_outside, fills)
-        return
-    if padding == "replicate" and not perspective and bool(torch.isfinite(matrix).all()):
-        return
-    sx, sy, hw = source_coords(matrix, out_size, perspective)
-    if padding == "replicate":
-        valid = torch.isfinite(sx).logical_and_(torch.isfinite(sy))
-        outside = (valid if hw is None else valid.logical_and_(hw > 0)).logical_not_()
-    else:
-        height, width = torch.tensor(sizes, dtype=torch.float32).view(-1, 2, 1, 1).unbind(1)
-        outside = inside((sx, sy), (width, height), hw).logical_not_()
-    for plane, value in zip(out.unbind(1), fills, strict=True):
-        plane.masked_fill_(outside, value)
+            continue
+        if padding == "replicate" and not perspective and bool(torch.isfinite(matrix[k]).all()):
+            continue
+        sx, sy, hw = source_coords(matrix[k : k + 1], out_size, perspective)
+        if padding == "replicate":
+            valid = torch.isfinite(sx).logical_and_(torch.isfinite(sy))
+            outside = (valid if hw is None else valid.logical_and_(hw > 0)).logical_not_()
+        else:
+            outside = inside((sx, sy), (width, height), hw).logical_not_()
+        for plane, value in zip(out[k], fills, strict=True):
+            plane.masked_fill_(outside[0], value)

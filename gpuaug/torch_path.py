@@ -21,17 +21,7 @@ from gpuaug.core.planes import Planes, per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.core.views import Views, rows_of, view_coords
 
-__all__ = [
-    "TILE",
-    "warp_torch",
-    "untile",
-    "source_coords",
-    "axis_aligned",
-    "axis_points",
-    "fill_axes",
-    "inside",
-    "reflect",
-]
+__all__ = ["TILE", "warp_torch", "untile", "source_coords", "inside", "reflect"]
 
 #: Side of the compiled path's square output tiles (:func:`warp_torch` with ``tiled``).
 TILE = 16
@@ -59,16 +49,14 @@ def warp_torch(
     """The torch path: source coordinates once, then every map from them. Images go through
     ``grid_sample`` (a variable-size batch from a padded float copy of each sample's window,
     :func:`_grid_source`), labels through one ``index_select`` (a variable-size batch's by
-    :func:`_nearest_gather`, which reads its extent table; under an :func:`axis_aligned`
-    matrix per sample's rows and columns, :func:`_warp_axis_aligned`). With ``views`` (each
+    :func:`_nearest_gather`, which reads its extent table; on the CPU
+    :mod:`gpuaug.torch_axes` takes axis-aligned samples first). With ``views`` (each
     pixel reads its own source sample): one view per sample moves the source samples into
     place and takes the plain path; a slot map warps a stacked batch's images and dense maps
     slot by slot (:func:`_warp_torch_by_slot`) and gathers labels, and a variable-size
     batch's every map, by :func:`_nearest_gather` and :func:`_bilinear_gather`. ``tiled``:
     the compiled path's layout (:mod:`gpuaug.inductor`), every map by the explicit gathers in
     ``…×ny×nx×T×T`` tiles of :data:`TILE` pixels (:func:`untile`): a tile's gathers stay close."""
-    if views is None and not tiled and axis_aligned(matrix, perspective) and any(not p.bilinear for p in planes):
-        return _warp_axis_aligned(images, planes, matrix, out_size, fill, image_padding)
     source = images if images is not None else planes[0].tensor
     ragged = isinstance(source, Ragged)
     resampled = images is not None or any(p.bilinear for p in planes)
@@ -125,83 +113,6 @@ def warp_torch(
         outs.append(out)
     out_images = None if images is None else bilinear(images, image_padding, fill)
     return out_images, outs
-
-
-def axis_aligned(matrix: torch.Tensor, perspective: bool) -> bool:
-    """Whether every sample's matrix maps output columns to source columns and rows to rows
-    (affine, m01 = m10 = 0: resizes, crops, flips, pads), read on the CPU only (a host read).
-
-    Then the contract's ``sx = (m00·x + m01·y) + m02`` is exactly ``m00·x + m02`` (the zero
-    term adds ±0), so each output column reads one source column and each row one row:
-    :func:`axis_points` gives the same float32 coordinates per axis as the B×h×w evaluation."""
-    if perspective or matrix.device.type != "cpu" or matrix.shape[-1] != 3:
-        return False
-    return bool((matrix[:, 0, 1] == 0).all()) and bool((matrix[:, 1, 0] == 0).all())
-
-
-def axis_points(
-    matrix: torch.Tensor, out_size: tuple[int, int], size: tuple[int, int], padding: str, k: int
-) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Sample ``k``'s source rows and columns under an :func:`axis_aligned` matrix, for a
-    source of ``size`` (H, W): ``((rows, rows_outside), (columns, columns_outside))``, int64
-    indices h and w long (floor of the clamped coordinate, any index where outside) and bool
-    masks; pixel (i, j) is outside when its row or its column is. ``padding``: "constant"
-    (outside [0, extent)), or "replicate" / "reflect" (only non-finite points outside)."""
-    m = matrix[k]
-
-    def axis(n: int, scale: torch.Tensor, shift: torch.Tensor, extent: int) -> tuple[torch.Tensor, torch.Tensor]:
-        s = torch.arange(n, dtype=torch.float32).add_(0.5).mul_(scale).add_(shift)
-        if padding == "constant":
-            outside = (s >= 0).logical_and_(s < extent).logical_not_()
-        else:
-            outside = torch.isfinite(s).logical_not_()
-            s = reflect(s, extent) if padding == "reflect" else s
-        return s.clamp(0.5, extent - 0.5).masked_fill_(outside, 0.5).floor_().long(), outside
-
-    return axis(out_size[0], m[1, 1], m[1, 2], size[0]), axis(out_size[1], m[0, 0], m[0, 2], size[1])
-
-
-def _warp_axis_aligned(images, planes: list[Planes], matrix, out_size, fill, image_padding: str) -> tuple:
-    """:func:`warp_torch` under an :func:`axis_aligned` matrix: labels by one gather per
-    sample from its source rows and columns (no B×h×w coordinates, no packing of a list);
-    images and bilinear maps through the plain path."""
-    resampled = [p for p in planes if p.bilinear]
-    out_images, warped = (None, [])
-    if images is not None or resampled:
-        out_images, warped = warp_torch(images, resampled, matrix, out_size, fill, False, image_padding)
-    moved = iter(warped)
-    return out_images, [next(moved) if p.bilinear else _nearest_axis_aligned(p, matrix, out_size) for p in planes]
-
-
-def _nearest_axis_aligned(planes: Planes, matrix: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
-    """The labels of ``planes`` (B×K×h×w for a Ragged batch, else the batch's own layout)
-    gathered through :func:`axis_points`, the fill at outside rows and columns."""
-    source = planes.tensor
-    ragged = isinstance(source, Ragged)
-    batch = source.batch if ragged else source.shape[0]
-    channels = source.planes if ragged else (source.shape[1] if source.dim() == 4 else 1)
-    out = torch.empty((batch, channels, *out_size), dtype=source.dtype)
-    fills = per_plane(tuple(planes.fill), channels)
-    for k in range(batch):
-        sample = planes.sample(k)
-        height, width = sample.shape[-2:]
-        (rows, rows_out), (cols, cols_out) = axis_points(matrix, out_size, (height, width), planes.padding, k)
-        pixel = rows.mul_(width).view(-1, 1).add(cols).view(-1)  # in-sample offsets, one 1-D gather
-        for plane, into in zip(sample.reshape(channels, -1), out[k].view(channels, -1), strict=True):
-            torch.index_select(plane, 0, pixel, out=into)  # 1-D: the CPU's fast gather
-        fill_axes(out[k], rows_out, cols_out, fills)
-    return out if ragged else out.view(source.shape[:-2] + tuple(out_size))
-
-
-def fill_axes(out: torch.Tensor, rows_outside: torch.Tensor, cols_outside: torch.Tensor, fills: tuple) -> None:
-    """Write ``fills`` (one per plane) in place into the outside rows and columns of one
-    sample's planes ``out`` (K×h×w), from :func:`axis_points`' masks; only those are touched."""
-    rows, cols = bool(rows_outside.any()), bool(cols_outside.any())
-    for plane, value in zip(out, fills, strict=True):
-        if rows:
-            plane[rows_outside] = value
-        if cols:
-            plane[:, cols_outside] = value
 
 
 def _extents(source: torch.Tensor | Ragged, dims: int, sample: torch.Tensor | None) -> tuple:

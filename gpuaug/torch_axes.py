@@ -1,0 +1,181 @@
+"""The CPU torch path for axis-aligned samples: each sample warped from its own rows and columns.
+
+A sample whose matrix only scales, shifts and flips each axis (m01 = m10 = 0: the resizes,
+crops, pads and flips of the mmseg recipes) reads one source column per output column and
+one source row per output row, in exactly the contract's float32 coordinates (the zero
+terms add ±0; docs/design.md, "Axis-aligned warps"). So labels are one 1-D gather per
+plane (bit-identical to :mod:`gpuaug.torch_path`), images one interpolation along the rows
+the output reads and one blend across them, each sample where it lies, and the fill goes
+into whole outside rows and columns. :func:`warp_by_axes` is the torch path with this step
+first; :mod:`gpuaug.opencv_path` reads the same outside rows and columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from gpuaug.core.planes import Planes, per_plane
+from gpuaug.core.ragged import Ragged
+from gpuaug.torch_path import reflect, warp_torch
+
+__all__ = ["axis_aligned", "axis_points", "fill_axes", "warp_by_axes"]
+
+
+def axis_aligned(matrix: torch.Tensor, perspective: bool) -> torch.Tensor | None:
+    """B bool: which samples' matrices map output columns to source columns and rows to rows
+    (affine, m01 = m10 = 0: resizes, crops, flips, pads); None where this is not read (CUDA
+    tensors, where reading it would sync; a perspective warp; not 2D).
+
+    Then the contract's ``sx = (m00·x + m01·y) + m02`` is exactly ``m00·x + m02`` (the zero
+    term adds ±0), so each output column reads one source column and each row one row:
+    :func:`axis_points` gives the same float32 coordinates per axis as the B×h×w evaluation."""
+    if perspective or matrix.device.type != "cpu" or matrix.shape[-1] != 3:
+        return None
+    return (matrix[:, 0, 1] == 0).logical_and_(matrix[:, 1, 0] == 0)
+
+
+def axis_points(
+    matrix: torch.Tensor, out_size: tuple[int, int], size: tuple[int, int], padding: str, k: int
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Sample ``k``'s source points per axis under an :func:`axis_aligned` matrix, for a
+    source of ``size`` (H, W): ``((ys, rows_outside), (xs, columns_outside))``, the float32
+    coordinates of the h rows and w columns clamped to the edge pixels' centres (0.5 where
+    outside; floor gives the label's pixel, as on the torch path) and bool
+    masks; pixel (i, j) is outside when its row or its column is. ``padding``: "constant"
+    (outside [0, extent)), or "replicate" / "reflect" (only non-finite points outside)."""
+    m = matrix[k]
+
+    def axis(n: int, scale: torch.Tensor, shift: torch.Tensor, extent: int) -> tuple[torch.Tensor, torch.Tensor]:
+        s = torch.arange(n, dtype=torch.float32).add_(0.5).mul_(scale).add_(shift)
+        if padding == "constant":
+            outside = (s >= 0).logical_and_(s < extent).logical_not_()
+        else:
+            outside = torch.isfinite(s).logical_not_()
+            s = reflect(s, extent) if padding == "reflect" else s
+        return s.clamp(0.5, extent - 0.5).masked_fill_(outside, 0.5), outside
+
+    return axis(out_size[0], m[1, 1], m[1, 2], size[0]), axis(out_size[1], m[0, 0], m[0, 2], size[1])
+
+
+def warp_by_axes(
+    images: torch.Tensor | Ragged | None,
+    planes: list[Planes],
+    matrix: torch.Tensor,
+    out_size: tuple[int, int],
+    fill: tuple[float, ...],
+    perspective: bool,
+    image_padding: str,
+) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+    """:func:`gpuaug.torch_path.warp_torch` (same arguments and outputs, no views) with the
+    :func:`axis_aligned` samples of a CPU batch warped one at a time from their own rows and
+    columns (no B×h×w coordinates, no padded copy of a list): labels by one 1-D gather per
+    plane, images and bilinear maps by a pass along rows and one along columns. The other
+    samples take ``warp_torch`` as a batch of their own, so a sample's output never depends
+    on which samples share its batch."""
+    aligned = axis_aligned(matrix, perspective)
+    if aligned is None or not bool(aligned.any()):
+        return warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding)
+    ks = aligned.nonzero().view(-1).tolist()
+    out_images = None
+    if images is not None:
+        out_images = _bilinear_axis_aligned(Planes(images, tuple(fill), True, image_padding), matrix, out_size, ks)
+    outs = [
+        _bilinear_axis_aligned(p, matrix, out_size, ks)
+        if p.bilinear
+        else _nearest_axis_aligned(p, matrix, out_size, ks)
+        for p in planes
+    ]
+    rest = (~aligned).nonzero().view(-1)
+    if rest.numel():
+        picked = [replace(p, tensor=_select(p.tensor, rest)) for p in planes]
+        source = None if images is None else _select(images, rest)
+        general = warp_torch(source, picked, matrix[rest], out_size, fill, perspective, image_padding)
+        if out_images is not None:
+            out_images.index_copy_(0, rest, general[0])
+        for out, other in zip(outs, general[1], strict=True):
+            out.index_copy_(0, rest, other.to(torch.float32) if out.dtype != other.dtype else other)
+    return out_images, [out.to(p.tensor.dtype) if p.bilinear else out for out, p in zip(outs, planes, strict=True)]
+
+
+def _select(source: torch.Tensor | Ragged, rows: torch.Tensor) -> torch.Tensor | Ragged:
+    """The samples at ``rows`` (a 1-D int64 CPU tensor) of a stacked or Ragged batch."""
+    return source.select(rows.tolist()) if isinstance(source, Ragged) else source.index_select(0, rows)
+
+
+def _per_sample(planes: Planes, dtype: torch.dtype, out_size: tuple[int, int], ks: list[int]):
+    """The output (B×K×h×w of ``dtype``; only samples ``ks`` are written), the fill per plane
+    and, per sample of ``ks``, its index, its K×H×W source view and its (H, W)."""
+    source = planes.tensor
+    batch = source.batch if isinstance(source, Ragged) else source.shape[0]
+    channels = source.planes if isinstance(source, Ragged) else (source.shape[1] if source.dim() == 4 else 1)
+    out = torch.empty((batch, channels, *out_size), dtype=dtype)
+    samples = ((k, planes.sample(k)) for k in ks)
+    return out, per_plane(tuple(planes.fill), channels), ((k, s, tuple(s.shape[-2:])) for k, s in samples)
+
+
+def _shaped(out: torch.Tensor, source: torch.Tensor | Ragged, out_size: tuple[int, int]) -> torch.Tensor:
+    """A warped B×K×h×w map in its source's layout (a Ragged batch's stays B×K×h×w)."""
+    return out if isinstance(source, Ragged) else out.view(source.shape[:-2] + tuple(out_size))
+
+
+def _nearest_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks: list[int]) -> torch.Tensor:
+    """The labels of ``planes`` gathered through :func:`axis_points` (floor of the clamped
+    points) for samples ``ks``, the fill at outside rows and columns."""
+    out, fills, samples = _per_sample(planes, planes.tensor.dtype, out_size, ks)
+    for k, sample, (height, width) in samples:
+        (ys, rows_out), (xs, cols_out) = axis_points(matrix, out_size, (height, width), planes.padding, k)
+        pixel = ys.floor_().long().mul_(width).view(-1, 1).add(xs.floor_().long()).view(-1)  # in-sample offsets
+        for plane, into in zip(sample.reshape(len(fills), -1), out[k].view(len(fills), -1), strict=True):
+            torch.index_select(plane, 0, pixel, out=into)  # 1-D: the CPU's fast gather
+        fill_axes(out[k], rows_out, cols_out, fills)
+    return _shaped(out, planes.tensor, out_size)
+
+
+def _bilinear_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks: list[int]) -> torch.Tensor:
+    """``planes`` sampled bilinearly at p − 0.5 through :func:`axis_points` for samples ``ks``
+    (float32, uint8 read as value / 255), the fill at outside rows and columns. Per sample, the source rows
+    that any output row reads are interpolated along x once (two 1-D gathers per plane), then
+    each output row is the blend of its two interpolated rows: the taps and weights of
+    the explicit gather's taps and weights, separated by axis."""
+    out, fills, samples = _per_sample(planes, torch.float32, out_size, ks)
+    scale = 1.0 / 255.0 if planes.tensor.dtype == torch.uint8 else 1.0
+    for k, sample, (height, width) in samples:
+        (ys, rows_out), (xs, cols_out) = axis_points(matrix, out_size, (height, width), planes.padding, k)
+        (y0, y1, uy, wy), (x0, x1, ux, wx) = _axis_taps(ys, height), _axis_taps(xs, width)
+        rows, where = torch.unique(torch.cat((y0, y1)), return_inverse=True)
+        first, second = where[: out_size[0]], where[out_size[0] :]
+        left = (torch.arange(rows.numel()) * width).view(-1, 1).add(x0).view(-1)
+        right = left + (x1 - x0).repeat(rows.numel())
+        ux, wx = ux.mul_(scale), wx.mul_(scale)
+        for plane, into in zip(sample, out[k], strict=True):
+            block = plane.index_select(0, rows).view(-1)  # the rows read, contiguous
+            across = block.index_select(0, left).view(-1, out_size[1]).to(torch.float32).mul_(ux)
+            across.add_(block.index_select(0, right).view_as(across).to(torch.float32).mul_(wx))
+            torch.mul(across.index_select(0, first), uy.view(-1, 1), out=into)
+            into.addcmul_(across.index_select(0, second), wy.view(-1, 1))
+        fill_axes(out[k], rows_out, cols_out, fills)
+    return _shaped(out, planes.tensor, out_size)
+
+
+def _axis_taps(p: torch.Tensor, extent: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The two bilinear taps of clamped points ``p`` along one axis and their weights, as
+    the torch path's explicit gather takes them: ``(i0, i1, 1 − w, w)``, i0 = floor(p − 0.5), i1 = i0
+    + 1 kept in the axis (its weight is 0 there)."""
+    i = p - 0.5
+    low = i.floor()
+    weight = i - low
+    low = low.long()
+    return low, (low + 1).clamp_(max=extent - 1), 1.0 - weight, weight
+
+
+def fill_axes(out: torch.Tensor, rows_outside: torch.Tensor, cols_outside: torch.Tensor, fills: tuple) -> None:
+    """Write ``fills`` (one per plane) in place into the outside rows and columns of one
+    sample's planes ``out`` (K×h×w), from :func:`axis_points`' masks; only those are touched."""
+    rows, cols = bool(rows_outside.any()), bool(cols_outside.any())
+    for plane, value in zip(out, fills, strict=True):
+        if rows:
+            plane[rows_outside] = value
+        if cols:
+            plane[:, cols_outside] = value
