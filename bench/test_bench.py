@@ -312,7 +312,7 @@ def test_ade20k(benchmark, library, device):
     probe = probe_verdict(library, device, "ade20k-geometric")
     record(benchmark, library, "ade20k", device, images, masks, crop, **probe, **first_call)
     timed = synchronised(lambda: fn(images, masks), device)
-    out = benchmark.pedantic(timed, rounds=3, iterations=1) if device == "cpu" else benchmark(timed)
+    out = benchmark.pedantic(timed, rounds=9, iterations=1) if device == "cpu" else benchmark(timed)
     assert out[0].shape == (len(images), 3, crop, crop) and out[1].shape == (len(images), crop, crop)
     if benchmark.stats:  # None under --benchmark-disable
         benchmark.extra_info["images_per_s"] = len(images) / benchmark.stats.stats.median
@@ -370,7 +370,7 @@ def test_ade20k_class_check(benchmark, part, device):
     fn()
     record(benchmark, "gpuaug", "class-check", device, images, masks, crop, part=part)
     timed = synchronised(fn, device)
-    benchmark.pedantic(timed, rounds=3, iterations=1) if device == "cpu" else benchmark(timed)
+    benchmark.pedantic(timed, rounds=9, iterations=1) if device == "cpu" else benchmark(timed)
 
 
 @pytest.mark.parametrize("device", DEVICES)

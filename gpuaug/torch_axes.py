@@ -135,10 +135,10 @@ def _nearest_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks:
 
 def _bilinear_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks: list[int]) -> torch.Tensor:
     """``planes`` sampled bilinearly at p − 0.5 through :func:`axis_points` for samples ``ks``
-    (float32, uint8 read as value / 255), the fill at outside rows and columns. Per sample, the source rows
-    that any output row reads are interpolated along x once (two 1-D gathers per plane), then
-    each output row is the blend of its two interpolated rows: the taps and weights of
-    the explicit gather's taps and weights, separated by axis."""
+    (float32, uint8 read as value / 255), the fill at outside rows and columns. Per sample,
+    the source rows that any output row reads are interpolated along x once (two 1-D gathers
+    per plane), then each output row is the blend of its two interpolated rows: the torch
+    path's explicit gather's taps and weights, separated by axis."""
     out, fills, samples = _per_sample(planes, torch.float32, out_size, ks)
     scale = 1.0 / 255.0 if planes.tensor.dtype == torch.uint8 else 1.0
     for k, sample, (height, width) in samples:

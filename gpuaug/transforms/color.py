@@ -271,8 +271,10 @@ class PhotoMetricDistortion(PixelOp):
         x = _clamp_unit_(images + per_sample(delta, images), delta != 0.0)  # a new tensor: in place from here
         x = contrast(x, first)
         hsv = applied & ((saturation != 1.0) | (hue != 0.0))
-        # lerp with per-sample weights 0 and 1 selects exactly (and faster than where on the CPU)
-        x = torch.lerp(x, _adjust_hsv(x, saturation, hue), per_sample(hsv.to(torch.float32), x))
+        # lerp with per-sample weights 0 and 1 selects exactly (and faster than where on the CPU);
+        # eagerly on the CPU (no sync there) samples that all skip the HSV steps skip its round trip
+        if images.device.type != "cpu" or torch.compiler.is_compiling() or bool(hsv.any()):
+            x = torch.lerp(x, _adjust_hsv(x, saturation, hue), per_sample(hsv.to(torch.float32), x))
         return contrast(x, ~first)
 
 
