@@ -28,6 +28,7 @@ from gpuaug.core.checks import PADDING_MODES
 from gpuaug.core.device import to_device
 from gpuaug.core.ragged import Ragged
 from gpuaug.functional import warp_all
+from gpuaug.torch_axes import axis_aligned
 
 #: Most bins :func:`row_counts` allocates for one ``bincount`` (rows × label range).
 MAX_BINS = 1 << 24
@@ -106,9 +107,11 @@ class CandidateCounts:
 
 
 def keeps_axes(matrix: torch.Tensor) -> bool:
-    """Whether every R×3×3 matrix maps rows to rows and columns to columns (no rotation,
-    shear or perspective): then a source column depends on the output column only."""
-    return bool((matrix[:, 0, 1] == 0).all() and (matrix[:, 1, 0] == 0).all() and (matrix[:, 2, :2] == 0).all())
+    """Whether every R×3×3 CPU matrix maps rows to rows and columns to columns (no rotation,
+    shear or perspective row; :func:`gpuaug.torch_axes.axis_aligned`): then a source column
+    depends on the output column only."""
+    aligned = axis_aligned(matrix, perspective=bool((matrix[:, 2, :2] != 0).any()))
+    return aligned is not None and bool(aligned.all())
 
 
 def separable_counts(
