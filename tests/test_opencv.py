@@ -163,3 +163,29 @@ def test_opencv_errors():
             aug(images)
     finally:
         sys.modules["cv2"] = saved
+
+
+def test_opencv_volumes_dense_targets_and_the_stateless_warp():
+    """Volumes take the torch path (OpenCV has no 3D warp): the same output as "torch"; a
+    dense target goes through the torch path's bilinear warp beside OpenCV's images; and
+    ``warp_image(..., backend="opencv")`` is the Compose's image warp."""
+    g = torch.Generator().manual_seed(2)
+    volumes, labels = torch.rand(2, 1, 6, 7, 8, generator=g), torch.randint(0, 5, (2, 6, 7, 8), generator=g)
+    ops = [gpuaug.RandomAffine3D(30), gpuaug.RandomFlip3D(), gpuaug.RandomGamma(p=1.0)]
+    outs = [
+        gpuaug.Compose(ops, backend=backend)(volumes, labels, generator=torch.Generator().manual_seed(0))
+        for backend in ("opencv", "torch")
+    ]
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+    images, masks = exact.probe(4)
+    depth = images[:, :1].double() * 0.5
+    aug = gpuaug.Compose([gpuaug.RandomAffine(25, scale=(0.8, 1.2)), gpuaug.Resize((15, 33))], backend="opencv")
+    params = aug.sample(images, torch.Generator().manual_seed(4))
+    out, out_masks, out_targets = aug.apply(images, masks, params, targets={"depth": depth})
+    ref, ref_masks, ref_targets = reference.apply(images, masks, params, targets={"depth": depth})
+    assert torch.equal(out_masks, ref_masks)
+    torch.testing.assert_close(out, ref, atol=RAMP_ATOL, rtol=0)
+    assert out_targets["depth"].dtype == torch.float64
+    torch.testing.assert_close(out_targets["depth"], ref_targets["depth"], atol=1e-4, rtol=0)
+    warped = gpuaug.functional.warp_image(images, params.matrix, (15, 33), backend="opencv")
+    torch.testing.assert_close(warped, out, atol=0, rtol=0)
