@@ -7,7 +7,7 @@ import torch
 
 from gpuaug import backends
 from gpuaug.backends import Backend
-from gpuaug.core.batch import read_predictions
+from gpuaug.core.batch import check_predictions_fit, read_predictions
 from gpuaug.core.checks import check_fill, check_ignore_index, check_size, check_volume_masks
 from gpuaug.core.device import to_device
 from gpuaug.core.matrices import axis_matrix
@@ -106,13 +106,5 @@ def _check_volume_predictions(predictions: object, params: Params) -> bool:
         raise ValueError(f"predictions: expected float maps B×K×D×H×W, got shape {tuple(predictions.shape)}")
     else:
         b, size = predictions.shape[0], list(predictions.shape[2:])
-    if b != params.batch_size or tuple(size) != params.out_size:
-        raise ValueError(
-            f"predictions: expected {params.batch_size} maps of the augmented size {params.out_size}, "
-            f"got shape {tuple(predictions.shape)}"
-        )
-    if params.device != predictions.device:
-        raise ValueError(
-            f"params: on {params.device}, predictions on {predictions.device}; use params.to(predictions.device)"
-        )
+    check_predictions_fit(predictions, params, b, tuple(size))
     return labels

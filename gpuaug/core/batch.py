@@ -22,7 +22,7 @@ from gpuaug.core.device import to_device
 from gpuaug.core.ragged import Ragged, from_padded, pack
 from gpuaug.core.records import Params, check_params_type
 
-__all__ = ["Batch", "read_batch", "read_sample_ids", "read_predictions", "stack_padded"]
+__all__ = ["Batch", "read_batch", "read_sample_ids", "read_predictions", "check_predictions_fit", "stack_padded"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -269,6 +269,19 @@ def read_sample_ids(sample_ids, batch: int, device: torch.device) -> torch.Tenso
     return to_device(torch.tensor(ids, dtype=torch.int64), device)
 
 
+def check_predictions_fit(predictions: torch.Tensor, params: Params, batch: int, size: tuple) -> None:
+    """Predictions of ``batch`` maps of spatial ``size`` must be the augmented batch's, on its device."""
+    if (batch, *size) != (params.batch_size, *params.out_size):
+        raise ValueError(
+            f"predictions: expected {params.batch_size} maps of the augmented size {params.out_size}, "
+            f"got shape {tuple(predictions.shape)}"
+        )
+    if params.device != predictions.device:
+        raise ValueError(
+            f"params: on {params.device}, predictions on {predictions.device}; use params.to(predictions.device)"
+        )
+
+
 def read_predictions(predictions: object, params: Params, fill: object) -> tuple[bool, tuple, tuple[int, int, int]]:
     """Check :meth:`Compose.invert`'s input: ``(labels or not, fills, (B, h, w))``."""
     check_params_type(params)
@@ -287,15 +300,7 @@ def read_predictions(predictions: object, params: Params, fill: object) -> tuple
     else:
         # Logits may have many channels on a narrow map: no channels-last guess here.
         b, channels, h, w = check_images(predictions, "predictions", guess_layout=False)
-    if (b, h, w) != (params.batch_size, *params.out_size):
-        raise ValueError(
-            f"predictions: expected {params.batch_size} maps of the augmented size {params.out_size}, "
-            f"got shape {tuple(predictions.shape)}"
-        )
-    if params.device != predictions.device:
-        raise ValueError(
-            f"params: on {params.device}, predictions on {predictions.device}; use params.to(predictions.device)"
-        )
+    check_predictions_fit(predictions, params, b, (h, w))
     fills = check_fill(fill, channels)
     if labels:
         check_ignore_index(params.ignore_index, predictions.dtype, "params.ignore_index")
