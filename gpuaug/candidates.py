@@ -132,28 +132,35 @@ def separable_counts(
     y = torch.arange(h, dtype=torch.float32).add_(0.5)
     sx = (matrix[:, 0, 0:1] * x).add_(matrix[:, 0, 2:3])  # R×w
     sy = (matrix[:, 1, 1:2] * y).add_(matrix[:, 1, 2:3])  # R×h
-    counts = [_view_counts(masks.samples[r // n][0], sx[r], sy[r], ignore_index) for r in range(matrix.shape[0])]
+    # Every view's floors and inside masks at once (each view's sample's extents per row).
+    sizes = torch.tensor([masks.sizes[r // n] for r in range(matrix.shape[0])], dtype=torch.float32).view(-1, 2, 1)
+    in_x = (sx >= 0).logical_and_(sx < sizes[:, 1])
+    in_y = (sy >= 0).logical_and_(sy < sizes[:, 0])
+    fx, fy = sx.floor_().to(torch.int64), sy.floor_().to(torch.int64)
+    counts = [
+        _view_counts(masks.samples[r // n][0], fx[r][in_x[r]], fy[r][in_y[r]], ignore_index)
+        for r in range(matrix.shape[0])
+    ]
     return tuple(torch.cat(c) for c in zip(*counts, strict=True)) if counts else _no_counts(0)
 
 
-def _view_counts(mask: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, ignore_index: int) -> Counts:
-    """:func:`row_counts` (each of shape 1) of the labels of an h×w ``mask`` at the floors of
-    the source columns ``sx`` and rows ``sy`` that lie inside it.
+def _view_counts(mask: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor, ignore_index: int) -> Counts:
+    """:func:`row_counts` (each of shape 1) of the labels of an h×w ``mask`` at the source
+    columns ``cols`` and rows ``rows`` (int64, the floors of a view's points inside it).
 
     The floors of a line are monotonic (one axis-aligned scale), so equal ones are adjacent:
     each source row and column the view reads is gathered once, and its label counted as
     many times as output pixels read it (the product of its row's and column's
     multiplicities), exactly, in int64.
     """
-    height, width = mask.shape
-    cols = sx[(sx >= 0) & (sx < width)].floor().to(torch.int64)
-    rows = sy[(sy >= 0) & (sy < height)].floor().to(torch.int64)
     if not cols.numel() or not rows.numel():
         return _no_counts(1)
     cols, col_times = torch.unique_consecutive(cols, return_counts=True)
     rows, row_times = torch.unique_consecutive(rows, return_counts=True)
     first, last = (int(v) for v in cols.aminmax())
-    labels = mask[:, first : last + 1].index_select(0, rows)[:, cols.sub_(first)]  # the faster pair here
+    block = mask[:, first : last + 1].index_select(0, rows)  # the rows read, contiguous
+    offsets = torch.arange(0, block.numel(), block.shape[1]).view(-1, 1)
+    labels = block.view(-1).index_select(0, (offsets + cols.sub_(first)).view(-1))  # 1-D: the fast gather
     times = row_times.view(-1, 1) * col_times
     return weighted_counts(labels.reshape(-1), times.view(-1), ignore_index)
 
@@ -165,12 +172,12 @@ def weighted_counts(labels: torch.Tensor, times: torch.Tensor, ignore_index: int
     low, high = (int(v) for v in labels.aminmax())
     if high - low + 1 <= MAX_BINS:
         bins = labels.long() - low if low else labels.long()  # int64 labels from 0: no copy
-        counts = torch.zeros(high - low + 1, dtype=torch.int64).index_add_(0, bins, times)
+        counts = torch.zeros(high - low + 1, dtype=torch.int64).scatter_add_(0, bins, times)
         if low <= ignore_index <= high:
             counts[ignore_index - low] = 0
     else:
         distinct, bins = torch.unique(labels, return_inverse=True)
-        counts = torch.zeros(distinct.numel(), dtype=torch.int64).index_add_(0, bins, times)
+        counts = torch.zeros(distinct.numel(), dtype=torch.int64).scatter_add_(0, bins, times)
         counts[distinct == ignore_index] = 0
     return (counts > 0).sum().view(1), counts.amax().view(1), counts.sum().view(1)
 
