@@ -121,6 +121,27 @@ def test_antialias_matches_reference(geometric, uint8):
     assert params.antialias and inductor.compile_count() == before
 
 
+def test_hue_rotations_wrap_around_the_circle_compiled():
+    """PhotoMetricDistortion's hue, compiled: every hue rotated by shifts that carry it past 0
+    and past a full turn (±0.5 and near them), and replayed shifts beyond half a turn (the same
+    rotations), against the reference; the compiled path writes the wrap out (``_hue_mod_6``)."""
+    import dataclasses
+
+    shifts = [-0.5, -0.45, -0.2, 0.0, 0.2, 0.45, 0.5, 0.7, -0.9, 1.25, 2.3, -1.8]
+    images = torch.rand(len(shifts), 3, 9, 16, generator=torch.Generator().manual_seed(13))
+    aug = gpuaug.Compose([gpuaug.Resize((9, 16)), gpuaug.PhotoMetricDistortion()], backend="inductor")
+    params = aug.sample(images, seed=0)
+    neutral = dict(applied=True, brightness=0.0, contrast_first=True, contrast=1.0, saturation=1.0)
+    draws = {k: torch.full((len(shifts),), v) for k, v in neutral.items()} | {"hue": torch.tensor(shifts)}
+    draws = {k: v.to(params.ops[1].draws[k].dtype) for k, v in draws.items()}
+    params = dataclasses.replace(params, ops=(params.ops[0], dataclasses.replace(params.ops[1], draws=draws)))
+    before = inductor.compile_count()
+    out = aug.apply(images, None, params)
+    assert inductor.compile_count() == before + 2  # the warp and the pixel function compiled and ran
+    torch.testing.assert_close(out, reference.apply(images, None, params), atol=IMAGE_ATOL, rtol=0)
+    assert (out[:3] - images[:3]).abs().amax() > 0.1  # the hues moved
+
+
 def test_configurations_compile_once(geometric, full):
     images, masks = data(seed=5)
     geometric(images, masks, generator=torch.Generator().manual_seed(5), targets=targets(masks))
