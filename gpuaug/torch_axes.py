@@ -151,8 +151,8 @@ def _bilinear_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks
         ux, wx = ux.mul_(scale), wx.mul_(scale)
         for plane, into in zip(sample, out[k], strict=True):
             block = plane.index_select(0, rows).view(-1)  # the rows read, contiguous
-            across = block.index_select(0, left).view(-1, out_size[1]).to(torch.float32).mul_(ux)
-            across.add_(block.index_select(0, right).view_as(across).to(torch.float32).mul_(wx))
+            across = torch.mul(block.index_select(0, left).view(-1, out_size[1]), ux)  # promoted to float32
+            across.addcmul_(block.index_select(0, right).view_as(across), wx)
             torch.mul(across.index_select(0, first), uy.view(-1, 1), out=into)
             into.addcmul_(across.index_select(0, second), wy.view(-1, 1))
         fill_axes(out[k], rows_out, cols_out, fills)

@@ -323,7 +323,7 @@ def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Ten
     # two): the sector table with one remainder, no per-sector selects, the channels broadcast.
     centres = channel_values((3.0, 5.0, 1.0), 3, images.device).view(1, 3, 1, 1)  # no host sync on CUDA
     weight = _hue_mod_6(hue).unsqueeze(1).sub(centres).abs_().sub_(3.0).abs_().sub_(1.0).clamp_(0.0, 1.0)
-    return weight.mul_(chroma.unsqueeze(1)).neg_().add_(maxc.unsqueeze(1)).clamp_(0.0, 1.0)
+    return torch.addcmul(maxc.unsqueeze(1), weight, chroma.unsqueeze(1), value=-1.0).clamp_(0.0, 1.0)
 
 
 def _half_turn(shift: torch.Tensor) -> torch.Tensor:
