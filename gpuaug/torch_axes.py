@@ -3,8 +3,9 @@
 A sample whose matrix only scales, shifts and flips each axis (m01 = m10 = 0: the resizes,
 crops, pads and flips of the mmseg recipes) reads one source column per output column and
 one source row per output row, in exactly the contract's float32 coordinates (the zero
-terms add ±0; docs/design.md, "Axis-aligned warps"). So labels are one 1-D gather per
-plane (bit-identical to :mod:`gpuaug.torch_path`), images one interpolation along the rows
+terms add ±0; docs/design.md, "Axis-aligned warps"). So labels are the rows read, then
+one gather of the columns along them (bit-identical to :mod:`gpuaug.torch_path`; the column
+index is one row broadcast, never an h×w tensor), images one interpolation along the rows
 the output reads and one blend across them, each sample where it lies, and the fill goes
 into whole outside rows and columns. :func:`warp_by_axes` is the torch path with this step
 first; :mod:`gpuaug.opencv_path` reads the same outside rows and columns.
@@ -70,10 +71,10 @@ def warp_by_axes(
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """:func:`gpuaug.torch_path.warp_torch` (same arguments and outputs, no views) with the
     :func:`axis_aligned` samples of a CPU batch warped one at a time from their own rows and
-    columns (no B×h×w coordinates, no padded copy of a list): labels by one 1-D gather per
-    plane, images and bilinear maps by a pass along rows and one along columns. The other
-    samples take ``warp_torch`` as a batch of their own, so a sample's output never depends
-    on which samples share its batch."""
+    columns (no B×h×w coordinates, no padded copy of a list): labels by a row selection and
+    a column gather per plane, images and bilinear maps by a pass along rows and one along
+    columns. The other samples take ``warp_torch`` as a batch of their own, so a sample's
+    output never depends on which samples share its batch."""
     aligned = axis_aligned(matrix, perspective)
     if aligned is None or not bool(aligned.any()):
         return warp_torch(images, planes, matrix, out_size, fill, perspective, image_padding)
@@ -126,9 +127,9 @@ def _nearest_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks:
     out, fills, samples = _per_sample(planes, planes.tensor.dtype, out_size, ks)
     for k, sample, (height, width) in samples:
         (ys, rows_out), (xs, cols_out) = axis_points(matrix, out_size, (height, width), planes.padding, k)
-        pixel = ys.floor_().long().mul_(width).view(-1, 1).add(xs.floor_().long()).view(-1)  # in-sample offsets
-        for plane, into in zip(sample.reshape(len(fills), -1), out[k].view(len(fills), -1), strict=True):
-            torch.index_select(plane, 0, pixel, out=into)  # 1-D: the CPU's fast gather
+        rows, cols = ys.floor_().long(), xs.floor_().long().expand(out_size[0], -1)  # no h×w index tensor
+        for plane, into in zip(sample.reshape(len(fills), height, width), out[k], strict=True):
+            torch.gather(plane.index_select(0, rows), 1, cols, out=into)
         fill_axes(out[k], rows_out, cols_out, fills)
     return _shaped(out, planes.tensor, out_size)
 
@@ -136,9 +137,10 @@ def _nearest_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks:
 def _bilinear_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks: list[int]) -> torch.Tensor:
     """``planes`` sampled bilinearly at p − 0.5 through :func:`axis_points` for samples ``ks``
     (float32, uint8 read as value / 255), the fill at outside rows and columns. Per sample,
-    the source rows that any output row reads are interpolated along x once (two 1-D gathers
-    per plane), then each output row is the blend of its two interpolated rows: the torch
-    path's explicit gather's taps and weights, separated by axis."""
+    the source rows that any output row reads are interpolated along x once (two column
+    gathers per plane, their index one row broadcast), then each output row is the blend of
+    its two interpolated rows: the torch path's explicit gather's taps and weights, separated
+    by axis."""
     out, fills, samples = _per_sample(planes, torch.float32, out_size, ks)
     scale = 1.0 / 255.0 if planes.tensor.dtype == torch.uint8 else 1.0
     for k, sample, (height, width) in samples:
@@ -146,13 +148,12 @@ def _bilinear_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks
         (y0, y1, uy, wy), (x0, x1, ux, wx) = _axis_taps(ys, height), _axis_taps(xs, width)
         rows, where = torch.unique(torch.cat((y0, y1)), return_inverse=True)
         first, second = where[: out_size[0]], where[out_size[0] :]
-        left = (torch.arange(rows.numel()) * width).view(-1, 1).add(x0).view(-1)
-        right = left + (x1 - x0).repeat(rows.numel())
+        left, right = x0.expand(rows.numel(), -1), x1.expand(rows.numel(), -1)  # no index tensors
         ux, wx = ux.mul_(scale), wx.mul_(scale)
         for plane, into in zip(sample, out[k], strict=True):
-            block = plane.index_select(0, rows).view(-1)  # the rows read, contiguous
-            across = torch.mul(block.index_select(0, left).view(-1, out_size[1]), ux)  # promoted to float32
-            across.addcmul_(block.index_select(0, right).view_as(across), wx)
+            block = plane.index_select(0, rows)  # the rows read, contiguous
+            across = torch.mul(torch.gather(block, 1, left), ux)  # promoted to float32
+            across.addcmul_(torch.gather(block, 1, right), wx)
             torch.mul(across.index_select(0, first), uy.view(-1, 1), out=into)
             into.addcmul_(across.index_select(0, second), wy.view(-1, 1))
         fill_axes(out[k], rows_out, cols_out, fills)
