@@ -149,7 +149,8 @@ def _view_counts(mask: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor, ign
     columns ``cols`` and rows ``rows`` (int64, the floors of a view's points inside it).
 
     The floors of a line are monotonic (one axis-aligned scale), so equal ones are adjacent:
-    each source row and column the view reads is gathered once, and its label counted as
+    each source row and column the view reads is gathered once (the rows selected, the
+    columns gathered along them by one row of indices broadcast), and its label counted as
     many times as output pixels read it (the product of its row's and column's
     multiplicities), exactly, in int64.
     """
@@ -157,27 +158,31 @@ def _view_counts(mask: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor, ign
         return _no_counts(1)
     cols, col_times = torch.unique_consecutive(cols, return_counts=True)
     rows, row_times = torch.unique_consecutive(rows, return_counts=True)
-    first, last = (int(v) for v in cols.aminmax())
-    block = mask[:, first : last + 1].index_select(0, rows)  # the rows read, contiguous
-    offsets = torch.arange(0, block.numel(), block.shape[1]).view(-1, 1)
-    labels = block.view(-1).index_select(0, (offsets + cols.sub_(first)).view(-1))  # 1-D: the fast gather
-    times = row_times.view(-1, 1) * col_times
-    return weighted_counts(labels.reshape(-1), times.view(-1), ignore_index)
+    labels = torch.gather(mask.index_select(0, rows), 1, cols.expand(rows.numel(), -1))  # R×C
+    return weighted_counts(labels, row_times, col_times, ignore_index)
 
 
-def weighted_counts(labels: torch.Tensor, times: torch.Tensor, ignore_index: int) -> Counts:
-    """(classes, largest count, total), each of shape 1, of P labels each counted ``times``
-    (P int64) times, ``ignore_index`` removed: int64 sums into one bin per label of the range
-    the labels span, or per distinct label where that range exceeds :data:`MAX_BINS`."""
+def weighted_counts(
+    labels: torch.Tensor, row_times: torch.Tensor, col_times: torch.Tensor, ignore_index: int
+) -> Counts:
+    """(classes, largest count, total), each of shape 1, of R×C labels, label (r, c) counted
+    ``row_times[r] · col_times[c]`` times (int64), ``ignore_index`` removed. Each row's labels
+    go into one bin per label of the range the labels span, weighted by their columns'
+    times (one ``scatter_add_`` of the broadcast column times, no R×C weight tensor), and
+    the rows' bins are summed weighted by the rows' times; where R bins of that range exceed
+    :data:`MAX_BINS`, per distinct label instead."""
     low, high = (int(v) for v in labels.aminmax())
-    if high - low + 1 <= MAX_BINS:
+    span, r = high - low + 1, labels.shape[0]
+    if r * span <= MAX_BINS:
         bins = labels.long() - low if low else labels.long()  # int64 labels from 0: no copy
-        counts = torch.zeros(high - low + 1, dtype=torch.int64).scatter_add_(0, bins, times)
+        per_row = torch.zeros(r, span, dtype=torch.int64).scatter_add_(1, bins, col_times.expand(r, -1))
+        counts = per_row.mul_(row_times.view(-1, 1)).sum(dim=0)
         if low <= ignore_index <= high:
             counts[ignore_index - low] = 0
     else:
         distinct, bins = torch.unique(labels, return_inverse=True)
-        counts = torch.zeros(distinct.numel(), dtype=torch.int64).scatter_add_(0, bins, times)
+        times = (row_times.view(-1, 1) * col_times).view(-1)
+        counts = torch.zeros(distinct.numel(), dtype=torch.int64).scatter_add_(0, bins.view(-1), times)
         counts[distinct == ignore_index] = 0
     return (counts > 0).sum().view(1), counts.amax().view(1), counts.sum().view(1)
 
