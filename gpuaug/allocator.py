@@ -11,7 +11,7 @@ system time per batch here, against about 1,000 with the allocator variables
 library would not cover the tensors it returns, nor the ops of the user's own step.
 
 So the first time gpuaug works on CPU tensors, :func:`tune_malloc` sets those two
-parameters with ``mallopt`` (the same as the variables: blocks up to 64 MiB from the heap,
+parameters with ``mallopt`` (blocks up to 512 MiB from the heap,
 up to 1 GiB of free heap kept): freed blocks are reused by the next batch instead of being
 returned to the kernel. It is a process-wide setting, so it is done narrowly:
 
@@ -38,8 +38,11 @@ import torch
 
 __all__ = ["tune_malloc", "MMAP_THRESHOLD", "TRIM_THRESHOLD"]
 
-#: Blocks up to this size come from the heap (and are reused) instead of fresh mappings.
-MMAP_THRESHOLD = 64 * 2**20
+#: Blocks up to this size come from the heap (and are reused) instead of fresh mappings: above
+#: a batch's largest tensors (the float32 output of B=8 at 1024² is 96 MiB; at 64 MiB, the value
+#: the README once recommended, that batch's output and pixel-op temporaries were mapped fresh
+#: every call: the compiled ADE20K recipe there 232 → 94 ms per batch).
+MMAP_THRESHOLD = 512 * 2**20
 #: Free memory at the top of the heap kept for reuse, up to this size.
 TRIM_THRESHOLD = 2**30
 #: ``mallopt`` parameter numbers (glibc's malloc.h).
