@@ -20,6 +20,7 @@ from gpuaug.core.device import channel_values
 from gpuaug.core.planes import Planes, per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.core.views import Views, rows_of, view_coords
+from gpuaug.core.words import word_channel
 
 __all__ = ["TILE", "warp_torch", "untile", "source_coords", "inside", "reflect"]
 
@@ -45,6 +46,7 @@ def warp_torch(
     image_padding: str,
     tiled: bool = False,
     views: Views | None = None,
+    interleaved: int = 0,
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """The torch path: source coordinates once, then every map from them. Images go through
     ``grid_sample`` (a variable-size batch from a padded float copy of each sample's window,
@@ -56,7 +58,11 @@ def warp_torch(
     slot by slot (:func:`_warp_torch_by_slot`) and gathers labels, and a variable-size
     batch's every map, by :func:`_nearest_gather` and :func:`_bilinear_gather`. ``tiled``:
     the compiled path's layout (:mod:`gpuaug.inductor`), every map by the explicit gathers in
-    ``…×ny×nx×T×T`` tiles of :data:`TILE` pixels (:func:`untile`): a tile's gathers stay close."""
+    ``…×ny×nx×T×T`` tiles of :data:`TILE` pixels (:func:`untile`): a tile's gathers stay close.
+    ``interleaved`` (with ``tiled``): ``images`` are uint8 images of that many channels as
+    int32 words (:func:`gpuaug.core.words.interleave`), each tap gathered once for every channel."""
+    if interleaved and not tiled:
+        raise ValueError(f"interleaved: words are read by the tiled gathers only (tiled=True); got {interleaved}")
     source = images if images is not None else planes[0].tensor
     ragged = isinstance(source, Ragged)
     resampled = images is not None or any(p.bilinear for p in planes)
@@ -96,10 +102,10 @@ def warp_torch(
 
     windows = None if gather or not resampled else _windows(source, matrix, out_size, perspective, image_padding)
 
-    def bilinear(source: torch.Tensor | Ragged, padding: str, fills: tuple[float, ...]) -> torch.Tensor:
+    def bilinear(source: torch.Tensor | Ragged, padding: str, fills: tuple[float, ...], words: int = 0) -> torch.Tensor:
         px, py, outside = point(padding)
         if gather:
-            return _bilinear_gather(source, px, py, outside, fills, sample)
+            return _bilinear_gather(source, px, py, outside, fills, sample, words)
         return _bilinear_torch(*_grid_source(source, px, py, outside, windows), fills)
 
     outs = []
@@ -111,7 +117,7 @@ def warp_torch(
         else:
             out = _nearest_torch(p.tensor, *point(p.padding), p.fill[0])
         outs.append(out)
-    out_images = None if images is None else bilinear(images, image_padding, fill)
+    out_images = None if images is None else bilinear(images, image_padding, fill, interleaved)
     return out_images, outs
 
 
@@ -420,13 +426,18 @@ def _bilinear_gather(
     outside: torch.Tensor,
     fill: tuple[float, ...],
     sample: torch.Tensor | None = None,
+    words: int = 0,
 ) -> torch.Tensor:
     """Bilinear sample (float32 B×C×h×w, ``h×w`` as in :func:`_nearest_gather`) at p − 0.5 by
     four explicit gathers, the taps as the kernels take them (``kernels.common.bilinear_taps``);
     ``fill`` at ``outside``; ``sample``: see :func:`_gatherer`. Each plane is combined on its
-    own and the planes stacked last, so that a compiled loop reads a pixel's coordinates once."""
+    own and the planes stacked last, so that a compiled loop reads a pixel's coordinates once.
+    ``words``: ``source`` holds uint8 images of that many channels as one plane of int32
+    words (:mod:`gpuaug.core.words`), so each tap is one gather and its channels its bytes."""
     gather, row_stride, height, width, dtype = _gatherer(source, sample, px.dim())
     planes = source.planes if isinstance(source, Ragged) else (source.shape[1] if source.dim() == 4 else 1)
+    planes = words or planes
+    uint8 = words > 0 or source.dtype == torch.uint8
     ix, iy = px - 0.5, py - 0.5
     x0f, y0f = ix.floor(), iy.floor()
     wx, wy = ix - x0f, iy - y0f
@@ -436,8 +447,11 @@ def _bilinear_gather(
     row1 = torch.clamp(y0 + 1, max=height - 1) * row_stride
 
     def tap(row: torch.Tensor, col: torch.Tensor) -> list[torch.Tensor]:
-        values = [value.float() for value in gather(row + col)]
-        return [value.mul_(1.0 / 255.0) for value in values] if source.dtype == torch.uint8 else values
+        values = gather(row + col)
+        if words:
+            values = [word_channel(values[0], k) for k in range(words)]
+        values = [value.float() for value in values]
+        return [value.mul_(1.0 / 255.0) for value in values] if uint8 else values
 
     ux, uy = 1.0 - wx, 1.0 - wy
     taps = zip(tap(row0, x0), tap(row0, x1), tap(row1, x0), tap(row1, x1), per_plane(fill, planes), strict=True)

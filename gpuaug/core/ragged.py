@@ -126,9 +126,10 @@ def _table(rows: list[tuple[int, ...]], dims: int, device: torch.device) -> torc
     return to_device(table, device)
 
 
-def pack(samples: Sequence[torch.Tensor], planes: int, dims: int = 2) -> Ragged:
+def pack(samples: Sequence[torch.Tensor], planes: int, dims: int = 2, storage: torch.Tensor | None = None) -> Ragged:
     """Pack K×Hᵢ×Wᵢ tensors (Hᵢ×Wᵢ when K = 1 is implied by ``planes``; K×Dᵢ×Hᵢ×Wᵢ with
-    ``dims`` = 3) of one dtype and device, by one copy."""
+    ``dims`` = 3) of one dtype and device, by one copy; none where ``storage`` is given: a
+    1-D buffer the samples already fill, contiguous and back to back in their order."""
     rows, offset, sizes = [], 0, []
     for t in samples:
         size = tuple(t.shape[-dims:])
@@ -136,7 +137,7 @@ def pack(samples: Sequence[torch.Tensor], planes: int, dims: int = 2) -> Ragged:
         sizes.append(size)
         offset += planes * math.prod(size)
     views = tuple(t.reshape(planes, *size) for t, size in zip(samples, sizes, strict=True))
-    return Ragged(_table(rows, dims, views[0].device), planes, tuple(sizes), views)
+    return Ragged(_table(rows, dims, views[0].device), planes, tuple(sizes), views, storage)
 
 
 def from_padded(batch: torch.Tensor, sizes: Sequence[tuple[int, ...]]) -> Ragged:
