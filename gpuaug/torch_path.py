@@ -59,10 +59,7 @@ def warp_torch(
     batch's every map, by :func:`_nearest_gather` and :func:`_bilinear_gather`. ``tiled``:
     the compiled path's layout (:mod:`gpuaug.inductor`), every map by the explicit gathers in
     ``…×ny×nx×T×T`` tiles of :data:`TILE` pixels (:func:`untile`): a tile's gathers stay close.
-    ``interleaved`` (with ``tiled``): ``images`` are uint8 images of that many channels as
-    int32 words (:func:`gpuaug.core.words.interleave`), each tap gathered once for every channel."""
-    if interleaved and not tiled:
-        raise ValueError(f"interleaved: words are read by the tiled gathers only (tiled=True); got {interleaved}")
+    ``interleaved``: ``images`` are uint8 of that many channels in int32 words (explicit gathers)."""
     source = images if images is not None else planes[0].tensor
     ragged = isinstance(source, Ragged)
     resampled = images is not None or any(p.bilinear for p in planes)
@@ -104,7 +101,7 @@ def warp_torch(
 
     def bilinear(source: torch.Tensor | Ragged, padding: str, fills: tuple[float, ...], words: int = 0) -> torch.Tensor:
         px, py, outside = point(padding)
-        if gather:
+        if gather or words:  # words (gpuaug.core.words) only through the explicit gathers
             return _bilinear_gather(source, px, py, outside, fills, sample, words)
         return _bilinear_torch(*_grid_source(source, px, py, outside, windows), fills)
 

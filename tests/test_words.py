@@ -6,7 +6,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpuaug.core.planes import Planes
 from gpuaug.core.ragged import from_padded, pack
 from gpuaug.core.words import interleave, interleaved_channels, word_channel
 from gpuaug.functional import identity_matrix
@@ -63,29 +62,18 @@ def test_only_uint8_images_of_two_to_four_channels_are_interleaved():
     assert interleaved_channels(None) == 0
 
 
+@pytest.mark.parametrize("tiled", [False, True], ids=["rows", "tiled"])
 @pytest.mark.parametrize("ragged", [False, True], ids=["stacked", "ragged"])
-def test_tiled_gathers_of_words_equal_the_per_channel_gathers(ragged):
+def test_gathers_of_words_equal_the_per_channel_gathers(ragged, tiled):
+    """The torch path's bilinear gathers on words, tiled or in rows, against its tiled
+    per-channel gathers (the tiles change the layout of the work, not the values)."""
     images = uint8((3, 3, 11, 13), 5)
     source = pack(list(images), 3) if ragged else images
-    matrix = identity_matrix(3).clone()
+    matrix = identity_matrix(3).float()
     matrix[:, 0, 0], matrix[:, 1, 1] = torch.tensor([0.7, 1.3, -0.9]), torch.tensor([1.1, 0.6, 0.8])
     matrix[:, 0, 2], matrix[:, 1, 2] = torch.tensor([1.5, -2.25, 12.0]), torch.tensor([0.5, 3.0, -1.0])
     args = ([], matrix, (9, 10), (0.25, 0.5, 0.75), False, "reflect")
-    planar, _ = warp_torch(source, *args, tiled=True)
-    interleaved, _ = warp_torch(interleave(source), *args, tiled=True, interleaved=3)
-    assert torch.equal(untile(interleaved, (9, 10)), untile(planar, (9, 10)))
-
-
-def test_words_need_the_tiled_gathers():
-    images = interleave(uint8((1, 3, 4, 4), 0))
-    with pytest.raises(ValueError, match="interleaved: .*tiled=True"):
-        warp_torch(
-            images,
-            [Planes(images, (0,), False, "constant")],
-            identity_matrix(1),
-            (4, 4),
-            (0.0,),
-            False,
-            "constant",
-            interleaved=3,
-        )
+    planar = untile(warp_torch(source, *args, tiled=True)[0], (9, 10))  # explicit per-channel gathers
+    interleaved, _ = warp_torch(interleave(source), *args, tiled=tiled, interleaved=3)
+    interleaved = untile(interleaved, (9, 10)) if tiled else interleaved
+    assert interleaved.shape == (3, 3, 9, 10) and torch.equal(interleaved, planar)
