@@ -117,8 +117,8 @@ def _fill_outside(out: torch.Tensor, images, matrix: torch.Tensor, perspective: 
     aligned = axis_aligned(matrix, perspective)
     for k, (height, width) in enumerate(sizes):
         if aligned is not None and bool(aligned[k]):
-            (_, rows_outside), (_, cols_outside) = axis_points(matrix, out_size, (height, width), padding, k)
-            fill_axes(out[k], rows_outside, cols_outside, fills)
+            (_, rows_outside), (_, cols_outside) = axis_points(matrix, out_size, [(height, width)], padding, [k])
+            fill_axes(out[k], rows_outside[0], cols_outside[0], fills)
             continue
         if padding == "replicate" and not perspective and bool(torch.isfinite(matrix[k]).all()):
             continue

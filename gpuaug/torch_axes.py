@@ -38,26 +38,30 @@ def axis_aligned(matrix: torch.Tensor, perspective: bool) -> torch.Tensor | None
 
 
 def axis_points(
-    matrix: torch.Tensor, out_size: tuple[int, int], size: tuple[int, int], padding: str, k: int
+    matrix: torch.Tensor, out_size: tuple[int, int], sizes: list[tuple[int, int]], padding: str, ks: list[int]
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Sample ``k``'s source points per axis under an :func:`axis_aligned` matrix, for a
-    source of ``size`` (H, W): ``((ys, rows_outside), (xs, columns_outside))``, the float32
-    coordinates of the h rows and w columns clamped to the edge pixels' centres (0.5 where
-    outside; floor gives the label's pixel, as on the torch path) and bool
-    masks; pixel (i, j) is outside when its row or its column is. ``padding``: "constant"
-    (outside [0, extent)), or "replicate" / "reflect" (only non-finite points outside)."""
-    m = matrix[k]
+    """The source points per axis of samples ``ks`` (K of them, :func:`axis_aligned`
+    matrices), whose sources have ``sizes`` (K (H, W) pairs): ``((ys, rows_outside), (xs,
+    columns_outside))``, K×h and K×w: the float32 coordinates of the h rows and w columns
+    clamped to the edge pixels' centres (0.5 where outside; floor gives the label's pixel,
+    as on the torch path) and bool masks; pixel (i, j) of sample ks[r] is outside when its
+    row or its column is. ``padding``: "constant" (outside [0, extent)), or "replicate" /
+    "reflect" (only non-finite points outside). All K samples at once: each element is the
+    same float32 steps as one sample's own."""
+    m = matrix[ks]
+    extents = torch.tensor(sizes, dtype=torch.float32).view(-1, 2, 1)
 
-    def axis(n: int, scale: torch.Tensor, shift: torch.Tensor, extent: int) -> tuple[torch.Tensor, torch.Tensor]:
-        s = torch.arange(n, dtype=torch.float32).add_(0.5).mul_(scale).add_(shift)
+    def axis(n: int, scale: torch.Tensor, shift: torch.Tensor, extent: torch.Tensor) -> tuple:
+        s = torch.arange(n, dtype=torch.float32).add_(0.5).mul(scale.view(-1, 1)).add_(shift.view(-1, 1))
         if padding == "constant":
             outside = (s >= 0).logical_and_(s < extent).logical_not_()
         else:
             outside = torch.isfinite(s).logical_not_()
             s = reflect(s, extent) if padding == "reflect" else s
-        return s.clamp(0.5, extent - 0.5).masked_fill_(outside, 0.5), outside
+        return torch.clamp(s, min=0.5).clamp_(max=extent - 0.5).masked_fill_(outside, 0.5), outside
 
-    return axis(out_size[0], m[1, 1], m[1, 2], size[0]), axis(out_size[1], m[0, 0], m[0, 2], size[1])
+    rows = axis(out_size[0], m[:, 1, 1], m[:, 1, 2], extents[:, 0])
+    return rows, axis(out_size[1], m[:, 0, 0], m[:, 0, 2], extents[:, 1])
 
 
 def warp_by_axes(
@@ -106,14 +110,14 @@ def _select(source: torch.Tensor | Ragged, rows: torch.Tensor) -> torch.Tensor |
 
 
 def _per_sample(planes: Planes, dtype: torch.dtype, out_size: tuple[int, int], ks: list[int]):
-    """The output (B×K×h×w of ``dtype``; only samples ``ks`` are written), the fill per plane
-    and, per sample of ``ks``, its index, its K×H×W source view and its (H, W)."""
+    """The output (B×K×h×w of ``dtype``; only samples ``ks`` are written), the fill per plane,
+    per sample of ``ks`` its index, its K×H×W source view and its (H, W), and those sizes."""
     source = planes.tensor
     batch = source.batch if isinstance(source, Ragged) else source.shape[0]
     channels = source.planes if isinstance(source, Ragged) else (source.shape[1] if source.dim() == 4 else 1)
     out = torch.empty((batch, channels, *out_size), dtype=dtype)
-    samples = ((k, planes.sample(k)) for k in ks)
-    return out, per_plane(tuple(planes.fill), channels), ((k, s, tuple(s.shape[-2:])) for k, s in samples)
+    samples = [(k, s, tuple(s.shape[-2:])) for k, s in ((k, planes.sample(k)) for k in ks)]
+    return out, per_plane(tuple(planes.fill), channels), samples, [size for *_, size in samples]
 
 
 def _shaped(out: torch.Tensor, source: torch.Tensor | Ragged, out_size: tuple[int, int]) -> torch.Tensor:
@@ -124,13 +128,14 @@ def _shaped(out: torch.Tensor, source: torch.Tensor | Ragged, out_size: tuple[in
 def _nearest_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks: list[int]) -> torch.Tensor:
     """The labels of ``planes`` gathered through :func:`axis_points` (floor of the clamped
     points) for samples ``ks``, the fill at outside rows and columns."""
-    out, fills, samples = _per_sample(planes, planes.tensor.dtype, out_size, ks)
-    for k, sample, (height, width) in samples:
-        (ys, rows_out), (xs, cols_out) = axis_points(matrix, out_size, (height, width), planes.padding, k)
-        rows, cols = ys.floor_().long(), xs.floor_().long().expand(out_size[0], -1)  # no h×w index tensor
+    out, fills, samples, sizes = _per_sample(planes, planes.tensor.dtype, out_size, ks)
+    (ys, rows_out), (xs, cols_out) = axis_points(matrix, out_size, sizes, planes.padding, ks)
+    ys, xs = ys.floor_().long(), xs.floor_().long()
+    for r, (k, sample, (height, width)) in enumerate(samples):
+        cols = xs[r].expand(out_size[0], -1)  # no h×w index tensor
         for plane, into in zip(sample.reshape(len(fills), height, width), out[k], strict=True):
-            torch.gather(plane.index_select(0, rows), 1, cols, out=into)
-        fill_axes(out[k], rows_out, cols_out, fills)
+            torch.gather(plane.index_select(0, ys[r]), 1, cols, out=into)
+        fill_axes(out[k], rows_out[r], cols_out[r], fills)
     return _shaped(out, planes.tensor, out_size)
 
 
@@ -141,34 +146,36 @@ def _bilinear_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks
     gathers per plane, their index one row broadcast), then each output row is the blend of
     its two interpolated rows: the torch path's explicit gather's taps and weights, separated
     by axis."""
-    out, fills, samples = _per_sample(planes, torch.float32, out_size, ks)
+    out, fills, samples, sizes = _per_sample(planes, torch.float32, out_size, ks)
     scale = 1.0 / 255.0 if planes.tensor.dtype == torch.uint8 else 1.0
-    for k, sample, (height, width) in samples:
-        (ys, rows_out), (xs, cols_out) = axis_points(matrix, out_size, (height, width), planes.padding, k)
-        (y0, y1, uy, wy), (x0, x1, ux, wx) = _axis_taps(ys, height), _axis_taps(xs, width)
+    (ys, rows_out), (xs, cols_out) = axis_points(matrix, out_size, sizes, planes.padding, ks)
+    extents = torch.tensor(sizes, dtype=torch.int64).view(-1, 2, 1)
+    taps_y, taps_x = _axis_taps(ys, extents[:, 0]), _axis_taps(xs, extents[:, 1])
+    taps_x[2].mul_(scale), taps_x[3].mul_(scale)
+    for r, (k, sample, _) in enumerate(samples):
+        (y0, y1, uy, wy), (x0, x1, ux, wx) = (tuple(t[r] for t in taps) for taps in (taps_y, taps_x))
         rows, where = torch.unique(torch.cat((y0, y1)), return_inverse=True)
         first, second = where[: out_size[0]], where[out_size[0] :]
         left, right = x0.expand(rows.numel(), -1), x1.expand(rows.numel(), -1)  # no index tensors
-        ux, wx = ux.mul_(scale), wx.mul_(scale)
         for plane, into in zip(sample, out[k], strict=True):
             block = plane.index_select(0, rows)  # the rows read, contiguous
             across = torch.mul(torch.gather(block, 1, left), ux)  # promoted to float32
             across.addcmul_(torch.gather(block, 1, right), wx)
             torch.mul(across.index_select(0, first), uy.view(-1, 1), out=into)
             into.addcmul_(across.index_select(0, second), wy.view(-1, 1))
-        fill_axes(out[k], rows_out, cols_out, fills)
+        fill_axes(out[k], rows_out[r], cols_out[r], fills)
     return _shaped(out, planes.tensor, out_size)
 
 
-def _axis_taps(p: torch.Tensor, extent: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The two bilinear taps of clamped points ``p`` along one axis and their weights, as
-    the torch path's explicit gather takes them: ``(i0, i1, 1 − w, w)``, i0 = floor(p − 0.5), i1 = i0
-    + 1 kept in the axis (its weight is 0 there)."""
+def _axis_taps(p: torch.Tensor, extent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The two bilinear taps of clamped points ``p`` (K×n, K samples) along one axis and their
+    weights, as the torch path's explicit gather takes them: ``(i0, i1, 1 − w, w)``, i0 =
+    floor(p − 0.5), i1 = i0 + 1 kept in the axis (``extent``, K×1 int64; its weight is 0 there)."""
     i = p - 0.5
     low = i.floor()
     weight = i - low
     low = low.long()
-    return low, (low + 1).clamp_(max=extent - 1), 1.0 - weight, weight
+    return low, torch.minimum(low + 1, extent - 1), 1.0 - weight, weight
 
 
 def fill_axes(out: torch.Tensor, rows_outside: torch.Tensor, cols_outside: torch.Tensor, fills: tuple) -> None:

@@ -25,7 +25,9 @@ def test_axis_points_are_the_contracts_coordinates(scale, shift, out, size):
     (sx_scale, sy_scale), (sx_shift, sy_shift) = scale, shift
     matrix = torch.tensor([[[sx_scale, 0.0, sx_shift], [0.0, sy_scale, sy_shift], [0.0, 0.0, 1.0]]])
     assert axis_aligned(matrix, False).tolist() == [True]
-    (ys, rows_out), (xs, cols_out) = axis_points(matrix, out, size, "constant", 0)
+    (ys, rows_out), (xs, cols_out) = (
+        tuple(t[0] for t in axis) for axis in axis_points(matrix, out, [size], "constant", [0])
+    )
     sx, sy, _ = source_coords(matrix, out, False)
     height, width = size
     inside = (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
@@ -34,6 +36,25 @@ def test_axis_points_are_the_contracts_coordinates(scale, shift, out, size):
     py = sy.clamp(0.5, height - 0.5)[0]
     assert torch.equal(xs.expand_as(px)[inside[0]], px[inside[0]])
     assert torch.equal(ys.view(-1, 1).expand_as(py)[inside[0]], py[inside[0]])
+
+
+@pytest.mark.parametrize("padding", ["constant", "replicate", "reflect"])
+def test_axis_points_of_several_samples_are_each_samples_own(padding):
+    """Samples taken together (per-sample scales, shifts and source sizes broadcast) give each
+    sample's own float32 points and outside masks, bit for bit."""
+    g = torch.Generator().manual_seed(4)
+    matrix = torch.zeros(5, 3, 3)
+    matrix[:, 0, 0], matrix[:, 1, 1] = torch.rand(5, generator=g) * 6 - 3, torch.rand(5, generator=g) * 6 - 3
+    matrix[:, 0, 2], matrix[:, 1, 2] = torch.rand(5, generator=g) * 80 - 40, torch.rand(5, generator=g) * 80 - 40
+    matrix[:, 2, 2] = 1.0
+    matrix[3, 0, 2] = float("inf")  # non-finite: outside for every padding mode
+    sizes, ks = [(13, 29), (40, 7), (1, 1), (22, 22)], [4, 0, 3, 1]
+    together = axis_points(matrix, (17, 23), sizes, padding, ks)
+    for r, (k, size) in enumerate(zip(ks, sizes, strict=True)):
+        alone = axis_points(matrix, (17, 23), [size], padding, [k])
+        for axis, axis_alone in zip(together, alone, strict=True):
+            assert all(torch.equal(t[r], a[0]) for t, a in zip(axis, axis_alone, strict=True))
+    assert together[1][1][2].all()  # the infinite shift's columns
 
 
 def test_axis_aligned_reads_each_sample_and_never_cuda_or_perspective():
