@@ -45,7 +45,7 @@ from gpuaug.core.planes import Planes, per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.core.views import Views
 from gpuaug.core.words import interleave, interleaved_channels
-from gpuaug.torch_axes import warp_by_axes
+from gpuaug.torch_axes import axis_aligned, warp_by_axes
 from gpuaug.torch_path import untile, warp_torch
 from gpuaug.torch_volume import warp_volume_torch
 
@@ -304,10 +304,14 @@ def warp_compiled(
     int32 words (:func:`gpuaug.core.words.interleave`, one copy), so each bilinear tap is
     one gather for all channels (4 image gathers per pixel instead of 12: the compiled
     geometric call of the bench's 16-image ADE20K list 33 → 28 ms here, building the words
-    included, about 4 ms).
+    included, about 4 ms). Label maps of a batch whose every matrix is axis-aligned are not
+    compiled: :func:`_labels_by_axes` gathers them where they lie (the same ADE20K call
+    34.7 → 28.3 ms, two runs each: no packed copy of the list's int64 labels to read).
     """
     from gpuaug import inductor
 
+    if any(not p.bilinear for p in planes) and _all_axis_aligned(matrix, perspective):
+        return _labels_by_axes(images, planes, matrix, out_size, fill, perspective, image_padding)
     plan = warp_plan(planes)
     words = interleaved_channels(images)
     sources = [interleave(images) if words else images, *(p.tensor for p in planes)]
@@ -329,6 +333,25 @@ def warp_compiled(
         return warp_by_axes(images, planes, matrix, out_size, fill, perspective, image_padding)
 
     return inductor.run(config, matrix.shape[0], warp, matrix, *tensors, eager=eager)
+
+
+def _all_axis_aligned(matrix: torch.Tensor, perspective: bool) -> bool:
+    aligned = axis_aligned(matrix, perspective)
+    return aligned is not None and bool(aligned.all())
+
+
+def _labels_by_axes(images, planes: list[Planes], matrix, out_size, fill, perspective, image_padding) -> tuple:
+    """:func:`warp_compiled` for an axis-aligned batch: its label maps by the eager row and
+    column gathers of :func:`gpuaug.torch_axes.warp_by_axes` (bit-identical; no packed copy of
+    a list's labels for a compiled loop to read), the images and bilinear maps compiled."""
+    labels = [p for p in planes if not p.bilinear]
+    _, label_outs = warp_by_axes(None, labels, matrix, out_size, fill, perspective, image_padding)
+    bilinear = [p for p in planes if p.bilinear]
+    out_images, bilinear_outs = None, []
+    if images is not None or bilinear:
+        out_images, bilinear_outs = warp_compiled(images, bilinear, matrix, out_size, fill, perspective, image_padding)
+    by_kind = {False: iter(label_outs), True: iter(bilinear_outs)}
+    return out_images, [next(by_kind[p.bilinear]) for p in planes]
 
 
 def _compiled_args(source: torch.Tensor | Ragged | None) -> tuple:

@@ -142,6 +142,29 @@ def test_hue_rotations_wrap_around_the_circle_compiled():
     assert (out[:3] - images[:3]).abs().amax() > 0.1  # the hues moved
 
 
+def aligned_ops():
+    """Resizes, crops and flips only: every sample's matrix keeps the axes."""
+    return [gpuaug.RandomScale((0.7, 1.4)), gpuaug.RandomCrop(OUT, pad_if_needed=True), gpuaug.RandomHorizontalFlip()]
+
+
+def test_axis_aligned_labels_are_gathered_without_a_compile():
+    """A batch whose every matrix keeps the axes: its label maps come from the eager row and
+    column gathers (no compile for masks alone), images and dense maps compiled, every map
+    in its place; all against the reference."""
+    images, masks = data(seed=7, uint8=True)
+    aug = gpuaug.Compose(aligned_ops(), ignore_index=255, backend="inductor")
+    params = aug.sample(images, torch.Generator().manual_seed(7))
+    ref = reference.apply(images, masks, params, targets=targets(masks, 7))
+    before = inductor.compile_count()
+    assert torch.equal(warp_mask(masks, params.matrix, OUT, fill=255, backend="inductor", perspective=False), ref[1])
+    assert inductor.compile_count() == before  # labels alone: nothing to compile
+    out = aug.apply(images, masks, params, targets=targets(masks, 7))
+    assert inductor.compile_count() == before + 1  # the images and the depth map
+    assert torch.equal(out[1], ref[1]) and torch.equal(out[2]["instances"], ref[2]["instances"])
+    torch.testing.assert_close(out[0], ref[0], atol=IMAGE_ATOL, rtol=0)
+    torch.testing.assert_close(out[2]["depth"], ref[2]["depth"], atol=IMAGE_ATOL, rtol=0)
+
+
 def test_configurations_compile_once(geometric, full):
     images, masks = data(seed=5)
     geometric(images, masks, generator=torch.Generator().manual_seed(5), targets=targets(masks))
