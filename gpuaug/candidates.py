@@ -28,7 +28,7 @@ from gpuaug.core.checks import PADDING_MODES
 from gpuaug.core.device import to_device
 from gpuaug.core.ragged import Ragged
 from gpuaug.functional import warp_all
-from gpuaug.torch_axes import axis_aligned
+from gpuaug.torch_axes import all_axis_aligned
 
 #: Most bins :func:`row_counts` allocates for one ``bincount`` (rows × label range).
 MAX_BINS = 1 << 24
@@ -110,8 +110,7 @@ def keeps_axes(matrix: torch.Tensor) -> bool:
     """Whether every R×3×3 CPU matrix maps rows to rows and columns to columns (no rotation,
     shear or perspective row; :func:`gpuaug.torch_axes.axis_aligned`): then a source column
     depends on the output column only."""
-    aligned = axis_aligned(matrix, perspective=bool((matrix[:, 2, :2] != 0).any()))
-    return aligned is not None and bool(aligned.all())
+    return all_axis_aligned(matrix, perspective=bool((matrix[:, 2, :2] != 0).any()))
 
 
 def separable_counts(

@@ -45,7 +45,7 @@ from gpuaug.core.planes import Planes, per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.core.views import Views
 from gpuaug.core.words import interleave, interleaved_channels
-from gpuaug.torch_axes import axis_aligned, warp_by_axes
+from gpuaug.torch_axes import all_axis_aligned, warp_by_axes
 from gpuaug.torch_path import untile, warp_torch
 from gpuaug.torch_volume import warp_volume_torch
 
@@ -310,7 +310,7 @@ def warp_compiled(
     """
     from gpuaug import inductor
 
-    if any(not p.bilinear for p in planes) and _all_axis_aligned(matrix, perspective):
+    if any(not p.bilinear for p in planes) and all_axis_aligned(matrix, perspective):
         return _labels_by_axes(images, planes, matrix, out_size, fill, perspective, image_padding)
     plan = warp_plan(planes)
     words = interleaved_channels(images)
@@ -333,11 +333,6 @@ def warp_compiled(
         return warp_by_axes(images, planes, matrix, out_size, fill, perspective, image_padding)
 
     return inductor.run(config, matrix.shape[0], warp, matrix, *tensors, eager=eager)
-
-
-def _all_axis_aligned(matrix: torch.Tensor, perspective: bool) -> bool:
-    aligned = axis_aligned(matrix, perspective)
-    return aligned is not None and bool(aligned.all())
 
 
 def _labels_by_axes(images, planes: list[Planes], matrix, out_size, fill, perspective, image_padding) -> tuple:

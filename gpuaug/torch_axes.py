@@ -21,7 +21,7 @@ from gpuaug.core.planes import Planes, per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.torch_path import reflect, warp_torch
 
-__all__ = ["axis_aligned", "axis_points", "fill_axes", "warp_by_axes"]
+__all__ = ["axis_aligned", "all_axis_aligned", "axis_points", "fill_axes", "warp_by_axes"]
 
 
 def axis_aligned(matrix: torch.Tensor, perspective: bool) -> torch.Tensor | None:
@@ -35,6 +35,12 @@ def axis_aligned(matrix: torch.Tensor, perspective: bool) -> torch.Tensor | None
     if perspective or matrix.device.type != "cpu" or matrix.shape[-1] != 3:
         return None
     return (matrix[:, 0, 1] == 0).logical_and_(matrix[:, 1, 0] == 0)
+
+
+def all_axis_aligned(matrix: torch.Tensor, perspective: bool) -> bool:
+    """Whether :func:`axis_aligned` reads every sample of ``matrix`` as axis-aligned."""
+    aligned = axis_aligned(matrix, perspective)
+    return aligned is not None and bool(aligned.all())
 
 
 def axis_points(
@@ -151,7 +157,8 @@ def _bilinear_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks
     (ys, rows_out), (xs, cols_out) = axis_points(matrix, out_size, sizes, planes.padding, ks)
     extents = torch.tensor(sizes, dtype=torch.int64).view(-1, 2, 1)
     taps_y, taps_x = _axis_taps(ys, extents[:, 0]), _axis_taps(xs, extents[:, 1])
-    taps_x[2].mul_(scale), taps_x[3].mul_(scale)
+    for weight in taps_x[2:]:  # the x weights carry uint8's 1/255
+        weight.mul_(scale)
     for r, (k, sample, _) in enumerate(samples):
         (y0, y1, uy, wy), (x0, x1, ux, wx) = (tuple(t[r] for t in taps) for taps in (taps_y, taps_x))
         rows, where = torch.unique(torch.cat((y0, y1)), return_inverse=True)

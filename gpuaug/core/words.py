@@ -42,12 +42,10 @@ def interleave(images: torch.Tensor | Ragged) -> torch.Tensor | Ragged:
     if not isinstance(images, Ragged):
         out = torch.empty((images.shape[0], *images.shape[2:]), dtype=torch.int32, device=images.device)
         return _words(images.unbind(1), out)
-    total = sum(math.prod(size) for size in images.sizes)
-    buffer = torch.empty(total, dtype=torch.int32, device=images.device)
-    words, offset = [], 0
-    for sample, (h, w) in zip(images.samples, images.sizes, strict=True):
-        words.append(_words(sample.unbind(0), buffer[offset : offset + h * w].view(h, w)))
-        offset += h * w
+    lengths = [math.prod(size) for size in images.sizes]
+    buffer = torch.empty(sum(lengths), dtype=torch.int32, device=images.device)
+    parts = zip(images.samples, images.sizes, buffer.split(lengths), strict=True)
+    words = [_words(sample.unbind(0), part.view(size)) for sample, size, part in parts]
     return pack(words, 1, storage=buffer)
 
 
