@@ -20,6 +20,7 @@ the cheapest way each backend allows, never by warping and sorting every candida
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 
 import torch
 
@@ -121,67 +122,91 @@ def separable_counts(
 
     With m01 = m10 = 0 and the last row (0, 0, 1), the contract's ``(m00·x + m01·y) + m02``
     is exactly ``m00·x + m02`` (and the divide by w = 1 exact), so each output column has one
-    source column and each output row one source row, computed once per line: a view's labels
-    are its inside rows (``index_select`` of the source's columns from the first to the last
-    it reads), then its inside columns, each distinct one once (:func:`_view_counts`): the
-    counts are the mask warp's exactly, with no per-pixel index and nothing outside to mask.
+    source column and each output row one source row: every view's source rows and columns
+    are found at once (:func:`source_lines`), and each view reads each of them once, the
+    window they span narrowed to the rows it reads (selected) and then to its columns
+    (gathered along them by one row of indices broadcast), with no copy along an axis whose
+    every line in the window is read. The counts are the mask warp's exactly
+    (:func:`weighted_counts`), with no per-pixel index and nothing outside to mask.
     """
-    h, w = out_size
-    x = torch.arange(w, dtype=torch.float32).add_(0.5)
-    y = torch.arange(h, dtype=torch.float32).add_(0.5)
-    sx = (matrix[:, 0, 0:1] * x).add_(matrix[:, 0, 2:3])  # R×w
-    sy = (matrix[:, 1, 1:2] * y).add_(matrix[:, 1, 2:3])  # R×h
-    # Every view's floors and inside masks at once (each view's sample's extents per row).
-    sizes = torch.tensor([masks.sizes[r // n] for r in range(matrix.shape[0])], dtype=torch.float32).view(-1, 2, 1)
-    in_x = (sx >= 0).logical_and_(sx < sizes[:, 1])
-    in_y = (sy >= 0).logical_and_(sy < sizes[:, 0])
-    fx, fy = sx.floor_().to(torch.int64), sy.floor_().to(torch.int64)
-    counts = [
-        _view_counts(masks.samples[r // n][0], fx[r][in_x[r]], fy[r][in_y[r]], ignore_index)
-        for r in range(matrix.shape[0])
-    ]
+    extents = torch.tensor([masks.sizes[r // n] for r in range(matrix.shape[0])], dtype=torch.float32)
+    cols = source_lines(matrix[:, 0, 0], matrix[:, 0, 2], out_size[1], extents[:, 1])
+    rows = source_lines(matrix[:, 1, 1], matrix[:, 1, 2], out_size[0], extents[:, 0])
+    counts = []
+    for r, (col_lines, row_lines) in enumerate(zip(cols, rows, strict=True)):
+        if col_lines is None or row_lines is None:
+            counts.append(_no_counts(1))
+            continue
+        (col_span, col_picks, col_times), (row_span, row_picks, row_times) = col_lines, row_lines
+        labels = masks.samples[r // n][0][row_span, col_span]
+        if row_picks is not None:
+            labels = labels.index_select(0, row_picks)
+        if col_picks is not None:
+            labels = torch.gather(labels, 1, col_picks.expand(labels.shape[0], -1))
+        counts.append(weighted_counts(labels, row_times, col_times, ignore_index))
     return tuple(torch.cat(c) for c in zip(*counts, strict=True)) if counts else _no_counts(0)
 
 
-def _view_counts(mask: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor, ignore_index: int) -> Counts:
-    """:func:`row_counts` (each of shape 1) of the labels of an h×w ``mask`` at the source
-    columns ``cols`` and rows ``rows`` (int64, the floors of a view's points inside it).
+Lines = tuple[slice, torch.Tensor | None, torch.Tensor]
 
-    The floors of a line are monotonic (one axis-aligned scale), so equal ones are adjacent:
-    each source row and column the view reads is gathered once (the rows selected, the
-    columns gathered along them by one row of indices broadcast), and its label counted as
-    many times as output pixels read it (the product of its row's and column's
-    multiplicities), exactly, in int64.
-    """
-    if not cols.numel() or not rows.numel():
-        return _no_counts(1)
-    cols, col_times = torch.unique_consecutive(cols, return_counts=True)
-    rows, row_times = torch.unique_consecutive(rows, return_counts=True)
-    labels = torch.gather(mask.index_select(0, rows), 1, cols.expand(rows.numel(), -1))  # R×C
-    return weighted_counts(labels, row_times, col_times, ignore_index)
+
+def source_lines(scale: torch.Tensor, shift: torch.Tensor, n: int, extent: torch.Tensor) -> list[Lines | None]:
+    """Per view (R of them), the source lines (rows or columns, ascending) that its ``n``
+    output lines read along one axis, from the axis's float32 ``scale`` and ``shift`` and the
+    source's ``extent`` (R each): the span from the first line to the last, the offsets in
+    it of those read (None where every line of the span is), and how many output lines read
+    each (int64); None where no output line lands inside.
+
+    A line reads the floor of its centre's coordinate ``scale·(i + 0.5) + shift``, which is
+    monotonic in i: equal floors are adjacent, and the inside points are one run (so the
+    first inside point never repeats an outside floor). All views are found by one run
+    search, a view's lines keyed apart from the next view's."""
+    points = (scale.view(-1, 1) * torch.arange(n, dtype=torch.float32).add_(0.5)).add_(shift.view(-1, 1))
+    inside = (points >= 0).logical_and_(points < extent.view(-1, 1))
+    floors = points.floor_().to(torch.int64)
+    descending = (scale < 0).view(-1, 1)
+    floors, inside = torch.where(descending, floors.flip(1), floors), torch.where(descending, inside.flip(1), inside)
+    stride = int(extent.max()) + 1 if extent.numel() else 1
+    keys = floors.add_(torch.arange(floors.shape[0]).view(-1, 1) * stride)[inside]
+    keys, times = torch.unique_consecutive(keys, return_counts=True)
+    views, lines = keys.div(stride, rounding_mode="floor"), keys.remainder(stride)
+    found = torch.bincount(views, minlength=floors.shape[0]).tolist()
+    ends = list(accumulate(found))
+    firsts = lines[[end - count for end, count in zip(ends, found, strict=True) if count]].tolist()
+    lasts = lines[[end - 1 for end, count in zip(ends, found, strict=True) if count]].tolist()
+    spans = zip(firsts, lasts, strict=True)
+    out: list[Lines | None] = []
+    for count, view_lines, view_times in zip(found, lines.split(found), times.split(found), strict=True):
+        if not count:
+            out.append(None)
+            continue
+        first, last = next(spans)
+        picks = None if count == last - first + 1 else view_lines - first
+        out.append((slice(first, last + 1), picks, view_times))
+    return out
 
 
 def weighted_counts(
     labels: torch.Tensor, row_times: torch.Tensor, col_times: torch.Tensor, ignore_index: int
 ) -> Counts:
-    """(classes, largest count, total), each of shape 1, of R×C labels, label (r, c) counted
-    ``row_times[r] · col_times[c]`` times (int64), ``ignore_index`` removed. Each row's labels
-    go into one bin per label of the range the labels span, weighted by their columns'
-    times (one ``scatter_add_`` of the broadcast column times, no R×C weight tensor), and
-    the rows' bins are summed weighted by the rows' times; where R bins of that range exceed
-    :data:`MAX_BINS`, per distinct label instead."""
+    """(classes, largest count, total), each of shape 1, of R×C labels (any strides), label
+    (r, c) counted ``row_times[r] · col_times[c]`` times (int64), ``ignore_index`` removed.
+    Each row's labels go into one bin per label of the range the labels span, weighted by
+    their columns' times (one ``scatter_add_`` of the broadcast column times, no R×C weight
+    tensor), and the rows' bins are summed weighted by the rows' times; where R bins of that
+    range exceed :data:`MAX_BINS`, per distinct label instead."""
     low, high = (int(v) for v in labels.aminmax())
     span, r = high - low + 1, labels.shape[0]
     if r * span <= MAX_BINS:
         bins = labels.long() - low if low else labels.long()  # int64 labels from 0: no copy
         per_row = torch.zeros(r, span, dtype=torch.int64).scatter_add_(1, bins, col_times.expand(r, -1))
-        counts = per_row.mul_(row_times.view(-1, 1)).sum(dim=0)
+        counts = torch.mv(per_row.t(), row_times)
         if low <= ignore_index <= high:
             counts[ignore_index - low] = 0
     else:
         distinct, bins = torch.unique(labels, return_inverse=True)
         times = (row_times.view(-1, 1) * col_times).view(-1)
-        counts = torch.zeros(distinct.numel(), dtype=torch.int64).scatter_add_(0, bins.view(-1), times)
+        counts = torch.zeros(distinct.numel(), dtype=torch.int64).scatter_add_(0, bins.reshape(-1), times)
         counts[distinct == ignore_index] = 0
     return (counts > 0).sum().view(1), counts.amax().view(1), counts.sum().view(1)
 

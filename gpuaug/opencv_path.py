@@ -30,7 +30,7 @@ import torch
 from gpuaug.core.planes import per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.optional import require
-from gpuaug.torch_axes import axis_aligned, axis_points, fill_axes
+from gpuaug.torch_axes import axis_aligned, axis_points, fill_axes, inside_runs
 from gpuaug.torch_path import inside, source_coords
 
 __all__ = ["OPENCV_DTYPES", "OPENCV_PADDINGS", "takes", "warp_opencv"]
@@ -118,7 +118,7 @@ def _fill_outside(out: torch.Tensor, images, matrix: torch.Tensor, perspective: 
     for k, (height, width) in enumerate(sizes):
         if aligned is not None and bool(aligned[k]):
             (_, rows_outside), (_, cols_outside) = axis_points(matrix, out_size, [(height, width)], padding, [k])
-            fill_axes(out[k], rows_outside[0], cols_outside[0], fills)
+            fill_axes(out[k], *inside_runs(rows_outside), *inside_runs(cols_outside), fills)
             continue
         if padding == "replicate" and not perspective and bool(torch.isfinite(matrix[k]).all()):
             continue

@@ -21,7 +21,12 @@ from gpuaug.core.planes import Planes, per_plane
 from gpuaug.core.ragged import Ragged
 from gpuaug.torch_path import reflect, warp_torch
 
-__all__ = ["axis_aligned", "all_axis_aligned", "axis_points", "fill_axes", "warp_by_axes"]
+__all__ = ["axis_aligned", "all_axis_aligned", "axis_points", "fill_axes", "inside_runs", "warp_by_axes"]
+
+#: Most bytes of a bilinear sample's rows interpolated along x at once (float32, rows read ×
+#: output width × planes): the planes of a small sample go together (fewer ops), a large
+#: sample's one at a time (its rows stay in cache for the blend across them).
+GROUP_BYTES = 1 << 20
 
 
 def axis_aligned(matrix: torch.Tensor, perspective: bool) -> torch.Tensor | None:
@@ -137,11 +142,12 @@ def _nearest_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks:
     out, fills, samples, sizes = _per_sample(planes, planes.tensor.dtype, out_size, ks)
     (ys, rows_out), (xs, cols_out) = axis_points(matrix, out_size, sizes, planes.padding, ks)
     ys, xs = ys.floor_().long(), xs.floor_().long()
+    row_runs, col_runs = inside_runs(rows_out), inside_runs(cols_out)
     for r, (k, sample, (height, width)) in enumerate(samples):
         cols = xs[r].expand(out_size[0], -1)  # no h×w index tensor
         for plane, into in zip(sample.reshape(len(fills), height, width), out[k], strict=True):
             torch.gather(plane.index_select(0, ys[r]), 1, cols, out=into)
-        fill_axes(out[k], rows_out[r], cols_out[r], fills)
+        fill_axes(out[k], row_runs[r], col_runs[r], fills)
     return _shaped(out, planes.tensor, out_size)
 
 
@@ -157,20 +163,22 @@ def _bilinear_axis_aligned(planes: Planes, matrix, out_size: tuple[int, int], ks
     (ys, rows_out), (xs, cols_out) = axis_points(matrix, out_size, sizes, planes.padding, ks)
     extents = torch.tensor(sizes, dtype=torch.int64).view(-1, 2, 1)
     taps_y, taps_x = _axis_taps(ys, extents[:, 0]), _axis_taps(xs, extents[:, 1])
+    row_runs, col_runs = inside_runs(rows_out), inside_runs(cols_out)
     for weight in taps_x[2:]:  # the x weights carry uint8's 1/255
         weight.mul_(scale)
     for r, (k, sample, _) in enumerate(samples):
         (y0, y1, uy, wy), (x0, x1, ux, wx) = (tuple(t[r] for t in taps) for taps in (taps_y, taps_x))
         rows, where = torch.unique(torch.cat((y0, y1)), return_inverse=True)
         first, second = where[: out_size[0]], where[out_size[0] :]
-        left, right = x0.expand(rows.numel(), -1), x1.expand(rows.numel(), -1)  # no index tensors
-        for plane, into in zip(sample, out[k], strict=True):
-            block = plane.index_select(0, rows)  # the rows read, contiguous
-            across = torch.mul(torch.gather(block, 1, left), ux)  # promoted to float32
-            across.addcmul_(torch.gather(block, 1, right), wx)
-            torch.mul(across.index_select(0, first), uy.view(-1, 1), out=into)
-            into.addcmul_(across.index_select(0, second), wy.view(-1, 1))
-        fill_axes(out[k], rows_out[r], cols_out[r], fills)
+        group = max(1, GROUP_BYTES // (4 * rows.numel() * out_size[1]))
+        for planes_in, into in zip(sample.split(group), out[k].split(group), strict=True):
+            block = planes_in.index_select(1, rows)  # the group's rows read, contiguous
+            shape = (block.shape[0], rows.numel(), -1)  # the column index one row broadcast
+            across = torch.mul(torch.gather(block, 2, x0.expand(shape)), ux)  # promoted to float32
+            across.addcmul_(torch.gather(block, 2, x1.expand(shape)), wx)
+            torch.mul(across.index_select(1, first), uy.view(-1, 1), out=into)
+            into.addcmul_(across.index_select(1, second), wy.view(-1, 1))
+        fill_axes(out[k], row_runs[r], col_runs[r], fills)
     return _shaped(out, planes.tensor, out_size)
 
 
@@ -185,12 +193,26 @@ def _axis_taps(p: torch.Tensor, extent: torch.Tensor) -> tuple[torch.Tensor, tor
     return low, torch.minimum(low + 1, extent - 1), 1.0 - weight, weight
 
 
-def fill_axes(out: torch.Tensor, rows_outside: torch.Tensor, cols_outside: torch.Tensor, fills: tuple) -> None:
-    """Write ``fills`` (one per plane) in place into the outside rows and columns of one
-    sample's planes ``out`` (K×h×w), from :func:`axis_points`' masks; only those are touched."""
-    rows, cols = bool(rows_outside.any()), bool(cols_outside.any())
+def inside_runs(outside: torch.Tensor) -> list[tuple[int, int]]:
+    """Per line of ``outside`` (K×n bool, :func:`axis_points`' masks of K samples along one
+    axis), its first inside point and one past its last ((0, 0) where every point is
+    outside). A line's points are monotonic (one scale and shift per axis), so its inside
+    points are one run and its outside ones at most a run before it and one after."""
+    inside = outside.logical_not()
+    count = inside.sum(dim=1)
+    first = inside.to(torch.uint8).argmax(dim=1)  # 0 where none is inside
+    return [tuple(run) for run in torch.stack((first, first + count), dim=1).tolist()]
+
+
+def fill_axes(out: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int], fills: tuple) -> None:
+    """Write ``fills`` (one per plane) in place into one sample's planes ``out`` (K×h×w) outside
+    its inside ``rows`` and ``cols`` (:func:`inside_runs`): whole rows and columns as slices,
+    only those touched."""
+    h, w = out.shape[-2:]
+    (top, bottom), (left, right) = rows, cols
+    bands = [(slice(0, top), slice(None)), (slice(bottom, h), slice(None))]
+    bands += [(slice(None), slice(0, left)), (slice(None), slice(right, w))]
+    bands = [band for band, lines in zip(bands, (top, h - bottom, left, w - right), strict=True) if lines]
     for plane, value in zip(out, fills, strict=True):
-        if rows:
-            plane[rows_outside] = value
-        if cols:
-            plane[:, cols_outside] = value
+        for band in bands:
+            plane[band] = value

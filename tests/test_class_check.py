@@ -130,7 +130,7 @@ def test_kernel_counts_a_list_of_sizes(device):
 
 @settings(max_examples=20)
 @given(
-    scale=st.sampled_from([0.25, 0.5, 1.0, 1.5, 2.0, 3.0]),
+    scale=st.sampled_from([0.25, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]),
     flip=st.booleans(),
     shift=st.integers(-20, 20),
     size=st.sampled_from([(5, 7), (16, 16), (9, 33)]),
