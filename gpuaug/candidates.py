@@ -130,8 +130,9 @@ def separable_counts(
     (:func:`weighted_counts`), with no per-pixel index and nothing outside to mask.
     """
     extents = torch.tensor([masks.sizes[r // n] for r in range(matrix.shape[0])], dtype=torch.float32)
-    cols = source_lines(matrix[:, 0, 0], matrix[:, 0, 2], out_size[1], extents[:, 1])
-    rows = source_lines(matrix[:, 1, 1], matrix[:, 1, 2], out_size[0], extents[:, 0])
+    times = torch.int32 if out_size[0] * out_size[1] < 2**31 else torch.int64  # a count is at most h·w
+    cols = source_lines(matrix[:, 0, 0], matrix[:, 0, 2], out_size[1], extents[:, 1], times)
+    rows = source_lines(matrix[:, 1, 1], matrix[:, 1, 2], out_size[0], extents[:, 0], times)
     counts = []
     for r, (col_lines, row_lines) in enumerate(zip(cols, rows, strict=True)):
         if col_lines is None or row_lines is None:
@@ -150,12 +151,14 @@ def separable_counts(
 Lines = tuple[slice, torch.Tensor | None, torch.Tensor]
 
 
-def source_lines(scale: torch.Tensor, shift: torch.Tensor, n: int, extent: torch.Tensor) -> list[Lines | None]:
+def source_lines(
+    scale: torch.Tensor, shift: torch.Tensor, n: int, extent: torch.Tensor, dtype: torch.dtype = torch.int64
+) -> list[Lines | None]:
     """Per view (R of them), the source lines (rows or columns, ascending) that its ``n``
     output lines read along one axis, from the axis's float32 ``scale`` and ``shift`` and the
     source's ``extent`` (R each): the span from the first line to the last, the offsets in
     it of those read (None where every line of the span is), and how many output lines read
-    each (int64); None where no output line lands inside.
+    each (``dtype``); None where no output line lands inside.
 
     A line reads the floor of its centre's coordinate ``scale·(i + 0.5) + shift``, which is
     monotonic in i: equal floors are adjacent, and the inside points are one run (so the
@@ -169,6 +172,7 @@ def source_lines(scale: torch.Tensor, shift: torch.Tensor, n: int, extent: torch
     stride = int(extent.max()) + 1 if extent.numel() else 1
     keys = floors.add_(torch.arange(floors.shape[0]).view(-1, 1) * stride)[inside]
     keys, times = torch.unique_consecutive(keys, return_counts=True)
+    times = times.to(dtype)
     views, lines = keys.div(stride, rounding_mode="floor"), keys.remainder(stride)
     found = torch.bincount(views, minlength=floors.shape[0]).tolist()
     ends = list(accumulate(found))
@@ -190,22 +194,23 @@ def weighted_counts(
     labels: torch.Tensor, row_times: torch.Tensor, col_times: torch.Tensor, ignore_index: int
 ) -> Counts:
     """(classes, largest count, total), each of shape 1, of R×C labels (any strides), label
-    (r, c) counted ``row_times[r] · col_times[c]`` times (int64), ``ignore_index`` removed.
+    (r, c) counted ``row_times[r] · col_times[c]`` times, ``ignore_index`` removed (the times'
+    integer dtype holds a bin's count times its row's: int32 where the view's pixel count fits).
     Each row's labels go into one bin per label of the range the labels span, weighted by
     their columns' times (one ``scatter_add_`` of the broadcast column times, no R×C weight
-    tensor), and the rows' bins are summed weighted by the rows' times; where R bins of that
-    range exceed :data:`MAX_BINS`, per distinct label instead."""
+    tensor), and the rows' bins are summed weighted by the rows' times, in int64; where R
+    bins of that range exceed :data:`MAX_BINS`, per distinct label instead."""
     low, high = (int(v) for v in labels.aminmax())
     span, r = high - low + 1, labels.shape[0]
     if r * span <= MAX_BINS:
         bins = labels.long() - low if low else labels.long()  # int64 labels from 0: no copy
-        per_row = torch.zeros(r, span, dtype=torch.int64).scatter_add_(1, bins, col_times.expand(r, -1))
-        counts = torch.mv(per_row.t(), row_times)
+        per_row = torch.zeros(r, span, dtype=col_times.dtype).scatter_add_(1, bins, col_times.expand(r, -1))
+        counts = per_row.mul_(row_times.view(-1, 1)).sum(dim=0, dtype=torch.int64)
         if low <= ignore_index <= high:
             counts[ignore_index - low] = 0
     else:
         distinct, bins = torch.unique(labels, return_inverse=True)
-        times = (row_times.view(-1, 1) * col_times).view(-1)
+        times = (row_times.view(-1, 1).long() * col_times).view(-1)
         counts = torch.zeros(distinct.numel(), dtype=torch.int64).scatter_add_(0, bins.reshape(-1), times)
         counts[distinct == ignore_index] = 0
     return (counts > 0).sum().view(1), counts.amax().view(1), counts.sum().view(1)
