@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from itertools import accumulate
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from gpuaug.backends import Backend
 from gpuaug.core.checks import PADDING_MODES
@@ -136,7 +137,7 @@ def separable_counts(
     counts = []
     for r, (col_lines, row_lines) in enumerate(zip(cols, rows, strict=True)):
         if col_lines is None or row_lines is None:
-            counts.append(_no_counts(1))
+            counts.append(torch.zeros(1, dtype=torch.int64))
             continue
         (col_span, col_picks, col_times), (row_span, row_picks, row_times) = col_lines, row_lines
         labels = masks.samples[r // n][0][row_span, col_span]
@@ -145,7 +146,10 @@ def separable_counts(
         if col_picks is not None:
             labels = torch.gather(labels, 1, col_picks.expand(labels.shape[0], -1))
         counts.append(weighted_counts(labels, row_times, col_times, ignore_index))
-    return tuple(torch.cat(c) for c in zip(*counts, strict=True)) if counts else _no_counts(0)
+    if not counts:
+        return tuple(torch.zeros(0, dtype=torch.int64) for _ in range(3))
+    counts = pad_sequence(counts, batch_first=True)  # R×(most bins), zero past a view's own
+    return (counts > 0).sum(dim=1), counts.amax(dim=1), counts.sum(dim=1)
 
 
 Lines = tuple[slice, torch.Tensor | None, torch.Tensor]
@@ -192,14 +196,15 @@ def source_lines(
 
 def weighted_counts(
     labels: torch.Tensor, row_times: torch.Tensor, col_times: torch.Tensor, ignore_index: int
-) -> Counts:
-    """(classes, largest count, total), each of shape 1, of R×C labels (any strides), label
-    (r, c) counted ``row_times[r] · col_times[c]`` times, ``ignore_index`` removed (the times'
-    integer dtype holds a bin's count times its row's: int32 where the view's pixel count fits).
-    Each row's labels go into one bin per label of the range the labels span, weighted by
-    their columns' times (one ``scatter_add_`` of the broadcast column times, no R×C weight
-    tensor), and the rows' bins are summed weighted by the rows' times, in int64; where R
-    bins of that range exceed :data:`MAX_BINS`, per distinct label instead."""
+) -> torch.Tensor:
+    """The int64 count of each label (one bin per label, in no set order; ``ignore_index``'s
+    is 0) of R×C labels (any strides), label (r, c) counted ``row_times[r] · col_times[c]``
+    times (the times' integer dtype holds a bin's count times its row's: int32 where the
+    view's pixel count fits). Each row's labels go into one bin per label of the range the
+    labels span, weighted by their columns' times (one ``scatter_add_`` of the broadcast
+    column times, no R×C weight tensor), and the rows' bins are summed weighted by the rows'
+    times, in int64; where R bins of that range exceed :data:`MAX_BINS`, per distinct label
+    instead."""
     low, high = (int(v) for v in labels.aminmax())
     span, r = high - low + 1, labels.shape[0]
     if r * span <= MAX_BINS:
@@ -213,11 +218,7 @@ def weighted_counts(
         times = (row_times.view(-1, 1).long() * col_times).view(-1)
         counts = torch.zeros(distinct.numel(), dtype=torch.int64).scatter_add_(0, bins.reshape(-1), times)
         counts[distinct == ignore_index] = 0
-    return (counts > 0).sum().view(1), counts.amax().view(1), counts.sum().view(1)
-
-
-def _no_counts(r: int) -> Counts:
-    return tuple(torch.zeros(r, dtype=torch.int64) for _ in range(3))
+    return counts
 
 
 def row_counts(rows: torch.Tensor, ignore_index: int) -> Counts:
