@@ -47,9 +47,11 @@ def gpuaug_volume_pipeline(patch: tuple[int, int, int], ignore_index: int = 255,
     return Compose(volume_ops(patch), ignore_index=ignore_index, backend=backend)
 
 
-def monai_pipeline(patch: tuple[int, int, int], ignore_index: int = 255) -> PairFn:
+def monai_pipeline(patch: tuple[int, int, int], ignore_index: int = 255, seed: int = 0) -> PairFn:
     """MONAI's dictionary transforms of the recipe, per sample (labels padded with 0: MONAI's
-    resampling has no constant for them, so ``ignore_index`` is not written)."""
+    resampling has no constant for them, so ``ignore_index`` is not written). Its random
+    state starts from ``seed`` (MONAI's default draws from the operating system's entropy),
+    so runs repeat."""
     transforms = require("monai.transforms", "monai", "the MONAI peer (pip install 'gpuaug[bench3d]')")
     keys = ("image", "label")
     radians = math.radians(DEGREES)
@@ -70,7 +72,7 @@ def monai_pipeline(patch: tuple[int, int, int], ignore_index: int = 255) -> Pair
                 padding_mode="zeros",
             )
             flips = [transforms.RandFlipd(keys, prob=0.5, spatial_axis=axis) for axis in range(3)]
-            chains[size] = transforms.Compose([affine, *flips])
+            chains[size] = transforms.Compose([affine, *flips]).set_random_state(seed=seed)
         return chains[size]
 
     def run(volumes: torch.Tensor, labels: torch.Tensor):
