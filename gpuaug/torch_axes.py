@@ -213,6 +213,6 @@ def fill_axes(out: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int], f
     bands = [(slice(0, top), slice(None)), (slice(bottom, h), slice(None))]
     bands += [(slice(None), slice(0, left)), (slice(None), slice(right, w))]
     bands = [band for band, lines in zip(bands, (top, h - bottom, left, w - right), strict=True) if lines]
-    for plane, value in zip(out, fills, strict=True):
-        for band in bands:
+    for band in bands:  # none for a sample wholly inside: its planes are not even unbound
+        for plane, value in zip(out, fills, strict=True):
             plane[band] = value
