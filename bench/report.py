@@ -96,6 +96,22 @@ def simple_table(title: str, rows: list[dict], key_columns: list[str], peak: flo
     return lines + [""]
 
 
+def class_check_share(rows: list[dict]) -> list[str]:
+    """The class check's own time (sampling with it minus sampling without it) and its share of
+    the geometric call, from the class-check rows of one run; nothing without all three parts."""
+    median = {r.get("part"): r["median_s"] for r in rows}
+    if not {"sample", "sample without the class check", "geometric call"} <= median.keys():
+        return []
+    check = median["sample"] - median["sample without the class check"]
+    sample_share = 100 * median["sample"] / median["geometric call"]
+    return [
+        f"The class check (sampling minus sampling without it): {check * 1e3:.2f} ms, "
+        f"{100 * check / median['geometric call']:.0f} % of the geometric call "
+        f"(all of sampling: {sample_share:.0f} %).",
+        "",
+    ]
+
+
 def canvas_table(rows: list[dict]) -> list[str]:
     """Each canvas op's median beside the plain geometric chain's ("none"), as a ratio from this run."""
     base = next((r for r in rows if r["op"] == "none"), None)
@@ -243,6 +259,7 @@ def report(path: Path, out: Path) -> list[Path]:
         lines += simple_table(
             "ADE20K recipe, geometric ops: sampling (the class check) and the call", checks, ["part", "size"], peak
         )
+        lines += class_check_share(checks)
         lines += per_megapixel_table([r for r in group if r["pipeline"] == "ade20k-scaling"])
         lines += antialias_table([r for r in group if r["pipeline"] == "antialias"])
         lines += volume_table([r for r in group if r["pipeline"] == "volumes"])

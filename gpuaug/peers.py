@@ -147,13 +147,14 @@ def _per_sample(aug, images, masks, *extra):
     return tuple(torch.stack(o).to(device) for o in outputs)
 
 
-def ade20k_ops(crop: int, full: bool = True) -> list:
-    """The ADE20K recipe as gpuaug ops, cropping ``crop``×``crop`` (mmsegmentation's scale (4 · crop, crop))."""
+def ade20k_ops(crop: int, full: bool = True, cat_max_ratio: float = ADE20K_CAT_MAX_RATIO) -> list:
+    """The ADE20K recipe as gpuaug ops, cropping ``crop``×``crop`` (mmsegmentation's scale (4 · crop, crop));
+    ``cat_max_ratio=1.0`` leaves the crop's class check out."""
     from gpuaug import transforms as T
 
     ops = [
         T.RandomResize((crop, 4 * crop), ratio_range=ADE20K_RATIO),
-        T.RandomCrop(crop, pad_if_needed=True, cat_max_ratio=ADE20K_CAT_MAX_RATIO),
+        T.RandomCrop(crop, pad_if_needed=True, cat_max_ratio=cat_max_ratio),
         T.RandomHorizontalFlip(),
     ]
     if full:

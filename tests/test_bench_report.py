@@ -30,6 +30,9 @@ def test_report_tables_ratios_and_peak(tmp_path):
             bench("i", "gpuaug", "ade20k-scaling", 0.02, crop=224, megapixels=0.4),
             bench("j", "gpuaug", "ade20k-scaling", 0.12, crop=512, megapixels=2.0),
             bench("k", "gpuaug-inductor", "ade20k-scaling", 0.04, crop=512, megapixels=2.0, compile_s=20.0),
+            bench("l", "gpuaug", "class-check", 0.010, part="sample"),
+            bench("m", "gpuaug", "class-check", 0.002, part="sample without the class check"),
+            bench("n", "gpuaug", "class-check", 0.040, part="geometric call"),
         ],
     }
     path = tmp_path / "results.json"
@@ -48,6 +51,8 @@ def test_report_tables_ratios_and_peak(tmp_path):
     assert "| library | 224² ms/MP | 512² ms/MP | largest / smallest |" in text
     assert "| gpuaug | 50.0 | 60.0 | 1.20 |" in text and "| gpuaug-inductor | – | 20.0 | 1.00 |" in text
     assert "gpuaug-inductor at 512² 20.0 s" in text
+    # The class check: 10 − 2 = 8 ms of a 40 ms geometric call, sampling as a whole 25 %.
+    assert "sampling minus sampling without it): 8.00 ms, 20 % of the geometric call (all of sampling: 25 %)" in text
     assert (tmp_path / "out" / "test-gpu.png").read_bytes()[:4] == b"\x89PNG"
 
 
