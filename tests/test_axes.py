@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import gpuaug
 from gpuaug import Params, reference
-from gpuaug.torch_axes import axis_aligned, axis_points
+from gpuaug.torch_axes import axis_aligned, axis_points, inside_runs
 from gpuaug.torch_path import source_coords
 
 
@@ -36,6 +36,11 @@ def test_axis_points_are_the_contracts_coordinates(scale, shift, out, size):
     py = sy.clamp(0.5, height - 0.5)[0]
     assert torch.equal(xs.expand_as(px)[inside[0]], px[inside[0]])
     assert torch.equal(ys.view(-1, 1).expand_as(py)[inside[0]], py[inside[0]])
+    for outside in (rows_out, cols_out):  # a line's inside points are one run, as fill_axes fills
+        ((first, end),) = inside_runs(outside.view(1, -1))
+        run = torch.zeros_like(outside)
+        run[first:end] = True
+        assert torch.equal(~outside, run)
 
 
 @pytest.mark.parametrize("padding", ["constant", "replicate", "reflect"])
