@@ -130,7 +130,7 @@ def separable_counts(
     every line in the window is read. The counts are the mask warp's exactly
     (:func:`weighted_counts`), with no per-pixel index and nothing outside to mask.
     """
-    extents = torch.tensor([masks.sizes[r // n] for r in range(matrix.shape[0])], dtype=torch.float32)
+    extents = torch.tensor([masks.sizes[r // n] for r in range(matrix.shape[0])], dtype=torch.float32).view(-1, 2)
     times = torch.int32 if out_size[0] * out_size[1] < 2**31 else torch.int64  # a count is at most h·w
     cols = source_lines(matrix[:, 0, 0], matrix[:, 0, 2], out_size[1], extents[:, 1], times)
     rows = source_lines(matrix[:, 1, 1], matrix[:, 1, 2], out_size[0], extents[:, 0], times)

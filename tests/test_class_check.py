@@ -165,6 +165,12 @@ def test_separable_counts_are_the_warp_labels_counts(scale, flip, shift, size, w
     assert torch.stack(got, dim=1).tolist() == expected
 
 
+def test_separable_counts_of_no_views_are_empty():
+    masks = from_padded(torch.zeros(1, 4, 4, dtype=torch.int64), [(4, 4)])
+    got = candidates.separable_counts(masks, torch.zeros(0, 3, 3), 1, (2, 2), 255)
+    assert [tuple(c.shape) for c in got] == [(0,)] * 3 and all(c.dtype == torch.int64 for c in got)
+
+
 def test_rotations_do_not_keep_the_axes():
     g = torch.Generator().manual_seed(0)
     assert not candidates.keeps_axes(random_views(g, 1, 1).reshape(-1, 3, 3).to(torch.float32))
