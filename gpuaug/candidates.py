@@ -30,7 +30,7 @@ from gpuaug.core.checks import PADDING_MODES
 from gpuaug.core.device import to_device
 from gpuaug.core.ragged import Ragged
 from gpuaug.functional import warp_all
-from gpuaug.torch_axes import all_axis_aligned
+from gpuaug.torch_axes import all_axis_aligned, axis_points
 
 #: Most bins :func:`row_counts` allocates for one ``bincount`` (rows × label range).
 MAX_BINS = 1 << 24
@@ -130,10 +130,13 @@ def separable_counts(
     every line in the window is read. The counts are the mask warp's exactly
     (:func:`weighted_counts`), with no per-pixel index and nothing outside to mask.
     """
-    extents = torch.tensor([masks.sizes[r // n] for r in range(matrix.shape[0])], dtype=torch.float32).view(-1, 2)
+    views = list(range(matrix.shape[0]))
+    (ys, rows_out), (xs, cols_out) = axis_points(
+        matrix, out_size, [masks.sizes[r // n] for r in views], "constant", views
+    )
     times = torch.int32 if out_size[0] * out_size[1] < 2**31 else torch.int64  # a count is at most h·w
-    cols = source_lines(matrix[:, 0, 0], matrix[:, 0, 2], out_size[1], extents[:, 1], times)
-    rows = source_lines(matrix[:, 1, 1], matrix[:, 1, 2], out_size[0], extents[:, 0], times)
+    cols = source_lines(xs, cols_out, matrix[:, 0, 0] < 0, times)
+    rows = source_lines(ys, rows_out, matrix[:, 1, 1] < 0, times)
     counts = []
     for r, (col_lines, row_lines) in enumerate(zip(cols, rows, strict=True)):
         if col_lines is None or row_lines is None:
@@ -156,24 +159,22 @@ Lines = tuple[slice, torch.Tensor | None, torch.Tensor]
 
 
 def source_lines(
-    scale: torch.Tensor, shift: torch.Tensor, n: int, extent: torch.Tensor, dtype: torch.dtype = torch.int64
+    points: torch.Tensor, outside: torch.Tensor, descending: torch.Tensor, dtype: torch.dtype = torch.int64
 ) -> list[Lines | None]:
-    """Per view (R of them), the source lines (rows or columns, ascending) that its ``n``
-    output lines read along one axis, from the axis's float32 ``scale`` and ``shift`` and the
-    source's ``extent`` (R each): the span from the first line to the last, the offsets in
-    it of those read (None where every line of the span is), and how many output lines read
-    each (``dtype``); None where no output line lands inside.
+    """Per view (R of them), the source lines (rows or columns, ascending) that its n output
+    lines read along one axis, from :func:`gpuaug.torch_axes.axis_points`' R×n points and
+    outside masks for that axis ("constant" padding; ``descending``: R bool, the views whose
+    scale along it is negative): the span from the first line to the last, the offsets in it
+    of those read (None where every line of the span is), and how many output lines read each
+    (``dtype``); None where no output line lands inside.
 
-    A line reads the floor of its centre's coordinate ``scale·(i + 0.5) + shift``, which is
-    monotonic in i: equal floors are adjacent, and the inside points are one run (so the
-    first inside point never repeats an outside floor). All views are found by one run
+    A line reads the floor of its point, which is monotonic along the view's lines: equal
+    floors are adjacent, and the inside points are one run. All views are found by one run
     search, a view's lines keyed apart from the next view's."""
-    points = (scale.view(-1, 1) * torch.arange(n, dtype=torch.float32).add_(0.5)).add_(shift.view(-1, 1))
-    inside = (points >= 0).logical_and_(points < extent.view(-1, 1))
-    floors = points.floor_().to(torch.int64)
-    descending = (scale < 0).view(-1, 1)
-    floors, inside = torch.where(descending, floors.flip(1), floors), torch.where(descending, inside.flip(1), inside)
-    stride = int(extent.max()) + 1 if extent.numel() else 1
+    floors, inside = points.floor().to(torch.int64), outside.logical_not()
+    flip = descending.view(-1, 1)
+    floors, inside = torch.where(flip, floors.flip(1), floors), torch.where(flip, inside.flip(1), inside)
+    stride = int(floors.max()) + 1 if floors.numel() else 1  # every floor is in [0, extent): clamped points
     keys = floors.add_(torch.arange(floors.shape[0]).view(-1, 1) * stride)[inside]
     keys, times = torch.unique_consecutive(keys, return_counts=True)
     times = times.to(dtype)
