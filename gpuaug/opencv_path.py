@@ -115,10 +115,12 @@ def _fill_outside(out: torch.Tensor, images, matrix: torch.Tensor, perspective: 
     out_size = tuple(out.shape[-2:])
     sizes = images.sizes if isinstance(images, Ragged) else [tuple(images.shape[-2:])] * out.shape[0]
     aligned = axis_aligned(matrix, perspective)
+    ks = [] if aligned is None else aligned.nonzero().view(-1).tolist()
+    (_, rows_outside), (_, cols_outside) = axis_points(matrix, out_size, [sizes[k] for k in ks], padding, ks)
+    runs = dict(zip(ks, zip(inside_runs(rows_outside), inside_runs(cols_outside), strict=True), strict=True))
     for k, (height, width) in enumerate(sizes):
-        if aligned is not None and bool(aligned[k]):
-            (_, rows_outside), (_, cols_outside) = axis_points(matrix, out_size, [(height, width)], padding, [k])
-            fill_axes(out[k], *inside_runs(rows_outside), *inside_runs(cols_outside), fills)
+        if k in runs:  # axis-aligned: every sample's runs found at once
+            fill_axes(out[k], *runs[k], fills)
             continue
         if padding == "replicate" and not perspective and bool(torch.isfinite(matrix[k]).all()):
             continue
