@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from itertools import accumulate
 
 import torch
+from torch.nn.functional import pad
 from torch.nn.utils.rnn import pad_sequence
 
 from gpuaug.backends import Backend
@@ -73,7 +74,7 @@ class CandidateCounts:
     ) -> Counts:
         b, n = matrices.shape[:2]
         masks, prefix = self.masks, self.prefix
-        if samples is not None:
+        if samples is not None and list(samples) != list(range(masks.batch)):  # a first round reads them all
             masks = masks.select(samples)
             prefix = prefix.index_select(0, torch.as_tensor(samples, dtype=torch.int64, device=prefix.device))
         chained = torch.matmul(prefix.unsqueeze(1), matrices)  # float64, cast once
@@ -135,15 +136,15 @@ def separable_counts(
         matrix, out_size, [masks.sizes[r // n] for r in views], "constant", views
     )
     times = torch.int32 if out_size[0] * out_size[1] < 2**31 else torch.int64  # a count is at most h·w
-    cols = source_lines(xs, cols_out, matrix[:, 0, 0] < 0, times)
-    rows = source_lines(ys, rows_out, matrix[:, 1, 1] < 0, times)
+    points, outside = _both_axes((xs, cols_out), (ys, rows_out))
+    lines = source_lines(points, outside, torch.cat((matrix[:, 0, 0] < 0, matrix[:, 1, 1] < 0)), times)
     counts = []
-    for r, (col_lines, row_lines) in enumerate(zip(cols, rows, strict=True)):
+    for r, (col_lines, row_lines) in enumerate(zip(lines[: len(views)], lines[len(views) :], strict=True)):
         if col_lines is None or row_lines is None:
             counts.append(torch.zeros(1, dtype=torch.int64))
             continue
         (col_span, col_picks, col_times), (row_span, row_picks, row_times) = col_lines, row_lines
-        labels = masks.samples[r // n][0][row_span, col_span]
+        labels = masks.samples[r // n][0, row_span, col_span]
         if row_picks is not None:
             labels = labels.index_select(0, row_picks)
         if col_picks is not None:
@@ -156,6 +157,16 @@ def separable_counts(
 
 
 Lines = tuple[slice, torch.Tensor | None, torch.Tensor]
+
+
+def _both_axes(*axes: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """R×n points and outside masks of several axes (:func:`gpuaug.torch_axes.axis_points`'
+    pairs) as one batch of lines, one after the other (a shorter axis's lines padded with
+    outside points, which no line reads), so :func:`source_lines` finds them all at once."""
+    n = max(points.shape[1] for points, _ in axes)
+    points = torch.cat([pad(points, (0, n - points.shape[1]), value=0.5) for points, _ in axes])
+    outside = torch.cat([pad(outside, (0, n - outside.shape[1]), value=True) for _, outside in axes])
+    return points, outside
 
 
 def source_lines(
