@@ -143,9 +143,15 @@ def antialias_table(rows: list[dict]) -> list[str]:
     return lines + [""] if len(lines) > 4 else []
 
 
+def per_megapixel_tables(rows: list[dict]) -> list[str]:
+    """:func:`per_megapixel_table` of each batch size, smallest first."""
+    batches = sorted({r["batch"] for r in rows})
+    return [line for b in batches for line in per_megapixel_table([r for r in rows if r["batch"] == b])]
+
+
 def per_megapixel_table(rows: list[dict]) -> list[str]:
-    """The ADE20K recipe's ms per output megapixel, one line per library, one column per crop, and
-    the spread (largest over smallest) from the smallest crop to the largest."""
+    """The ADE20K recipe's ms per output megapixel at one batch size, one line per library, one
+    column per crop, and the spread (largest over smallest) from the smallest crop to the largest."""
     crops = sorted({r["crop"] for r in rows})
     if not crops:
         return []
@@ -260,7 +266,7 @@ def report(path: Path, out: Path) -> list[Path]:
             "ADE20K recipe, geometric ops: sampling (the class check) and the call", checks, ["part", "size"], peak
         )
         lines += class_check_share(checks)
-        lines += per_megapixel_table([r for r in group if r["pipeline"] == "ade20k-scaling"])
+        lines += per_megapixel_tables([r for r in group if r["pipeline"] == "ade20k-scaling"])
         lines += antialias_table([r for r in group if r["pipeline"] == "antialias"])
         lines += volume_table([r for r in group if r["pipeline"] == "volumes"])
         if chart(group, out / f"{name}.png", device):

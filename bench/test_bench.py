@@ -9,8 +9,9 @@ Pipelines (``gpuaug.peers`` writes each for every library):
   (gpuaug's ``targets=``, kornia's ``data_keys``, albumentations' ``additional_targets``);
 - ``scaling``: the geometric pipeline of gpuaug over batch sizes and image sizes;
 - ``antialias``: the geometric chain and the ADE20K recipe with ``antialias`` off and on;
-- ``ade20k-scaling``: the ADE20K recipe on stacked batches of 8 to crops of 224², 512², 1024²
-  (quick mode on the CPU: the first two), reported per output megapixel per library;
+- ``ade20k-scaling``: the ADE20K recipe on stacked batches of 8 and 16 to crops of 224², 512²,
+  1024² (quick mode on the CPU: a batch of 8, the first two crops), reported per output
+  megapixel per library and batch;
 - ``ade20k``: mmsegmentation's ADE20K recipe (``gpuaug.peers.ade20k_ops``: random resize,
   class-aware crop with padding, flip, PhotoMetricDistortion, Normalize) on a list of 16 uint8 images
   of ADE20K-like sizes with int64 masks of 150 classes and void, to one 512×512 batch (a
@@ -320,8 +321,9 @@ def test_ade20k(benchmark, library, device):
 
 #: Per device, the crop sides of the recipe's scaling table (quick mode on the CPU: the two smaller).
 ADE20K_SCALING = {"cpu": [224, 512] if QUICK else [224, 512, 1024], "cuda": [224, 512, 1024]}
-#: Batch of the recipe's scaling table.
-ADE20K_SCALING_BATCH = 8
+#: Per device, the batches of the recipe's scaling table (one table each: a batch's fixed costs weigh
+#: least on its largest crops; quick mode on the CPU: the smaller).
+ADE20K_SCALING_BATCHES = {"cpu": [8] if QUICK else [8, 16], "cuda": [8, 16]}
 
 
 def scaling_batch(device, crop, b):
@@ -333,15 +335,20 @@ def scaling_batch(device, crop, b):
     return images.to(device), masks[:, :side, :side].contiguous().to(device)
 
 
-@pytest.mark.parametrize(("device", "crop"), [(d, c) for d in DEVICES for c in ADE20K_SCALING[d]], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("device", "b", "crop"),
+    [(d, b, c) for d in DEVICES for b in ADE20K_SCALING_BATCHES[d] for c in ADE20K_SCALING[d]],
+    ids=lambda v: str(v),
+)
 @pytest.mark.parametrize("library", ["gpuaug", "gpuaug-torch", "gpuaug-inductor", "gpuaug-opencv", "albumentations"])
-def test_ade20k_scaling(benchmark, library, crop, device):
+def test_ade20k_scaling(benchmark, library, b, crop, device):
     """The whole ADE20K recipe per output megapixel as the crop grows (report: ms/MP per library
-    and size); gpuaug takes the stacked batch, albumentations its per-sample loop over the same images."""
+    and size, one table per batch); gpuaug takes the stacked batch, albumentations its per-sample
+    loop over the same images."""
     fn = pipeline_fn(library, "ade20k", device, crop)
     if fn is None:
         pytest.skip(f"{library} has no ADE20K pipeline on {device}")
-    images, masks = scaling_batch(device, crop, ADE20K_SCALING_BATCH)
+    images, masks = scaling_batch(device, crop, b)
     if library == "albumentations":
         images, masks = list(images), list(masks)
     first_call = warm_up(fn, library, "the ADE20K recipe", device, images, masks)

@@ -30,6 +30,7 @@ def test_report_tables_ratios_and_peak(tmp_path):
             bench("i", "gpuaug", "ade20k-scaling", 0.02, crop=224, megapixels=0.4),
             bench("j", "gpuaug", "ade20k-scaling", 0.12, crop=512, megapixels=2.0),
             bench("k", "gpuaug-inductor", "ade20k-scaling", 0.04, crop=512, megapixels=2.0, compile_s=20.0),
+            bench("o", "gpuaug", "ade20k-scaling", 0.006, crop=224, megapixels=0.2, batch=4),
             bench("l", "gpuaug", "class-check", 0.010, part="sample"),
             bench("m", "gpuaug", "class-check", 0.002, part="sample without the class check"),
             bench("n", "gpuaug", "class-check", 0.040, part="geometric call"),
@@ -47,9 +48,12 @@ def test_report_tables_ratios_and_peak(tmp_path):
     assert "| kornia | 50.00 |" in text and "| NO | 1.10 |" in text
     assert "### masks only (warp_mask)" in text and "### scaling" in text
     assert "| geometric | 16, 256x256->224x224 | 20.000 | 30.000 | 1.50 |" in text
-    # ms per output megapixel per library and crop: 50 and 60 ms/MP, a spread of 1.2.
-    assert "| library | 224² ms/MP | 512² ms/MP | largest / smallest |" in text
-    assert "| gpuaug | 50.0 | 60.0 | 1.20 |" in text and "| gpuaug-inductor | – | 20.0 | 1.00 |" in text
+    # ms per output megapixel per library and crop, one table per batch, the smaller first: at 16,
+    # 50 and 60 ms/MP, a spread of 1.2; at 4, 30 ms/MP at 224² only.
+    small, large = text.index("per output megapixel (batch 4,"), text.index("per output megapixel (batch 16,")
+    assert small < text.index("| gpuaug | 30.0 | 1.00 |") < large
+    assert "| library | 224² ms/MP | 512² ms/MP | largest / smallest |" in text[large:]
+    assert "| gpuaug | 50.0 | 60.0 | 1.20 |" in text[large:] and "| gpuaug-inductor | – | 20.0 | 1.00 |" in text[large:]
     assert "gpuaug-inductor at 512² 20.0 s" in text
     # The class check: 10 − 2 = 8 ms of a 40 ms geometric call, sampling as a whole 25 %.
     assert "sampling minus sampling without it): 8.00 ms, 20 % of the geometric call (all of sampling: 25 %)" in text
