@@ -321,8 +321,8 @@ def test_ade20k(benchmark, library, device):
 
 #: Per device, the crop sides of the recipe's scaling table (quick mode on the CPU: the two smaller).
 ADE20K_SCALING = {"cpu": [224, 512] if QUICK else [224, 512, 1024], "cuda": [224, 512, 1024]}
-#: Per device, the batches of the recipe's scaling table (one table each: a batch's fixed costs weigh
-#: least on its largest crops; quick mode on the CPU: the smaller).
+#: Per device, the batches of the recipe's scaling table, one table each (a batch's fixed cost is
+#: spread over more samples in the larger one; quick mode on the CPU: the smaller only).
 ADE20K_SCALING_BATCHES = {"cpu": [8] if QUICK else [8, 16], "cuda": [8, 16]}
 
 
