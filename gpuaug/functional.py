@@ -304,13 +304,14 @@ def warp_compiled(
     int32 words (:func:`gpuaug.core.words.interleave`, one copy), so each bilinear tap is
     one gather for all channels (4 image gathers per pixel instead of 12: the compiled
     geometric call of the bench's 16-image ADE20K list 33 → 28 ms here, building the words
-    included, about 4 ms). Label maps of a batch whose every matrix is axis-aligned are not
+    included, about 4 ms). Label maps of a list whose every matrix is axis-aligned are not
     compiled: :func:`_labels_by_axes` gathers them where they lie (the same ADE20K call
-    34.7 → 28.3 ms, two runs each: no packed copy of the list's int64 labels to read).
+    34.7 → 28.3 ms, two runs each: no packed copy of the list's int64 labels to read);
+    stacked and padded batches' labels, which need no copy, are compiled with the images.
     """
     from gpuaug import inductor
 
-    if any(not p.bilinear for p in planes) and all_axis_aligned(matrix, perspective):
+    if any(not p.bilinear and _unpacked(p.tensor) for p in planes) and all_axis_aligned(matrix, perspective):
         return _labels_by_axes(images, planes, matrix, out_size, fill, perspective, image_padding)
     plan = warp_plan(planes)
     words = interleaved_channels(images)
@@ -335,8 +336,13 @@ def warp_compiled(
     return inductor.run(config, matrix.shape[0], warp, matrix, *tensors, eager=eager)
 
 
+def _unpacked(source: torch.Tensor | Ragged) -> bool:
+    """Whether ``source`` is a list's samples, which a compiled loop would read from a packed copy."""
+    return isinstance(source, Ragged) and source.storage is None
+
+
 def _labels_by_axes(images, planes: list[Planes], matrix, out_size, fill, perspective, image_padding) -> tuple:
-    """:func:`warp_compiled` for an axis-aligned batch: its label maps by the eager row and
+    """:func:`warp_compiled` for an axis-aligned list: its label maps by the eager row and
     column gathers of :func:`gpuaug.torch_axes.warp_by_axes` (bit-identical; no packed copy of
     a list's labels for a compiled loop to read), the images and bilinear maps compiled."""
     labels = [p for p in planes if not p.bilinear]

@@ -20,7 +20,7 @@ import torch
 from conftest import IMAGE_ATOL
 
 import gpuaug
-from gpuaug import backends, inductor, peers, reference
+from gpuaug import backends, functional, inductor, peers, reference
 from gpuaug.functional import warp_image, warp_mask
 
 pytestmark = pytest.mark.skipif(not backends.cpp_compiler_available(), reason="needs a C++ compiler")
@@ -147,22 +147,46 @@ def aligned_ops():
     return [gpuaug.RandomScale((0.7, 1.4)), gpuaug.RandomCrop(OUT, pad_if_needed=True), gpuaug.RandomHorizontalFlip()]
 
 
-def test_axis_aligned_labels_are_gathered_without_a_compile():
-    """A batch whose every matrix keeps the axes: its label maps come from the eager row and
-    column gathers (no compile for masks alone), images and dense maps compiled, every map
-    in its place; all against the reference."""
-    images, masks = data(seed=7, uint8=True)
+def test_axis_aligned_labels_of_a_list_are_gathered_where_they_lie(monkeypatch):
+    """A list whose every matrix keeps the axes: its label maps come from the eager row and
+    column gathers of each sample where it lies (no packed copy for a compiled loop), the
+    images alone compiled; masks bit for bit, images within IMAGE_ATOL of the reference."""
+    images, masks, _ = variable_batch(mixed_sizes(7), 7, uint8=True)
     aug = gpuaug.Compose(aligned_ops(), ignore_index=255, backend="inductor")
     params = aug.sample(images, torch.Generator().manual_seed(7))
-    ref = reference.apply(images, masks, params, targets=targets(masks, 7))
+    eager_calls, eager = [], functional.warp_by_axes
+    monkeypatch.setattr(functional, "warp_by_axes", lambda *args: eager_calls.append(args) or eager(*args))
+    out_images, out_masks = aug.apply(images, masks, params)
+    assert [(args[0], len(args[1])) for args in eager_calls] == [(None, 1)]  # the labels only
+    ref_images, ref_masks = reference.apply(images, masks, params)
+    assert torch.equal(out_masks, ref_masks)
+    torch.testing.assert_close(out_images, ref_images, atol=IMAGE_ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_axis_aligned_labels_of_a_batch_are_compiled_with_the_images(monkeypatch, padded):
+    """A stacked batch (or a padded one with ``sizes=``) whose every matrix keeps the axes: its
+    label maps are read where they lie by the compiled loop with the images and dense maps (one
+    compile, no eager per-sample gathers), every map in its place; all against the reference."""
+    if padded:
+        images, masks, sizes = variable_batch(mixed_sizes(7), 7, uint8=True, padded=True)
+        ref_args = variable_batch(mixed_sizes(7), 7, uint8=True)[:2]
+    else:
+        (images, masks), sizes = data(seed=7, uint8=True), {}
+        ref_args = images, masks
+    aug = gpuaug.Compose(aligned_ops(), ignore_index=255, backend="inductor")
+    params = aug.sample(images, torch.Generator().manual_seed(7), **sizes)
+    ref = reference.apply(*ref_args, params, targets=None if padded else targets(masks, 7))
+    eager_calls = []
+    monkeypatch.setattr(functional, "warp_by_axes", lambda *args: eager_calls.append(args))
     before = inductor.compile_count()
-    assert torch.equal(warp_mask(masks, params.matrix, OUT, fill=255, backend="inductor", perspective=False), ref[1])
-    assert inductor.compile_count() == before  # labels alone: nothing to compile
-    out = aug.apply(images, masks, params, targets=targets(masks, 7))
-    assert inductor.compile_count() == before + 1  # the images and the depth map
-    assert torch.equal(out[1], ref[1]) and torch.equal(out[2]["instances"], ref[2]["instances"])
+    out = aug.apply(images, masks, params, targets=None if padded else targets(masks, 7), **sizes)
+    assert inductor.compile_count() == before + 1 and not eager_calls
+    assert torch.equal(out[1], ref[1])
     torch.testing.assert_close(out[0], ref[0], atol=IMAGE_ATOL, rtol=0)
-    torch.testing.assert_close(out[2]["depth"], ref[2]["depth"], atol=IMAGE_ATOL, rtol=0)
+    if not padded:
+        assert torch.equal(out[2]["instances"], ref[2]["instances"])
+        torch.testing.assert_close(out[2]["depth"], ref[2]["depth"], atol=IMAGE_ATOL, rtol=0)
 
 
 def test_configurations_compile_once(geometric, full):
