@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from itertools import pairwise
 
 import torch
 
@@ -241,9 +242,9 @@ def _warp_images(source, channels: int, params: Params, pixel: list, backend: Ba
     return apply_pixel(out, pixel[fused:])
 
 
-#: On the CPU, pixel ops run on chunks of about this many values (4 MiB of float32): a chunk's
-#: temporaries stay in the caches from one step to the next, where a whole batch's (tens of
-#: MiB each) go to memory at every step.
+#: On the CPU, pixel ops run on chunks of samples of at most this many values (4 MiB of float32;
+#: one sample where a sample holds more): a chunk's temporaries stay in the caches from one step
+#: to the next, where a whole batch's (tens of MiB each) go to memory at every step.
 CHUNK_VALUES = 2**20
 
 
@@ -253,7 +254,9 @@ def apply_pixel(out: torch.Tensor, pixel: list) -> torch.Tensor:
     On the CPU, when every op is :attr:`~gpuaug.transforms.base.PixelOp.per_sample`, the whole
     run goes chunk by chunk of samples (:data:`CHUNK_VALUES`), each chunk through every op with
     its slice of the draws, written back into ``out`` (the engine's own tensor): the same
-    values, computed while they are in cache. Elsewhere each op takes the whole batch.
+    values, computed while they are in cache. The chunks are as few as that bound allows and
+    of even sizes (a short last chunk would pay every op's start for few values: 6 + 2
+    samples of 224² took 11 % longer than 4 + 4). Elsewhere each op takes the whole batch.
     """
     batch = out.shape[0]
     step = max(1, CHUNK_VALUES // max(1, out[0].numel())) if batch else 1
@@ -261,11 +264,13 @@ def apply_pixel(out: torch.Tensor, pixel: list) -> torch.Tensor:
         for op, draws in pixel:
             out = op.apply(out, draws)
         return out
-    for start in range(0, batch, step):
-        chunk = out[start : start + step]
+    chunks = -(-batch // step)
+    bounds = [batch * k // chunks for k in range(chunks + 1)]  # even sizes: no short last chunk
+    for start, stop in pairwise(bounds):
+        chunk = out[start:stop]
         for op, draws in pixel:
-            chunk = op.apply(chunk, {name: value[start : start + step] for name, value in draws.items()})
-        out[start : start + step] = chunk
+            chunk = op.apply(chunk, {name: value[start:stop] for name, value in draws.items()})
+        out[start:stop] = chunk
     return out
 
 

@@ -229,7 +229,7 @@ def test_fused_triton_path_equals_torch_path(out_dtype, device):
 def test_pixel_ops_chunk_by_chunk_on_the_cpu_equal_the_whole_batch(monkeypatch, per_chunk):
     """On the CPU the engine runs the pixel ops chunk by chunk of samples (engine.CHUNK_VALUES):
     every op, each chunk with its slice of the draws, gives the whole batch's values exactly,
-    with a last chunk shorter than the others; a composite's pixel children run whole."""
+    with chunks of two sizes; a composite's pixel children run whole."""
     images, masks = rgb(b=7, seed=3, uint8=True)
     chains = [
         [*GEOMETRIC, *(PIXEL_FACTORIES[name]() for name in sorted(PIXEL_FACTORIES))],
@@ -244,3 +244,46 @@ def test_pixel_ops_chunk_by_chunk_on_the_cpu_equal_the_whole_batch(monkeypatch, 
         chunked = aug.apply(images, masks, params)[0]
         assert torch.equal(chunked, whole)
         assert_images_close(chunked, reference.apply(images, masks, params)[0])
+
+
+def test_pixel_chunks_on_the_cpu_are_even(monkeypatch):
+    """The CPU's chunks are as few as engine.CHUNK_VALUES allows and of even sizes: 7 samples
+    at up to 3 a chunk go as 2 + 2 + 3, not 3 + 3 + 1."""
+    images, masks = rgb(b=7, seed=3, uint8=True)
+    aug = gpuaug.Compose([gpuaug.RandomHorizontalFlip(), gpuaug.PhotoMetricDistortion()], backend="torch")
+    params = aug.sample(images, torch.Generator().manual_seed(5))
+    seen, apply = [], gpuaug.PhotoMetricDistortion.apply
+
+    def spy(self, chunk, draws):
+        seen.append(chunk.shape[0])
+        return apply(self, chunk, draws)
+
+    monkeypatch.setattr(gpuaug.PhotoMetricDistortion, "apply", spy)
+    monkeypatch.setattr(engine, "CHUNK_VALUES", 3 * images[0].numel())
+    aug.apply(images, masks, params)
+    assert seen == [2, 2, 3]
+
+
+def test_photometric_hsv_steps_of_some_samples_equal_each_sample_alone():
+    """PhotoMetricDistortion eagerly on the CPU runs its HSV round trip on the samples that
+    draw a saturation or hue step only: a batch where some do (one not applied at all, with
+    a saturation drawn) gives each sample exactly its values alone, and leaves its input as
+    it was."""
+    op = gpuaug.PhotoMetricDistortion()
+    images = torch.rand(5, 3, 6, 7, generator=torch.Generator().manual_seed(2))
+    before = images.clone()
+    draws = {
+        "applied": torch.tensor([True, True, False, True, True]),
+        "brightness": torch.tensor([0.05, 0.0, 0.1, 0.0, -0.05]),
+        "contrast_first": torch.tensor([True, False, True, False, True]),
+        "contrast": torch.tensor([1.2, 1.0, 0.8, 1.0, 0.9]),
+        "saturation": torch.tensor([1.0, 1.4, 0.6, 1.0, 0.7]),
+        "hue": torch.tensor([0.0, 0.0, 0.05, -0.04, 0.03]),
+    }
+    batch = op.apply(images, draws)
+    for k in range(images.shape[0]):
+        alone = op.apply(images[k : k + 1], {name: value[k : k + 1] for name, value in draws.items()})
+        assert torch.equal(batch[k : k + 1], alone), k
+    assert torch.equal(batch[2], images[2])  # not applied
+    assert not torch.equal(batch[1], images[1]) and not torch.equal(batch[3], images[3])  # their HSV steps only
+    assert torch.equal(images, before)

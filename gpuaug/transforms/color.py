@@ -271,9 +271,9 @@ class PhotoMetricDistortion(PixelOp):
         x = _clamp_unit_(images + per_sample(delta, images), delta != 0.0)  # a new tensor: in place from here
         x = contrast(x, first)
         hsv = applied & ((saturation != 1.0) | (hue != 0.0))
-        # lerp with per-sample weights 0 and 1 selects exactly (and faster than where on the CPU);
-        # eagerly on the CPU (no sync there) samples that all skip the HSV steps skip its round trip
-        if images.device.type != "cpu" or torch.compiler.is_compiling() or bool(hsv.any()):
+        if images.device.type == "cpu" and not torch.compiler.is_compiling():
+            x = _adjust_hsv_where_(x, hsv, saturation, hue)
+        else:  # lerp with per-sample weights 0 and 1 selects exactly, with no host sync
             x = torch.lerp(x, _adjust_hsv(x, saturation, hue), per_sample(hsv.to(torch.float32), x))
         return contrast(x, ~first)
 
@@ -286,6 +286,22 @@ def _clamp_unit_(x: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
     """
     low = torch.where(on, 0.0, -torch.inf).to(torch.float32)
     return x.clamp_min_(per_sample(low, x)).clamp_max_(per_sample(torch.where(on, 1.0, torch.inf).to(torch.float32), x))
+
+
+def _adjust_hsv_where_(
+    images: torch.Tensor, on: torch.Tensor, saturation: torch.Tensor, shift: torch.Tensor
+) -> torch.Tensor:
+    """:func:`_adjust_hsv` of the samples where ``on`` (B bool), written into CPU ``images`` in
+    place; the others pass unchanged. Eagerly on the CPU reading ``on`` costs no sync, so the
+    round trip runs on those samples only (none: skipped; all: no copy back), where selecting
+    its result per sample would compute it for every sample and blend them in another pass."""
+    picked = on.nonzero().view(-1)
+    if picked.numel() == images.shape[0]:
+        return _adjust_hsv(images, saturation, shift)
+    if picked.numel():
+        chosen = _adjust_hsv(images.index_select(0, picked), saturation[picked], shift[picked])
+        images.index_copy_(0, picked, chosen)
+    return images
 
 
 def _adjust_hsv(images: torch.Tensor, saturation: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
