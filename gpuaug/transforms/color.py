@@ -291,10 +291,11 @@ def _clamp_unit_(x: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
 def _adjust_hsv_where_(
     images: torch.Tensor, on: torch.Tensor, saturation: torch.Tensor, shift: torch.Tensor
 ) -> torch.Tensor:
-    """:func:`_adjust_hsv` of the samples where ``on`` (B bool), written into CPU ``images`` in
-    place; the others pass unchanged. Eagerly on the CPU reading ``on`` costs no sync, so the
-    round trip runs on those samples only (none: skipped; all: no copy back), where selecting
-    its result per sample would compute it for every sample and blend them in another pass."""
+    """:func:`_adjust_hsv` of the samples of CPU ``images`` (B×3×h×w float32) where ``on`` (B
+    bool); the others pass unchanged. Eagerly on the CPU reading ``on`` costs no sync, so the
+    round trip runs on those samples only and is written back into ``images`` in place (none:
+    skipped; all: its own new tensor is returned, with no copy back), where selecting its
+    result per sample would compute it for every sample and blend them in another pass."""
     picked = on.nonzero().view(-1)
     if picked.numel() == images.shape[0]:
         return _adjust_hsv(images, saturation, shift)
